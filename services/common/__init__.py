@@ -1,0 +1,1 @@
+"""Code shared by the four services: artifact store, video reader, gRPC bootstrap, release format."""

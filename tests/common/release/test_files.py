@@ -1,0 +1,47 @@
+"""Release rows through parquet and the official JSON layout, with the exact Arrow schema."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from action100m.common.release import RELEASE_SCHEMA, read_rows, write_json, write_parquet
+from action100m.common.release.files import to_table
+
+# SPEC.md "Output", field by field, as Arrow prints the types.
+EXPECTED_TYPES = {
+    "video_uid": "string",
+    "metadata": "struct<title: string, description: string, view_count: int64, like_count: int64, duration: int64, "
+    "upload_date: string, transcript: list<item: struct<time: string, text: string>>>",
+    "nodes": "list<item: struct<node_id: string, parent_id: string, level: int16, start: float, end: float, "
+    "plm_action: string, plm_caption: string, llama3_caption: string, gpt: struct<summary: struct<brief: string, "
+    "detailed: string>, action: struct<brief: string, detailed: string, actor: string>>>>",
+}
+
+
+def test_schema_is_the_release_schema():
+    assert {field.name: str(field.type) for field in RELEASE_SCHEMA} == EXPECTED_TYPES
+    assert all(field.nullable for field in RELEASE_SCHEMA)
+
+
+def test_sample_survives_parquet_and_json_round_trips(released_sample, tmp_path):
+    rows = read_rows(released_sample)
+    parquet = write_parquet(rows, tmp_path / "sample.parquet")
+    assert pq.read_schema(parquet).remove_metadata() == RELEASE_SCHEMA
+    back = read_rows(parquet)
+    assert back == to_table(rows).to_pylist()
+    json_path = write_json(back, tmp_path / "sample.json")
+    # Same layout as the official file: columnar, and the same values once through float32.
+    assert json.loads(json_path.read_text()) == json.loads(released_sample.read_text())
+    assert read_rows(json_path) == back
+
+
+def test_missing_fields_become_nulls():
+    table = to_table([{"video_uid": "v1", "nodes": [{"node_id": "n", "start": 0, "end": 1.5}]}])
+    assert table.schema == RELEASE_SCHEMA
+    row = table.to_pylist()[0]
+    assert row["metadata"] is None
+    assert row["nodes"][0]["gpt"] is None and row["nodes"][0]["parent_id"] is None
+    assert table.column("nodes").type.value_type.field("start").type == pa.float32()

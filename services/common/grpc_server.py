@@ -258,3 +258,11 @@ class ServiceHost:
         log.info(
             "%s %s code=%s videos=%s %.3fs%s", self.name, method, code, shown, seconds, f" {detail}" if detail else ""
         )
+
+
+def serve(name: str, servicer: Any, add_to_server: Callable[[Any, grpc.Server], None], service_name: str,
+          settings: ServerSettings | None = None) -> int:
+    """Runs one stage servicer until SIGTERM; its optional `load()` runs while health says NOT_SERVING."""
+    host = ServiceHost(name, [(add_to_server, servicer)], [service_name], settings or ServerSettings.from_env(),
+                       load=getattr(servicer, "load", None))
+    return host.serve_forever()

@@ -78,6 +78,15 @@ def check_video(
         children.setdefault(parent_id, []).append(node)
     timed = all(n.get("start") is not None and n.get("end") is not None for n in nodes)
 
+    if len(roots) == 1 and not found:
+        reached, frontier = {roots[0].get("node_id")}, [roots[0].get("node_id")]
+        while frontier:
+            kids_of = [k.get("node_id") for k in children.get(frontier.pop(), [])]
+            frontier.extend(k for k in kids_of if k not in reached)
+            reached.update(kids_of)
+        for node in nodes:
+            if node.get("node_id") not in reached:
+                bad(node, "parent", "not reachable from the root (a cycle of parent_ids)")
     for root in roots[:1]:
         if root.get("level") != 0:
             bad(root, "level", f"the root has level {root.get('level')}, expected 0")

@@ -39,6 +39,11 @@ def _break_dangling_parent(nodes):
     nodes[7]["parent_id"] = "00000000-0000-5000-8000-000000000000"
 
 
+def _break_cycle(nodes):
+    a, b = nodes[5], nodes[6]
+    a["parent_id"], b["parent_id"] = b["node_id"], a["node_id"]
+
+
 def _break_level(nodes):
     nodes[1]["level"] = 2
 
@@ -88,6 +93,7 @@ BREAKAGES = {
     "ids": _break_duplicate_id,
     "root": _break_second_root,
     "parent": _break_dangling_parent,
+    "parent-cycle": _break_cycle,
     "level": _break_level,
     "tiling": _break_tiling,
     "binary": _break_binary,

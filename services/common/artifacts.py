@@ -1,0 +1,113 @@
+"""The artifacts the stages hand each other: embeddings (.npz) and the segment tree (.json).
+
+Each format has one writer and one reader here, so a stage never guesses another's layout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .stage import StageInputError
+
+TREE_FORMAT = "action100m.tree/v1"
+
+
+@dataclass
+class Embeddings:
+    """Per-sampled-frame features of one video (the embedder's output)."""
+
+    features: np.ndarray  # float16 [N, D]
+    times: np.ndarray  # float64 [N], seconds of each sampled frame from the first frame
+    fps: float  # average decoded frame rate
+    duration: float  # decoded duration in seconds
+    frame_stride: int  # sampled frames are raw frames 0, stride, 2*stride, ...
+    model: str = ""
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            features=self.features.astype(np.float16, copy=False),
+            times=np.asarray(self.times, dtype=np.float64),
+            fps=np.float64(self.fps),
+            duration=np.float64(self.duration),
+            frame_stride=np.int64(self.frame_stride),
+            model=np.str_(self.model),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "embeddings") -> "Embeddings":
+        """Reads the artifact, refusing one with missing arrays or inconsistent shapes."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                missing = {"features", "times", "fps", "duration", "frame_stride"} - set(npz.files)
+                if missing:
+                    raise StageInputError(f"{source}: embeddings artifact lacks {sorted(missing)}")
+                features, times = npz["features"], npz["times"]
+                fps, duration, stride = float(npz["fps"]), float(npz["duration"]), int(npz["frame_stride"])
+                model = str(npz["model"]) if "model" in npz.files else ""
+        except (ValueError, OSError, EOFError) as err:
+            if isinstance(err, StageInputError):
+                raise
+            raise StageInputError(f"{source}: not a readable embeddings .npz ({err})") from None
+        return cls(features, times, fps, duration, stride, model)
+
+
+@dataclass
+class TreeNode:
+    node_id: str
+    parent_id: str | None
+    level: int
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class SegmentTree:
+    """The segmenter's output: nodes sorted by (level, start), times rounded to 0.01 s."""
+
+    video_uid: str
+    duration: float
+    nodes: list[TreeNode]
+    fps: float = 0.0
+    frame_stride: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def children_of(self) -> dict[str, list[TreeNode]]:
+        children: dict[str, list[TreeNode]] = {}
+        for node in self.nodes:
+            if node.parent_id is not None:
+                children.setdefault(node.parent_id, []).append(node)
+        return children
+
+    def leaves(self) -> list[TreeNode]:
+        parents = {n.parent_id for n in self.nodes}
+        return [n for n in self.nodes if n.node_id not in parents]
+
+    def to_json(self) -> bytes:
+        body = {"format": TREE_FORMAT, **asdict(self)}
+        return json.dumps(body, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "tree") -> "SegmentTree":
+        try:
+            body = json.loads(data)
+            if body.get("format") != TREE_FORMAT:
+                raise StageInputError(f"{source}: not a {TREE_FORMAT} artifact (format={body.get('format')!r})")
+            nodes = [TreeNode(**n) for n in body["nodes"]]
+            return cls(body["video_uid"], float(body["duration"]), nodes, float(body.get("fps", 0.0)),
+                       int(body.get("frame_stride", 0)), body.get("params", {}))
+        except (ValueError, KeyError, TypeError) as err:
+            if isinstance(err, StageInputError):
+                raise
+            raise StageInputError(f"{source}: malformed tree artifact ({type(err).__name__}: {err})") from None

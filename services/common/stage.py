@@ -1,0 +1,131 @@
+"""What every stage servicer does around its own work: per-video status, caching, error codes.
+
+A batch call never fails as a whole because of one video: the video's error becomes a FAILED
+`VideoStatus` whose code says what kind of problem it is (the same codes a unary call would use).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import grpc
+
+from action100m.v1 import common_pb2
+
+from .store import ArtifactNotFound, ArtifactStore
+from .uris import UriError
+from .video import VideoError, VideoNotFound
+
+log = logging.getLogger("action100m.stage")
+T = TypeVar("T")
+
+
+class StageInputError(ValueError):
+    """Input that is present but wrong (bad shapes, NaNs, an inconsistent artifact)."""
+
+
+def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a failed video reports."""
+    if isinstance(error, (ArtifactNotFound, VideoNotFound)):
+        return grpc.StatusCode.NOT_FOUND, str(error)
+    if isinstance(error, (UriError, VideoError, StageInputError)):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, MemoryError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory: {error}"
+    return grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"
+
+
+@dataclass
+class VideoRun:
+    """The status of one video while a batch call works on it."""
+
+    video_uid: str
+    started: float = field(default_factory=time.monotonic)
+    outcome: int = common_pb2.OUTCOME_UNSPECIFIED
+    error_code: str = ""
+    error_message: str = ""
+
+    def done(self, cached: bool = False) -> None:
+        self.outcome = common_pb2.OUTCOME_CACHED if cached else common_pb2.OUTCOME_DONE
+
+    def fail(self, error: BaseException) -> None:
+        code, message = classify(error)
+        if code == grpc.StatusCode.INTERNAL:
+            log.exception("video %s failed unexpectedly", self.video_uid, exc_info=error)
+        self.outcome = common_pb2.OUTCOME_FAILED
+        self.error_code, self.error_message = code.name, message
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == common_pb2.OUTCOME_FAILED
+
+    def status(self) -> common_pb2.VideoStatus:
+        return common_pb2.VideoStatus(
+            video_uid=self.video_uid,
+            outcome=self.outcome,
+            error_code=self.error_code,
+            error_message=self.error_message,
+            wall_seconds=time.monotonic() - self.started,
+        )
+
+
+def require_unique_uids(items: Sequence[Any], context: grpc.ServicerContext) -> None:
+    """A request is wrong as a whole when it has no videos or names one twice."""
+    if not items:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request names no videos")
+    seen: set[str] = set()
+    for item in items:
+        if not item.video_uid:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "every video needs a video_uid")
+        if item.video_uid in seen:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"video_uid {item.video_uid} appears twice")
+        seen.add(item.video_uid)
+
+
+def run_each(
+    items: Iterable[Any],
+    store: ArtifactStore,
+    overwrite: bool,
+    work: Callable[[Any, VideoRun], T],
+    between: Callable[[], None] = lambda: None,
+) -> list[tuple[VideoRun, T | None]]:
+    """Runs `work(item, run)` for every item whose output is not published yet.
+
+    `work` publishes the item's output and returns what the stage reports about it; an item whose
+    `output_uri` already exists is CACHED (unless `overwrite`). `between` runs before each item
+    (a deadline check).
+    """
+    results: list[tuple[VideoRun, T | None]] = []
+    for item in items:
+        between()
+        run = VideoRun(item.video_uid)
+        value = None
+        try:
+            if not item.output_uri:
+                raise UriError(f"video {item.video_uid}: output_uri is required")
+            if not overwrite and store.exists(item.output_uri):
+                run.done(cached=True)
+            else:
+                value = work(item, run)
+                run.done()
+        except Exception as error:  # noqa: BLE001 - one video's failure is its own
+            run.fail(error)
+        results.append((run, value))
+    return results
+
+
+def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelInfo] = ()) -> common_pb2.ServiceInfo:
+    """The Info answer: version, models and the effective default options as JSON."""
+    from google.protobuf import json_format
+
+    from action100m import __version__
+
+    return common_pb2.ServiceInfo(
+        service=service,
+        version=__version__,
+        models=list(models),
+        default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
+    )

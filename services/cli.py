@@ -44,6 +44,15 @@ def _cmd_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVICES = ("embedder", "segmenter")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(f"action100m.{args.service}.service").serve_from_env()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="a100m", description="Turn a collection of videos into an Action100M-style dataset."
@@ -62,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--min-leaf-seconds", type=float, default=0.5, help="shortest allowed leaf (default 0.5)")
     validate.add_argument("--min-gpt-seconds", type=float, default=4.0, help="shortest node with a gpt annotation (default 4)")
     validate.set_defaults(run=_cmd_validate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one of the services (gRPC, health, metrics) until SIGTERM",
+        description="Runs a stage service. Settings come from A100M_* environment variables "
+        "(A100M_PORT, A100M_METRICS_PORT, A100M_ALLOWED_ROOTS, A100M_<SERVICE>_MODEL, ...; see README).",
+    )
+    serve.add_argument("service", choices=SERVICES, help="which service")
+    serve.set_defaults(run=_cmd_serve)
 
     models = commands.add_parser("models", help="model utilities", description="Model utilities.")
     model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)

@@ -48,3 +48,39 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     from action100m.common.tiny_models import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def serve_in_process():
+    """Starts stage servicers on loopback gRPC (real server, real channel); stops them afterwards.
+
+    Call it as serve_in_process(servicer, add_to_server, service_name) -> (host, channel); it waits
+    until the servicer's models are loaded.
+    """
+    from action100m.common.grpc_client import open_channel
+    from action100m.common.grpc_server import ServerSettings, ServiceHost
+
+    hosts = []
+
+    def start(servicer, add_to_server, service_name: str):
+        settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=-1, max_concurrent=1, max_queued=4)
+        host = ServiceHost(service_name.rsplit(".", 1)[-1].lower(), [(add_to_server, servicer)], [service_name],
+                           settings, load=getattr(servicer, "load", None))
+        host.start()
+        hosts.append(host)
+        if not host.ready.wait(120):
+            raise RuntimeError(f"{service_name} did not load: {host.load_error}")
+        return host, open_channel(f"127.0.0.1:{host.port}", max_attempts=1)
+
+    yield start
+    for host in hosts:
+        host.stop(grace=0)
+
+
+@pytest.fixture
+def local_store(tmp_path):
+    """An artifact store over a temporary folder, and its root URI."""
+    from action100m.common.store import ArtifactStore
+
+    root = f"file://{tmp_path}/store"
+    return ArtifactStore([root]), root

@@ -94,6 +94,12 @@ class SegmentTree:
         parents = {n.parent_id for n in self.nodes}
         return [n for n in self.nodes if n.node_id not in parents]
 
+    def to_release_row(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The tree as a release row (captions and annotations still null)."""
+        nodes = [{"node_id": n.node_id, "parent_id": n.parent_id, "level": n.level, "start": n.start, "end": n.end,
+                  "plm_action": None, "plm_caption": None, "llama3_caption": None, "gpt": None} for n in self.nodes]
+        return {"video_uid": self.video_uid, "metadata": metadata, "nodes": nodes}
+
     def to_json(self) -> bytes:
         body = {"format": TREE_FORMAT, **asdict(self)}
         return json.dumps(body, indent=1).encode()

@@ -263,6 +263,7 @@ class ServiceHost:
 def serve(name: str, servicer: Any, add_to_server: Callable[[Any, grpc.Server], None], service_name: str,
           settings: ServerSettings | None = None) -> int:
     """Runs one stage servicer until SIGTERM; its optional `load()` runs while health says NOT_SERVING."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = ServiceHost(name, [(add_to_server, servicer)], [service_name], settings or ServerSettings.from_env(),
                        load=getattr(servicer, "load", None))
     return host.serve_forever()

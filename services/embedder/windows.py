@@ -26,7 +26,8 @@ def window_starts(n_frames: int, window: int = 64, stride: int = 8) -> list[int]
 
 def windows_per_hour(fps: float, frame_stride: int = 4, window: int = 64, stride: int = 8) -> int:
     """How many windows an hour of video at `fps` costs."""
-    return len(window_starts(int(3600 * fps) // frame_stride + 1, window, stride))
+    sampled = -(-int(round(3600 * fps)) // frame_stride)
+    return len(window_starts(sampled, window, stride))
 
 
 def token_to_frame_weights(tokens: int = 32, frames: int = 64) -> np.ndarray:

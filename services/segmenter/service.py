@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from action100m.common.artifacts import Embeddings
-from action100m.common.grpc_server import check_alive
+from action100m.common.grpc_server import check_alive, serve
 from action100m.common.stage import require_unique_uids, run_each, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
@@ -50,3 +50,9 @@ class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
 
     def Info(self, request, context):
         return service_info("segmenter", DEFAULTS)
+
+
+def serve_from_env() -> int:
+    """Serves the segmenter until SIGTERM, configured by A100M_* environment variables."""
+    servicer = SegmenterService(ArtifactStore.from_env())
+    return serve("segmenter", servicer, segmenter_pb2_grpc.add_SegmenterServicer_to_server, SERVICE_NAME)

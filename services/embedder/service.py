@@ -1,0 +1,129 @@
+"""The Embedder gRPC servicer: video URIs in, embeddings artifacts out, per-video status."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+import grpc
+
+from action100m.common.grpc_server import check_alive, serve
+from action100m.common.stage import VideoRun, require_unique_uids, service_info
+from action100m.common.store import ArtifactStore
+from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+
+from .pipeline import EmbeddedVideo, EmbedSettings, EmbedStats, embed_videos
+
+SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
+
+
+@dataclass
+class EmbedderConfig:
+    """A100M_EMBEDDER_MODEL (hub id or local dir), A100M_DEVICE, A100M_DTYPE, A100M_WINDOWS_PER_BATCH."""
+
+    model: str = "facebook/vjepa2-vitg-fpc64-384"
+    device: str = "auto"
+    dtype: str = "auto"
+    windows_per_batch: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "EmbedderConfig":
+        return cls(
+            model=env.get("A100M_EMBEDDER_MODEL", cls.model),
+            device=env.get("A100M_DEVICE", cls.device),
+            dtype=env.get("A100M_DTYPE", cls.dtype),
+            windows_per_batch=int(env.get("A100M_WINDOWS_PER_BATCH", cls.windows_per_batch)),
+        )
+
+
+class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
+    def __init__(self, store: ArtifactStore, config: EmbedderConfig):
+        self.store = store
+        self.config = config
+        self.encoder = None
+
+    def load(self) -> None:
+        from .encoder import VJepa2Encoder
+
+        self.encoder = VJepa2Encoder(self.config.model, self.config.device, self.config.dtype)
+
+    def defaults(self) -> embedder_pb2.EmbedOptions:
+        frames = self.encoder.shape.frames_per_window if self.encoder else 64
+        return embedder_pb2.EmbedOptions(frame_stride=4, window_frames=frames, window_stride=8,
+                                         windows_per_batch=self.config.windows_per_batch)
+
+    def _settings(self, options: embedder_pb2.EmbedOptions, context: grpc.ServicerContext) -> EmbedSettings:
+        defaults = self.defaults()
+        settings = EmbedSettings(
+            frame_stride=options.frame_stride or defaults.frame_stride,
+            window_frames=options.window_frames or defaults.window_frames,
+            window_stride=options.window_stride or defaults.window_stride,
+            windows_per_batch=options.windows_per_batch or defaults.windows_per_batch,
+        )
+        if min(settings.frame_stride, settings.window_stride, settings.windows_per_batch) < 1:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "frame_stride, window_stride and windows_per_batch must be >= 1")
+        if settings.window_frames != defaults.window_frames:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"window_frames must be the model's clip length {defaults.window_frames}, got {settings.window_frames}")
+        return settings
+
+    def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.ServicerContext):
+        require_unique_uids(request.videos, context)
+        settings = self._settings(request.options, context)
+        runs = {item.video_uid: VideoRun(item.video_uid) for item in request.videos}
+        done: dict[str, EmbeddedVideo] = {}
+        with contextlib.ExitStack() as local_files:
+            todo = []
+            for item in request.videos:
+                run = runs[item.video_uid]
+                try:
+                    self.store.resolve(item.output_uri)
+                    if not request.overwrite and self.store.exists(item.output_uri):
+                        run.done(cached=True)
+                        continue
+                    path = local_files.enter_context(self.store.local_path(item.video_uri))
+                    todo.append((item.video_uid, str(path)))
+                except Exception as error:  # noqa: BLE001 - this video fails alone
+                    run.fail(error)
+            outcomes = embed_videos(self.encoder, todo, settings, EmbedStats(), lambda: check_alive(context))
+        outputs = {item.video_uid: item.output_uri for item in request.videos}
+        for uid, value in outcomes.items():
+            run = runs[uid]
+            try:
+                if isinstance(value, BaseException):
+                    raise value
+                self.store.put_bytes(outputs[uid], value.embeddings.to_bytes())
+                done[uid] = value
+                run.done()
+            except Exception as error:  # noqa: BLE001
+                run.fail(error)
+        return embedder_pb2.EmbedResponse(results=[self._result(item, runs[item.video_uid], done.get(item.video_uid))
+                                                   for item in request.videos])
+
+    @staticmethod
+    def _result(item, run: VideoRun, video: EmbeddedVideo | None) -> embedder_pb2.EmbedResult:
+        result = embedder_pb2.EmbedResult(status=run.status())
+        if not run.failed:
+            result.embeddings_uri = item.output_uri
+        if video is not None:
+            features = video.embeddings.features
+            result.num_frames, result.dim = features.shape
+            result.fps = video.embeddings.fps
+            result.duration_seconds = video.embeddings.duration
+            result.windows = video.windows
+            result.frames_decoded = video.frames_decoded
+        return result
+
+    def Info(self, request, context):
+        model = common_pb2.ModelInfo(role="encoder", name=self.config.model)
+        if self.encoder is not None:
+            model.dtype, model.device = str(self.encoder.dtype).removeprefix("torch."), str(self.encoder.device)
+        return service_info("embedder", self.defaults(), [model])
+
+
+def serve_from_env() -> int:
+    """Serves the embedder until SIGTERM, configured by A100M_* environment variables."""
+    servicer = EmbedderService(ArtifactStore.from_env(), EmbedderConfig.from_env())
+    return serve("embedder", servicer, embedder_pb2_grpc.add_EmbedderServicer_to_server, SERVICE_NAME)

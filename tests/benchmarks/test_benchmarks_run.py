@@ -1,0 +1,32 @@
+"""The benchmarks still run and print their --json rows (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def run_json(script: str, *args: str) -> list[dict]:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--json", *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)["rows"]
+
+
+def test_segmenter_benchmark_rows():
+    rows = run_json("segmenter.py", "--frames", "300", "1200")
+    assert [r["frames"] for r in rows] == [300, 1200]
+    assert all(r["nodes"] >= 1 and 0 < r["share_of_embedder"] for r in rows)
+
+
+def test_embedder_benchmark_rows():
+    rows = run_json("embedder.py", "--minutes", "0.2", "--sweep", "--size", "96", "64")
+    assert [r["path"] for r in rows] == ["decode only", "encode only", "overlapped"]
+    overlapped = rows[-1]
+    assert overlapped["decoded_per_sampled"] == 4.0
+    assert overlapped["windows"] == 5 and {"decode_s", "encode_s", "wall_s"} <= set(overlapped)

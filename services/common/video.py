@@ -285,43 +285,59 @@ class VideoReader:
         """`count` evenly spaced frames of [start, end] (see `evenly_spaced_times`)."""
         return self.gather({"span": evenly_spaced_times(start, end, count)}, size)["span"]
 
-    def gather(self, requests: Mapping[Hashable, Sequence[float]], size: Size | None = None) -> dict[Hashable, np.ndarray]:
-        """Frames at many times for many callers in one decoding pass.
+    def gather(
+        self, requests: Mapping[Hashable, Sequence[float]], size: Size | None | Mapping[Hashable, Size | None] = None
+    ) -> dict[Hashable, np.ndarray]:
+        """Frames at many times for many callers in one decoding pass (see `stream`), all at once."""
+        return dict(self.stream(requests, size))
 
-        `requests` maps a key (a node id, say) to the times it needs; the answer maps each key to
-        its frames [len(times), H, W, 3]. A frame wanted by several keys is converted once.
+    def stream(
+        self, requests: Mapping[Hashable, Sequence[float]], size: Size | None | Mapping[Hashable, Size | None] = None
+    ) -> Iterator[tuple[Hashable, np.ndarray]]:
+        """Frames at many times for many callers in one decoding pass, each key as soon as it is complete.
+
+        `requests` maps a key (a node id, say) to the times it needs; `size` is one size for all or a
+        size per key. Each key is yielded once, with its frames [len(times), H, W, 3], as soon as the
+        decoder has passed its last time, so a caller holds only the frames of unfinished keys. A
+        frame wanted by several keys at the same size is converted once.
         """
+        sizes = size if isinstance(size, Mapping) else None
         wanted = sorted((float(t), key, slot) for key, times in requests.items() for slot, t in enumerate(times))
         out: dict[Hashable, list] = {key: [None] * len(times) for key, times in requests.items()}
-        if not wanted:
-            return {key: np.empty((0, 0, 0, 3), np.uint8) for key in requests}
+        missing = {key: len(times) for key, times in requests.items()}
+        for key in [k for k, n in missing.items() if n == 0]:
+            del missing[key]
+            yield key, np.empty((0, 0, 0, 3), np.uint8)
         cursor = 0
-        held = None  # (frame, converted array or None) of the frame covering times before the next one
 
-        def give(frame_entry, limit: float) -> int:
+        def give(frame, limit: float) -> Iterator[tuple[Hashable, np.ndarray]]:
             nonlocal cursor
+            converted: dict[Size | None, np.ndarray] = {}
             while cursor < len(wanted) and wanted[cursor][0] < limit:
-                if frame_entry[1] is None:
-                    frame_entry[1] = self._to_array(frame_entry[0], size)
                 _, key, slot = wanted[cursor]
-                out[key][slot] = frame_entry[1]
+                key_size = sizes.get(key) if sizes is not None else size
+                if key_size not in converted:
+                    converted[key_size] = self._to_array(frame, key_size)
+                out[key][slot] = converted[key_size]
                 cursor += 1
-            return cursor
+                missing[key] -= 1
+                if missing[key] == 0:
+                    del missing[key]
+                    yield key, np.stack(out.pop(key))
 
+        held = None  # the frame covering the times before the next frame's time
         decoded = self._decoded()
         try:
             for _, t, frame in decoded:
                 if held is None:
-                    held = [frame, None]
-                    give(held, t)  # times before the first frame get the first frame
+                    yield from give(frame, t)  # times before the first frame get the first frame
                 else:
-                    give(held, t)
-                    held = [frame, None]
+                    yield from give(held, t)
+                held = frame
                 if cursor == len(wanted):
-                    break  # nothing asked for after this point: stop decoding
+                    return  # nothing asked for after this point: stop decoding
         finally:
             decoded.close()
         if held is not None:
-            give(held, math.inf)
-        return {key: np.stack(frames) for key, frames in out.items()}
+            yield from give(held, math.inf)
 

@@ -182,3 +182,15 @@ def test_evenly_spaced_times_are_centres_of_equal_parts():
         evenly_spaced_times(2, 1, 4)
     with pytest.raises(ValueError):
         evenly_spaced_times(0, 1, 0)
+
+
+def test_stream_yields_each_key_when_complete_with_its_own_size(videos):
+    reader = VideoReader(videos[("libx264", 25)])
+    requests = {"late": [3.5], "early": evenly_spaced_times(0.0, 0.5, 4), "middle": [1.0, 2.0]}
+    sizes = {"late": (32, 24), "early": (64, 48), "middle": None}
+    order = []
+    for key, frames in reader.stream(requests, sizes):
+        order.append(key)
+        assert frames.shape[1:3] == {"late": (24, 32), "early": (48, 64), "middle": (120, 160)}[key]
+    assert order == ["early", "middle", "late"]
+    assert reader.stats.passes == 1

@@ -117,3 +117,42 @@ class SegmentTree:
             if isinstance(err, StageInputError):
                 raise
             raise StageInputError(f"{source}: malformed tree artifact ({type(err).__name__}: {err})") from None
+
+
+CAPTIONS_FORMAT = "action100m.captions/v1"
+CAPTION_FIELDS = ("plm_caption", "plm_action", "llama3_caption")
+
+
+@dataclass
+class NodeCaptions:
+    plm_caption: str | None = None
+    plm_action: str | None = None
+    llama3_caption: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # field -> why it is null
+
+
+@dataclass
+class Captions:
+    """The captioner's output: captions keyed by node_id, with the reason of every null."""
+
+    video_uid: str
+    nodes: dict[str, NodeCaptions]
+    models: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        body = {"format": CAPTIONS_FORMAT, "video_uid": self.video_uid, "models": self.models,
+                "nodes": {node_id: asdict(c) for node_id, c in self.nodes.items()}}
+        return json.dumps(body, indent=1, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "captions") -> "Captions":
+        try:
+            body = json.loads(data)
+            if body.get("format") != CAPTIONS_FORMAT:
+                raise StageInputError(f"{source}: not a {CAPTIONS_FORMAT} artifact (format={body.get('format')!r})")
+            nodes = {node_id: NodeCaptions(**c) for node_id, c in body["nodes"].items()}
+            return cls(body["video_uid"], nodes, body.get("models", {}))
+        except (ValueError, KeyError, TypeError) as err:
+            if isinstance(err, StageInputError):
+                raise
+            raise StageInputError(f"{source}: malformed captions artifact ({type(err).__name__}: {err})") from None

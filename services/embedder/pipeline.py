@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
 from action100m.common.artifacts import Embeddings
+from action100m.common.prefetch import prefetched
 from action100m.common.video import VideoReader
 
 from .windows import window_starts
@@ -105,12 +104,6 @@ def embed_videos(
     """Embeds (video_uid, local path) pairs; each value is the video's result or its error."""
     stats = stats if stats is not None else EmbedStats()
     started = time.monotonic()
-    chunks: queue.Queue = queue.Queue(maxsize=settings.queue_chunks)
-    stop = threading.Event()
-    producer = threading.Thread(
-        target=_decode_all, args=(encoder, videos, settings, chunks, stats, stop), name="embedder-decode", daemon=True
-    )
-    producer.start()
     results: dict[str, EmbeddedVideo | BaseException] = {}
     states: dict[str, _VideoState] = {}
     batch: list[tuple[_VideoState, int, torch.Tensor]] = []
@@ -139,94 +132,68 @@ def embed_videos(
                                                    state.frames_decoded)
                 del states[state.uid]
 
-    try:
-        while True:
-            item = chunks.get()
-            if item is None:
-                break
-            if isinstance(item, _Failed):
-                results[item.uid] = item.error
-                states.pop(item.uid, None)
-                batch[:] = [entry for entry in batch if entry[0].uid != item.uid]
-                continue
-            kind, uid, payload = item
-            if kind == "start":
-                states[uid] = _VideoState(uid, fps=payload["fps"], duration=payload["duration"])
-                continue
-            state = states[uid]
-            if kind == "frames":
-                pixels, times, decoded = payload
-                _append(state, pixels.to(encoder.device, non_blocking=True), times)
-                state.frames_decoded = decoded
-            elif kind == "end":
-                state.ended = True
-            for start in _ready_windows(state, settings):
-                batch.append((state, start, _window(state, start, settings.window_frames)))
-                state.pending_windows += 1
-                state.windows += 1
-                stats.windows += 1
-                if len(batch) >= settings.windows_per_batch:
-                    flush()
-            _trim(state, settings)
-            if kind == "end":
-                finish_ready()  # a video whose windows were all encoded already
-        flush()
-    finally:
-        stop.set()
-        while producer.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                chunks.get_nowait()
-            except queue.Empty:
-                producer.join(0.05)
+    for item in prefetched(_decode_all(encoder, videos, settings, stats), settings.queue_chunks, "embedder-decode"):
+        if isinstance(item, _Failed):
+            results[item.uid] = item.error
+            states.pop(item.uid, None)
+            batch[:] = [entry for entry in batch if entry[0].uid != item.uid]
+            continue
+        kind, uid, payload = item
+        if kind == "start":
+            states[uid] = _VideoState(uid, fps=payload["fps"], duration=payload["duration"])
+            continue
+        state = states[uid]
+        if kind == "frames":
+            pixels, times, decoded = payload
+            _append(state, pixels.to(encoder.device, non_blocking=True), times)
+            state.frames_decoded = decoded
+        elif kind == "end":
+            state.ended = True
+        for start in _ready_windows(state, settings):
+            batch.append((state, start, _window(state, start, settings.window_frames)))
+            state.pending_windows += 1
+            state.windows += 1
+            stats.windows += 1
+            if len(batch) >= settings.windows_per_batch:
+                flush()
+        _trim(state, settings)
+        if kind == "end":
+            finish_ready()  # a video whose windows were all encoded already
+    flush()
     stats.wall_seconds += time.monotonic() - started
     return results
 
 
-def _decode_all(encoder, videos, settings: EmbedSettings, chunks: queue.Queue, stats: EmbedStats, stop) -> None:
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
+def _decode_all(encoder, videos, settings: EmbedSettings, stats: EmbedStats) -> Iterator:
+    """Decodes and preprocesses the videos in order: start, frames..., end (or _Failed) per video."""
     for uid, path in videos:
-        if stop.is_set():
-            break
         t0 = time.monotonic()
         try:
             reader = VideoReader(path)
             info = reader.probe()
-            if not put(("start", uid, {"fps": info.fps, "duration": info.duration})):
-                return
+            yield "start", uid, {"fps": info.fps, "duration": info.duration}
             size = encoder.decode_size(info.width, info.height)
             frames, times = [], []
-            for index, t, picture in reader.iter_frames(settings.frame_stride, size):
+            for _, t, picture in reader.iter_frames(settings.frame_stride, size):
                 frames.append(picture)
                 times.append(t)
                 if len(frames) == settings.chunk_frames:
                     pixels = encoder.preprocess(np.stack(frames))
                     stats.decode_seconds += time.monotonic() - t0
-                    if not put(("frames", uid, (pixels, times, reader.stats.frames_decoded))):
-                        return
+                    yield "frames", uid, (pixels, times, reader.stats.frames_decoded)
                     t0 = time.monotonic()
                     frames, times = [], []
             if frames:
                 pixels = encoder.preprocess(np.stack(frames))
-                if not put(("frames", uid, (pixels, times, reader.stats.frames_decoded))):
-                    return
-            stats.decode_seconds += time.monotonic() - t0
+                stats.decode_seconds += time.monotonic() - t0
+                yield "frames", uid, (pixels, times, reader.stats.frames_decoded)
+                t0 = time.monotonic()
             stats.frames_decoded += reader.stats.frames_decoded
             stats.frames_sampled += reader.stats.frames_converted
-            if not put(("end", uid, None)):
-                return
+            yield "end", uid, None
         except Exception as error:  # noqa: BLE001 - the video fails, the others go on
             stats.decode_seconds += time.monotonic() - t0
-            if not put(_Failed(uid, error)):
-                return
-    put(None)
+            yield _Failed(uid, error)
 
 
 def _append(state: _VideoState, pixels: torch.Tensor, times: list[float]) -> None:

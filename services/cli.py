@@ -44,7 +44,7 @@ def _cmd_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
-SERVICES = ("embedder", "segmenter")
+SERVICES = ("embedder", "segmenter", "captioner")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

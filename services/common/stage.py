@@ -129,3 +129,50 @@ def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelI
         models=list(models),
         default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
     )
+
+
+def run_batched(
+    items: Sequence[Any],
+    store: ArtifactStore,
+    overwrite: bool,
+    prepare: Callable[[Any, "contextlib.ExitStack"], Any],
+    process: Callable[[list[tuple[str, Any]]], dict[str, Any]],
+    publish: Callable[[Any, Any], None],
+) -> list[tuple[VideoRun, Any]]:
+    """For stages that work on all videos of a request together (GPU batches across videos).
+
+    Per item: CACHED if its output exists (unless `overwrite`), else `prepare(item, files)` gives
+    its input (local copies of artifacts stay open in `files` until `process` is done). `process`
+    takes [(video_uid, input)] and returns video_uid -> result or exception; each result is
+    published by `publish(item, result)`. Returns (run, result or None) in request order.
+    """
+    import contextlib
+
+    runs = {item.video_uid: VideoRun(item.video_uid) for item in items}
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as files:
+        todo = []
+        for item in items:
+            run = runs[item.video_uid]
+            try:
+                store.resolve(item.output_uri)
+                if not overwrite and store.exists(item.output_uri):
+                    run.done(cached=True)
+                    continue
+                todo.append((item.video_uid, prepare(item, files)))
+            except Exception as error:  # noqa: BLE001 - this video fails alone
+                run.fail(error)
+        outcomes = process(todo) if todo else {}
+    for item in items:
+        if item.video_uid not in outcomes:
+            continue
+        run, value = runs[item.video_uid], outcomes[item.video_uid]
+        try:
+            if isinstance(value, BaseException):
+                raise value
+            publish(item, value)
+            results[item.video_uid] = value
+            run.done()
+        except Exception as error:  # noqa: BLE001
+            run.fail(error)
+    return [(runs[item.video_uid], results.get(item.video_uid)) for item in items]

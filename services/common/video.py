@@ -302,7 +302,8 @@ class VideoReader:
         frame wanted by several keys at the same size is converted once.
         """
         sizes = size if isinstance(size, Mapping) else None
-        wanted = sorted((float(t), key, slot) for key, times in requests.items() for slot, t in enumerate(times))
+        keys = list(requests)  # wanted entries name keys by position: keys need not be orderable
+        wanted = sorted((float(t), k, slot) for k, key in enumerate(keys) for slot, t in enumerate(requests[key]))
         out: dict[Hashable, list] = {key: [None] * len(times) for key, times in requests.items()}
         missing = {key: len(times) for key, times in requests.items()}
         for key in [k for k, n in missing.items() if n == 0]:
@@ -314,7 +315,8 @@ class VideoReader:
             nonlocal cursor
             converted: dict[Size | None, np.ndarray] = {}
             while cursor < len(wanted) and wanted[cursor][0] < limit:
-                _, key, slot = wanted[cursor]
+                _, k, slot = wanted[cursor]
+                key = keys[k]
                 key_size = sizes.get(key) if sizes is not None else size
                 if key_size not in converted:
                     converted[key_size] = self._to_array(frame, key_size)

@@ -13,21 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from action100m.common.devices import pick_device, pick_dtype
+
 from .windows import token_to_frame_weights
 
 log = logging.getLogger("action100m.embedder")
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
-    if requested == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[requested]
 
 
 @dataclass(frozen=True)

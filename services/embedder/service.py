@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -10,7 +9,7 @@ from typing import Mapping
 import grpc
 
 from action100m.common.grpc_server import check_alive, serve
-from action100m.common.stage import VideoRun, require_unique_uids, service_info
+from action100m.common.stage import VideoRun, require_unique_uids, run_batched, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
@@ -72,35 +71,16 @@ class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
     def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.ServicerContext):
         require_unique_uids(request.videos, context)
         settings = self._settings(request.options, context)
-        runs = {item.video_uid: VideoRun(item.video_uid) for item in request.videos}
-        done: dict[str, EmbeddedVideo] = {}
-        with contextlib.ExitStack() as local_files:
-            todo = []
-            for item in request.videos:
-                run = runs[item.video_uid]
-                try:
-                    self.store.resolve(item.output_uri)
-                    if not request.overwrite and self.store.exists(item.output_uri):
-                        run.done(cached=True)
-                        continue
-                    path = local_files.enter_context(self.store.local_path(item.video_uri))
-                    todo.append((item.video_uid, str(path)))
-                except Exception as error:  # noqa: BLE001 - this video fails alone
-                    run.fail(error)
-            outcomes = embed_videos(self.encoder, todo, settings, EmbedStats(), lambda: check_alive(context))
-        outputs = {item.video_uid: item.output_uri for item in request.videos}
-        for uid, value in outcomes.items():
-            run = runs[uid]
-            try:
-                if isinstance(value, BaseException):
-                    raise value
-                self.store.put_bytes(outputs[uid], value.embeddings.to_bytes())
-                done[uid] = value
-                run.done()
-            except Exception as error:  # noqa: BLE001
-                run.fail(error)
-        return embedder_pb2.EmbedResponse(results=[self._result(item, runs[item.video_uid], done.get(item.video_uid))
-                                                   for item in request.videos])
+        runs = run_batched(
+            request.videos,
+            self.store,
+            request.overwrite,
+            prepare=lambda item, files: str(files.enter_context(self.store.local_path(item.video_uri))),
+            process=lambda todo: embed_videos(self.encoder, todo, settings, EmbedStats(), lambda: check_alive(context)),
+            publish=lambda item, video: self.store.put_bytes(item.output_uri, video.embeddings.to_bytes()),
+        )
+        return embedder_pb2.EmbedResponse(results=[self._result(item, run, video)
+                                                   for item, (run, video) in zip(request.videos, runs)])
 
     @staticmethod
     def _result(item, run: VideoRun, video: EmbeddedVideo | None) -> embedder_pb2.EmbedResult:

@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Sequence
 
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree
 from action100m.common.prefetch import prefetched
+from action100m.common.stage import VideoFailed
 from action100m.common.video import VideoReader
 
 from .backends import CaptionBackend, CaptionJob
@@ -57,11 +58,6 @@ class _Video:
     frames_decoded: int = 0
     passes: int = 0
     output_tokens: int = 0
-
-
-class _Failed:
-    def __init__(self, uid: str, error: BaseException):
-        self.uid, self.error = uid, error
 
 
 def caption_videos(
@@ -117,11 +113,11 @@ def caption_videos(
                 del states[video.uid]
 
     for item in prefetched(_jobs_of(videos, limits, stats), depth=4 * limits.batch_size, name="captioner-decode"):
-        if isinstance(item, _Failed):
-            results[item.uid] = item.error
-            states.pop(item.uid, None)
+        if isinstance(item, VideoFailed):
+            results[item.video_uid] = item.error
+            states.pop(item.video_uid, None)
             for name in queues:
-                queues[name] = [job for job in queues[name] if job.video_uid != item.uid]
+                queues[name] = [job for job in queues[name] if job.video_uid != item.video_uid]
             continue
         kind, uid, payload = item
         if kind == "start":
@@ -146,7 +142,7 @@ def caption_videos(
 
 
 def _jobs_of(videos, limits: CaptionLimits, stats: CaptionStats) -> Iterator:
-    """start, job..., end per video (or _Failed), from one decoding pass each."""
+    """start, job..., end per video (or VideoFailed), from one decoding pass each."""
     leaf_limit = {"plm_caption": limits.caption_max_new_tokens, "plm_action": limits.action_max_new_tokens,
                   "llama3_caption": limits.image_max_new_tokens}
     for uid, path, tree in videos:
@@ -163,4 +159,4 @@ def _jobs_of(videos, limits: CaptionLimits, stats: CaptionStats) -> Iterator:
             stats.decode_seconds += time.monotonic() - t0
             yield "end", uid, (reader.stats.frames_decoded, reader.stats.passes)
         except Exception as error:  # noqa: BLE001 - the video fails, the others go on
-            yield _Failed(uid, error)
+            yield VideoFailed(uid, error)

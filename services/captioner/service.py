@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import grpc
 
 from action100m.common.artifacts import SegmentTree
+from action100m.common.config import from_env
 from action100m.common.grpc_server import check_alive, serve
 from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, run_batched, service_info
 from action100m.common.store import ArtifactStore
@@ -25,21 +26,16 @@ class CaptionerConfig:
     """A100M_CAPTIONER_VIDEO_MODEL, A100M_CAPTIONER_IMAGE_MODEL (hub ids or dirs), A100M_DEVICE,
     A100M_DTYPE, A100M_CAPTION_BATCH_SIZE."""
 
-    video_model: str = "facebook/Perception-LM-3B"
-    image_model: str = "meta-llama/Llama-3.2-11B-Vision-Instruct"
+    video_model: str = field(default="facebook/Perception-LM-3B", metadata={"env": "A100M_CAPTIONER_VIDEO_MODEL"})
+    image_model: str = field(default="meta-llama/Llama-3.2-11B-Vision-Instruct",
+                             metadata={"env": "A100M_CAPTIONER_IMAGE_MODEL"})
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 8
+    batch_size: int = field(default=8, metadata={"env": "A100M_CAPTION_BATCH_SIZE"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "CaptionerConfig":
-        return cls(
-            video_model=env.get("A100M_CAPTIONER_VIDEO_MODEL", cls.video_model),
-            image_model=env.get("A100M_CAPTIONER_IMAGE_MODEL", cls.image_model),
-            device=env.get("A100M_DEVICE", cls.device),
-            dtype=env.get("A100M_DTYPE", cls.dtype),
-            batch_size=int(env.get("A100M_CAPTION_BATCH_SIZE", cls.batch_size)),
-        )
+        return from_env(cls, env)
 
 
 class CaptionerService(captioner_pb2_grpc.CaptionerServicer):

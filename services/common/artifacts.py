@@ -8,13 +8,14 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from .stage import StageInputError
 
 TREE_FORMAT = "action100m.tree/v1"
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +58,20 @@ class Embeddings:
                 raise
             raise StageInputError(f"{source}: not a readable embeddings .npz ({err})") from None
         return cls(features, times, fps, duration, stride, model)
+
+
+def _parse_json_artifact(data: bytes, source: str, expected_format: str, build: Callable[[dict], T]) -> T:
+    """Parses a JSON artifact of `expected_format`; anything malformed is a StageInputError naming `source`."""
+    try:
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.get("format") != expected_format:
+            found = body.get("format") if isinstance(body, dict) else type(body).__name__
+            raise StageInputError(f"{source}: not a {expected_format} artifact (format={found!r})")
+        return build(body)
+    except StageInputError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StageInputError(f"{source}: malformed {expected_format} artifact ({type(err).__name__}: {err})") from None
 
 
 @dataclass
@@ -106,17 +121,12 @@ class SegmentTree:
 
     @classmethod
     def from_json(cls, data: bytes, source: str = "tree") -> "SegmentTree":
-        try:
-            body = json.loads(data)
-            if body.get("format") != TREE_FORMAT:
-                raise StageInputError(f"{source}: not a {TREE_FORMAT} artifact (format={body.get('format')!r})")
+        def build(body: dict) -> "SegmentTree":
             nodes = [TreeNode(**n) for n in body["nodes"]]
             return cls(body["video_uid"], float(body["duration"]), nodes, float(body.get("fps", 0.0)),
                        int(body.get("frame_stride", 0)), body.get("params", {}))
-        except (ValueError, KeyError, TypeError) as err:
-            if isinstance(err, StageInputError):
-                raise
-            raise StageInputError(f"{source}: malformed tree artifact ({type(err).__name__}: {err})") from None
+
+        return _parse_json_artifact(data, source, TREE_FORMAT, build)
 
 
 CAPTIONS_FORMAT = "action100m.captions/v1"
@@ -146,13 +156,8 @@ class Captions:
 
     @classmethod
     def from_json(cls, data: bytes, source: str = "captions") -> "Captions":
-        try:
-            body = json.loads(data)
-            if body.get("format") != CAPTIONS_FORMAT:
-                raise StageInputError(f"{source}: not a {CAPTIONS_FORMAT} artifact (format={body.get('format')!r})")
+        def build(body: dict) -> "Captions":
             nodes = {node_id: NodeCaptions(**c) for node_id, c in body["nodes"].items()}
             return cls(body["video_uid"], nodes, body.get("models", {}))
-        except (ValueError, KeyError, TypeError) as err:
-            if isinstance(err, StageInputError):
-                raise
-            raise StageInputError(f"{source}: malformed captions artifact ({type(err).__name__}: {err})") from None
+
+        return _parse_json_artifact(data, source, CAPTIONS_FORMAT, build)

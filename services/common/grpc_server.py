@@ -15,13 +15,14 @@ import signal
 import threading
 import time
 from concurrent import futures
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .config import from_env
 from .metrics import ServiceMetrics
 
 log = logging.getLogger("action100m.server")
@@ -44,13 +45,7 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> "ServerSettings":
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(f"A100M_{field.name.upper()}")
-            if raw is not None:
-                values[field.name] = type(cls.__dataclass_fields__[field.name].default)(raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return from_env(cls, env, **overrides)
 
     def channel_options(self) -> list[tuple[str, int]]:
         limit = self.max_message_mb * MiB

@@ -27,6 +27,14 @@ class StageInputError(ValueError):
     """Input that is present but wrong (bad shapes, NaNs, an inconsistent artifact)."""
 
 
+@dataclass
+class VideoFailed:
+    """A producer's message that one video of a batch failed (the others go on)."""
+
+    video_uid: str
+    error: BaseException
+
+
 def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a failed video reports."""
     if isinstance(error, (ArtifactNotFound, VideoNotFound)):

@@ -22,6 +22,7 @@ import torch
 
 from action100m.common.artifacts import Embeddings
 from action100m.common.prefetch import prefetched
+from action100m.common.stage import VideoFailed
 from action100m.common.video import VideoReader
 
 from .windows import window_starts
@@ -89,11 +90,6 @@ class EmbeddedVideo:
     frames_decoded: int
 
 
-class _Failed:
-    def __init__(self, uid: str, error: BaseException):
-        self.uid, self.error = uid, error
-
-
 def embed_videos(
     encoder: FrameEncoder,
     videos: Sequence[tuple[str, str]],
@@ -133,10 +129,10 @@ def embed_videos(
                 del states[state.uid]
 
     for item in prefetched(_decode_all(encoder, videos, settings, stats), settings.queue_chunks, "embedder-decode"):
-        if isinstance(item, _Failed):
-            results[item.uid] = item.error
-            states.pop(item.uid, None)
-            batch[:] = [entry for entry in batch if entry[0].uid != item.uid]
+        if isinstance(item, VideoFailed):
+            results[item.video_uid] = item.error
+            states.pop(item.video_uid, None)
+            batch[:] = [entry for entry in batch if entry[0].uid != item.video_uid]
             continue
         kind, uid, payload = item
         if kind == "start":
@@ -165,7 +161,7 @@ def embed_videos(
 
 
 def _decode_all(encoder, videos, settings: EmbedSettings, stats: EmbedStats) -> Iterator:
-    """Decodes and preprocesses the videos in order: start, frames..., end (or _Failed) per video."""
+    """Decodes and preprocesses the videos in order: start, frames..., end (or VideoFailed) per video."""
     for uid, path in videos:
         t0 = time.monotonic()
         try:
@@ -193,7 +189,7 @@ def _decode_all(encoder, videos, settings: EmbedSettings, stats: EmbedStats) -> 
             yield "end", uid, None
         except Exception as error:  # noqa: BLE001 - the video fails, the others go on
             stats.decode_seconds += time.monotonic() - t0
-            yield _Failed(uid, error)
+            yield VideoFailed(uid, error)
 
 
 def _append(state: _VideoState, pixels: torch.Tensor, times: list[float]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import grpc
 
+from action100m.common.config import from_env
 from action100m.common.grpc_server import check_alive, serve
 from action100m.common.stage import VideoRun, require_unique_uids, run_batched, service_info
 from action100m.common.store import ArtifactStore
@@ -22,19 +23,14 @@ SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 class EmbedderConfig:
     """A100M_EMBEDDER_MODEL (hub id or local dir), A100M_DEVICE, A100M_DTYPE, A100M_WINDOWS_PER_BATCH."""
 
-    model: str = "facebook/vjepa2-vitg-fpc64-384"
+    model: str = field(default="facebook/vjepa2-vitg-fpc64-384", metadata={"env": "A100M_EMBEDDER_MODEL"})
     device: str = "auto"
     dtype: str = "auto"
     windows_per_batch: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "EmbedderConfig":
-        return cls(
-            model=env.get("A100M_EMBEDDER_MODEL", cls.model),
-            device=env.get("A100M_DEVICE", cls.device),
-            dtype=env.get("A100M_DTYPE", cls.dtype),
-            windows_per_batch=int(env.get("A100M_WINDOWS_PER_BATCH", cls.windows_per_batch)),
-        )
+        return from_env(cls, env)
 
 
 class EmbedderService(embedder_pb2_grpc.EmbedderServicer):

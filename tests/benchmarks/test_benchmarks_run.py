@@ -30,3 +30,10 @@ def test_embedder_benchmark_rows():
     overlapped = rows[-1]
     assert overlapped["decoded_per_sampled"] == 4.0
     assert overlapped["windows"] == 5 and {"decode_s", "encode_s", "wall_s"} <= set(overlapped)
+
+
+def test_captioner_benchmark_rows():
+    rows = run_json("captioner.py", "--minutes", "0.2", "--sample", "3", "--size", "96", "64")
+    one_pass, per_node = rows
+    assert one_pass["path"] == "one pass" and one_pass["frames_decoded"] <= 360
+    assert per_node["frames_decoded"] > one_pass["frames_decoded"]

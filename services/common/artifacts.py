@@ -161,3 +161,40 @@ class Captions:
             return cls(body["video_uid"], nodes, body.get("models", {}))
 
         return _parse_json_artifact(data, source, CAPTIONS_FORMAT, build)
+
+
+ANNOTATIONS_FORMAT = "action100m.annotations/v1"
+
+
+@dataclass
+class NodeAnnotation:
+    """The refiner's result for one eligible node: the annotation (None if every round failed) and its cost."""
+
+    gpt: dict[str, dict[str, str]] | None = None
+    rounds_done: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    subtree_depth: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Annotations:
+    """The refiner's output: node_id -> annotation of every eligible node."""
+
+    video_uid: str
+    model: str
+    nodes: dict[str, NodeAnnotation]
+
+    def to_json(self) -> bytes:
+        body = {"format": ANNOTATIONS_FORMAT, "video_uid": self.video_uid, "model": self.model,
+                "nodes": {k: asdict(v) for k, v in self.nodes.items()}}
+        return json.dumps(body, indent=1, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "annotations") -> "Annotations":
+        return _parse_json_artifact(data, source, ANNOTATIONS_FORMAT, lambda body: cls(
+            body["video_uid"], body.get("model", ""), {k: NodeAnnotation(**v) for k, v in body["nodes"].items()}))
+
+

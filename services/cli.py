@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -44,13 +45,31 @@ def _cmd_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
-SERVICES = ("embedder", "segmenter", "captioner")
+SERVICES = ("embedder", "segmenter", "captioner", "refiner")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import importlib
 
     return importlib.import_module(f"action100m.{args.service}.service").serve_from_env()
+
+
+def _cmd_render_prompt(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from .refiner.prompts import PromptLimits
+    from .refiner.render import print_messages, render_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    limits = PromptLimits(subtree_token_budget=args.budget)
+    try:
+        messages = render_prompt(args.file, args.video_uid, args.node_id, count, limits, args.templates)
+    except KeyError as err:
+        print(err.args[0], file=sys.stderr)
+        return 1
+    print_messages(messages, args.json)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("service", choices=SERVICES, help="which service")
     serve.set_defaults(run=_cmd_serve)
+
+    refiner = commands.add_parser("refiner", help="refiner utilities", description="Refiner utilities.")
+    refiner_commands = refiner.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)
+    render = refiner_commands.add_parser(
+        "render-prompt",
+        help="print the exact first-round messages the refiner sends for one node",
+        description="Renders the refiner's request for one node of a release file (parquet or JSON): the "
+        "shared head (task, metadata, whole-video tree) then the segment and its subtree, cut to the token "
+        "budget with the model's tokenizer.",
+    )
+    render.add_argument("file", metavar="FILE", help="release file, parquet or JSON")
+    render.add_argument("--video-uid", required=True)
+    render.add_argument("--node-id", required=True)
+    render.add_argument("--tokenizer", default=os.environ.get("A100M_REFINER_MODEL", "openai/gpt-oss-120b"),
+                        help="tokenizer (hub id or dir) that counts the budget (default: A100M_REFINER_MODEL)")
+    render.add_argument("--budget", type=int, default=6000, help="token budget of the subtree (default 6000)")
+    render.add_argument("--templates", default=os.environ.get("A100M_REFINER_TEMPLATES"),
+                        help="YAML file replacing templates (default: A100M_REFINER_TEMPLATES)")
+    render.add_argument("--json", action="store_true", help="print the messages as JSON")
+    render.set_defaults(run=_cmd_render_prompt)
 
     models = commands.add_parser("models", help="model utilities", description="Model utilities.")
     model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)

@@ -188,12 +188,37 @@ def build_gpt_oss(out: Path) -> Path:
     return out
 
 
+def build_llama(out: Path) -> Path:
+    """A text-only Llama: vLLM's OpenAI server forces the harmony format on gpt_oss models, so the
+    refiner's `openai` backend is tested against this one."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>",
+                "<|finetune_right_pad_id|>"]
+    tokenizer = _train_tokenizer(specials)
+    tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token = "<|begin_of_text|>", "<|eot_id|>", "<|finetune_right_pad_id|>"
+    tokenizer.chat_template = _LLAMA_STYLE_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=64, max_position_embeddings=8192,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 BUILDERS = {
     ENCODER: build_vjepa2,
     VIDEO_CAPTIONER: build_perception_lm,
     IMAGE_CAPTIONER: build_mllama,
     LLM: build_gpt_oss,
 }
+# Built only when asked for by name (`only=["llama"]`): not a paper architecture.
+EXTRA_BUILDERS = {"llama": build_llama}
 
 
 def build_tiny_models(directory: str | os.PathLike[str], seed: int = 0, only: list[str] | None = None) -> dict[str, Path]:
@@ -202,7 +227,8 @@ def build_tiny_models(directory: str | os.PathLike[str], seed: int = 0, only: li
 
     root = Path(directory)
     built = {}
-    for role, build in BUILDERS.items():
+    builders = {**BUILDERS, **EXTRA_BUILDERS} if only else BUILDERS
+    for role, build in builders.items():
         if only and role not in only:
             continue
         torch.manual_seed(seed)

@@ -80,14 +80,15 @@ class _TokenizerMixin:
 class VllmBackend(_TokenizerMixin):
     def __init__(self, model: str, settings: GenerationSettings, max_model_len: int = 32768, max_num_seqs: int = 256,
                  prefix_caching: bool = True, reasoning_parser: str = "", dtype: str = "auto",
-                 gpu_memory_utilization: float = 0.9):
+                 gpu_memory_utilization: float = 0.9, kv_cache_bytes: int | None = None, enforce_eager: bool = False):
         self.name = model
         self.model = model
         self.settings = settings
         self.reasoning_effort = settings.reasoning_effort
         self.engine_options = dict(
             model=model, max_model_len=max_model_len, max_num_seqs=max_num_seqs, enable_prefix_caching=prefix_caching,
-            dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
+            dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, kv_cache_memory_bytes=kv_cache_bytes,
+            enforce_eager=enforce_eager,
             structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True,
                                        "reasoning_parser": reasoning_parser},
         )

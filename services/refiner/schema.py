@@ -30,7 +30,7 @@ def parse_annotation(text: str) -> dict[str, dict[str, str]]:
     start = text.find("{")
     if start < 0:
         raise ValueError("no JSON object in the answer")
-    value, _ = json.JSONDecoder().raw_decode(text[start:])
+    value, _ = json.JSONDecoder(strict=False).raw_decode(text[start:])  # control characters inside strings are kept
     if not isinstance(value, dict):
         raise ValueError("the answer is not a JSON object")
     out: dict[str, dict[str, str]] = {}

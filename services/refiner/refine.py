@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 from action100m.common.artifacts import Annotations, Captions, NodeAnnotation, SegmentTree, TreeNode
 from action100m.common.stage import StageInputError
@@ -83,8 +83,10 @@ async def refine_node(backend: ChatBackend, context: VideoContext, video_uid: st
 
 async def refine_videos(backend: ChatBackend, jobs: list[RefineJob], rounds: int = 3,
                         min_seconds: float = MIN_SEGMENT_SECONDS, limits: PromptLimits | None = None,
-                        templates: Templates | None = None) -> dict[str, Annotations | BaseException]:
-    """Every eligible node of every video, submitted together; per video its annotations or its error."""
+                        templates: Templates | None = None,
+                        only: Collection[str] | None = None) -> dict[str, Annotations | BaseException]:
+    """Every eligible node of every video (or those in `only`), submitted together; per video its
+    annotations or its error."""
     limits, templates = limits or PromptLimits(), templates or Templates()
     results: dict[str, Annotations | BaseException] = {}
     tasks: dict[str, list[tuple[str, asyncio.Task]]] = {}
@@ -93,7 +95,7 @@ async def refine_videos(backend: ChatBackend, jobs: list[RefineJob], rounds: int
             context = build_context(job, limits, templates)
             tasks[job.video_uid] = [
                 (node.node_id, asyncio.ensure_future(refine_node(backend, context, job.video_uid, node, rounds)))
-                for node in eligible_nodes(job.tree, min_seconds)
+                for node in eligible_nodes(job.tree, min_seconds) if only is None or node.node_id in only
             ]
         except Exception as error:  # noqa: BLE001 - this video fails alone
             results[job.video_uid] = error

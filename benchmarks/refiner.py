@@ -1,0 +1,114 @@
+"""The refiner's engine use: 64 eligible nodes submitted together against one at a time (same engine,
+same run), and the prompt tokens actually computed with prefix caching on against off.
+
+Runs in the refiner's environment: `.venv-vllm/bin/python benchmarks/refiner.py [--json]`.
+Defaults use a tiny random GPT-OSS on the CPU (--model for a real one on a GPU). Throughput rows use
+one round per node so that both paths make the same requests; the caching rows run all rounds.
+The tree is the real segmenter's on synthetic features of a 10-minute video, with filler captions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from report import emit, parser  # noqa: E402
+from segmenter import synthetic_features  # noqa: E402
+
+from action100m.common.artifacts import Captions, Embeddings, NodeCaptions  # noqa: E402
+from action100m.refiner.backends import GenerationSettings, VllmBackend  # noqa: E402
+from action100m.refiner.prompts import PromptLimits  # noqa: E402
+from action100m.refiner.refine import RefineJob, eligible_nodes, refine_videos  # noqa: E402
+from action100m.refiner.schema import annotation_schema  # noqa: E402
+from action100m.segmenter.segment import segment_video  # noqa: E402
+
+WORDS = "a person cuts the bread on a wooden board then places the slices into a bowl and wipes the knife".split()
+
+
+def synthetic_job(nodes_wanted: int) -> RefineJob:
+    sampled = 10 * 60 * 30 // 4
+    embeddings = Embeddings(synthetic_features(sampled, 64, seed=3), np.arange(sampled) * 4 / 30, 30.0, 600.0, 4)
+    tree = segment_video("bench", embeddings)
+    rng = np.random.default_rng(0)
+    captions = {n.node_id: NodeCaptions(" ".join(rng.choice(WORDS, 40)), "Cut the bread", " ".join(rng.choice(WORDS, 60)))
+                for n in tree.nodes}
+    keep = {n.node_id for n in eligible_nodes(tree)[:nodes_wanted]}
+    return RefineJob("bench", tree, Captions("bench", captions), {"title": "Cutting bread", "duration": 600}), keep
+
+
+async def run(backend, job, keep, rounds: int, together: bool, limits: PromptLimits):
+    started = time.perf_counter()
+    if together:
+        annotations = (await refine_videos(backend, [job], rounds, limits=limits, only=keep))["bench"].nodes
+    else:
+        annotations = {}
+        for node_id in sorted(keep):
+            result = await refine_videos(backend, [job], rounds, limits=limits, only={node_id})
+            annotations.update(result["bench"].nodes)
+    return time.perf_counter() - started, annotations
+
+
+async def main_async(args) -> list[dict]:
+    job, keep = synthetic_job(args.nodes)
+    limits = PromptLimits(subtree_token_budget=args.subtree_budget)
+    settings = GenerationSettings(annotation_schema(args.max_string_chars), args.max_output_tokens, "high")
+    rows = []
+    for caching in (True, False):
+        backend = VllmBackend(args.model, settings, max_model_len=args.max_model_len, max_num_seqs=args.nodes,
+                              prefix_caching=caching, reasoning_parser=args.reasoning_parser,
+                              kv_cache_bytes=int(args.kv_cache_gib * 1024**3) or None, enforce_eager=args.enforce_eager)
+        await backend.start()
+        try:
+            if caching:
+                for together in (True, False):
+                    wall, nodes = await run(backend, job, keep, 1, together, limits)
+                    out = sum(n.output_tokens for n in nodes.values())
+                    rows.append({"path": "64 together" if together else "one at a time", "nodes": len(nodes),
+                                 "rounds": 1, "wall_s": wall, "requests_per_s": len(nodes) / wall,
+                                 "output_tokens_per_s": out / wall})
+                rows[-2]["speedup"] = rows[-2]["requests_per_s"] / rows[-1]["requests_per_s"]
+            wall, nodes = await run(backend, job, keep, args.rounds, True, limits)
+            prompt = sum(n.prompt_tokens for n in nodes.values())
+            cached = sum(n.cached_tokens for n in nodes.values())
+            rows.append({"path": f"prefix caching {'on' if caching else 'off'}", "nodes": len(nodes),
+                         "rounds": args.rounds, "wall_s": wall, "prompt_tokens": prompt,
+                         "prompt_tokens_computed": prompt - cached})
+        finally:
+            await backend.close()
+    rows[-2]["computed_ratio_vs_off"] = rows[-2]["prompt_tokens_computed"] / rows[-1]["prompt_tokens_computed"]
+    return rows
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="GPT-OSS dir or hub id (default: a tiny random one)")
+    p.add_argument("--nodes", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--max-output-tokens", type=int, default=400)
+    p.add_argument("--max-string-chars", type=int, default=40)
+    p.add_argument("--max-model-len", type=int, default=8192)
+    p.add_argument("--subtree-budget", type=int, default=1500)
+    p.add_argument("--reasoning-parser", default="")
+    p.add_argument("--kv-cache-gib", type=float, default=2.0, help="CPU KV cache (0 on a GPU: the engine decides)")
+    p.add_argument("--enforce-eager", action="store_true", default=True)
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.model is None:
+            from action100m.common.tiny_models import build_tiny_models
+
+            args.model = str(build_tiny_models(Path(tmp), only=["gpt_oss"])["gpt_oss"])
+        rows = asyncio.run(main_async(args))
+    emit(rows, args.json, ["throughput rows: 1 round per node; caching rows: all rounds, all nodes together",
+                           "prompt_tokens_computed = prompt tokens minus those served from the prefix cache"])
+
+
+if __name__ == "__main__":
+    main()

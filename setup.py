@@ -45,7 +45,7 @@ def generate_grpc_stubs() -> None:
 
 
 def find_packages_under_services() -> list[str]:
-    packages = ["action100m", "action100m.v1"]
+    packages = ["action100m", "action100m.v1", "action100m.pipelines"]
     for init in sorted((ROOT / "services").rglob("__init__.py")):
         rel = init.parent.relative_to(ROOT / "services")
         if rel.parts and rel.parts[0] != "v1":
@@ -55,4 +55,5 @@ def find_packages_under_services() -> list[str]:
 
 # Generated before setup() runs: every build step (egg_info included) needs the package to exist.
 generate_grpc_stubs()
-setup(packages=find_packages_under_services())
+# pipelines/ (top level, beside services/) is the subpackage action100m.pipelines.
+setup(packages=find_packages_under_services(), package_dir={"action100m": "services", "action100m.pipelines": "pipelines"})

@@ -4,7 +4,8 @@ same run), and the prompt tokens actually computed with prefix caching on agains
 Runs in the refiner's environment: `.venv-vllm/bin/python benchmarks/refiner.py [--json]`.
 Defaults use a tiny random GPT-OSS on the CPU (--model for a real one on a GPU). Throughput rows use
 one round per node so that both paths make the same requests; the caching rows run all rounds.
-The tree is the real segmenter's on synthetic features of a 10-minute video, with filler captions.
+The tree is a random strict binary tree over a 10-minute video (leaves 1-8 s), with filler captions
+(the refiner's environment has no clustering library).
 """
 
 from __future__ import annotations
@@ -20,23 +21,36 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from report import emit, parser  # noqa: E402
-from segmenter import synthetic_features  # noqa: E402
 
-from action100m.common.artifacts import Captions, Embeddings, NodeCaptions  # noqa: E402
+from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode  # noqa: E402
 from action100m.refiner.backends import GenerationSettings, VllmBackend  # noqa: E402
 from action100m.refiner.prompts import PromptLimits  # noqa: E402
 from action100m.refiner.refine import RefineJob, eligible_nodes, refine_videos  # noqa: E402
 from action100m.refiner.schema import annotation_schema  # noqa: E402
-from action100m.segmenter.segment import segment_video  # noqa: E402
+from action100m.segmenter.tree import node_id  # noqa: E402
 
 WORDS = "a person cuts the bread on a wooden board then places the slices into a bowl and wipes the knife".split()
 
 
+def synthetic_tree(duration: float, rng: np.random.Generator) -> SegmentTree:
+    nodes = [TreeNode(node_id("bench", 0.0, duration), None, 0, 0.0, duration)]
+    frontier = [nodes[0]]
+    while frontier:
+        node = frontier.pop()
+        if node.end - node.start < 8 and rng.random() < 0.5 or node.end - node.start < 2:
+            continue
+        cut = round(node.start + (node.end - node.start) * rng.uniform(0.3, 0.7), 2)
+        for start, end in ((node.start, cut), (cut, node.end)):
+            child = TreeNode(node_id("bench", start, end), node.node_id, node.level + 1, start, end)
+            nodes.append(child)
+            frontier.append(child)
+    nodes.sort(key=lambda n: (n.level, n.start))
+    return SegmentTree("bench", duration, nodes)
+
+
 def synthetic_job(nodes_wanted: int) -> RefineJob:
-    sampled = 10 * 60 * 30 // 4
-    embeddings = Embeddings(synthetic_features(sampled, 64, seed=3), np.arange(sampled) * 4 / 30, 30.0, 600.0, 4)
-    tree = segment_video("bench", embeddings)
     rng = np.random.default_rng(0)
+    tree = synthetic_tree(600.0, rng)
     captions = {n.node_id: NodeCaptions(" ".join(rng.choice(WORDS, 40)), "Cut the bread", " ".join(rng.choice(WORDS, 60)))
                 for n in tree.nodes}
     keep = {n.node_id for n in eligible_nodes(tree)[:nodes_wanted]}

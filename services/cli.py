@@ -72,6 +72,38 @@ def _cmd_render_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from action100m.pipelines.local import run_main
+
+    return run_main(args.inputs, args.out, args.preset, args.store, args.shard_size, args.parallelism, args.models)
+
+
+def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
+    from action100m.pipelines.dag import compile_pipeline
+
+    path = compile_pipeline(args.output, args.parallelism, args.s3_secret or None)
+    print(path)
+    return 0
+
+
+def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
+    import kfp
+
+    from action100m.pipelines.dag import build_pipeline
+
+    arguments = {"videos": args.videos, "artifact_prefix": args.artifact_prefix, "output_prefix": args.output_prefix,
+                 "allowed_roots": args.allowed_roots or ",".join({args.artifact_prefix, args.output_prefix, args.videos.rsplit("/", 1)[0]}),
+                 "s3_endpoint": args.s3_endpoint, "shard_size": args.shard_size}
+    for stage in ("embedder", "segmenter", "captioner", "refiner"):
+        if getattr(args, stage):
+            arguments[stage] = getattr(args, stage)
+    client = kfp.Client(host=args.host, namespace=args.namespace)
+    run = client.create_run_from_pipeline_func(build_pipeline(args.parallelism, args.s3_secret or None),
+                                               arguments=arguments, experiment_name=args.experiment)
+    print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="a100m", description="Turn a collection of videos into an Action100M-style dataset."
@@ -99,6 +131,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("service", choices=SERVICES, help="which service")
     serve.set_defaults(run=_cmd_serve)
+
+    run = commands.add_parser(
+        "run",
+        help="annotate videos on this machine: the four services on loopback, the DAG through kfp.local",
+        description="The main job on one machine. Starts the four services on loopback (the refiner in "
+        ".venv-vllm), runs the same KFP pipeline through kfp.local with a local artifact store (or --store "
+        "s3://...), shows progress, and writes parquet in the release format under OUT/dataset.",
+    )
+    run.add_argument("inputs", nargs="+", metavar="VIDEO_OR_MANIFEST", help="video files, or one manifest (.jsonl/.parquet)")
+    run.add_argument("--out", required=True, help="output folder (dataset/, artifacts/, logs/, models/)")
+    run.add_argument("--preset", default="tiny", choices=("tiny", "single-gpu", "paper"),
+                     help="models: tiny random ones built offline (default), or the paper's")
+    run.add_argument("--store", default=None, help="artifact prefix, e.g. s3://bucket/run (default: OUT/artifacts)")
+    run.add_argument("--models", default=None, help="where the tiny models are (default: OUT/models)")
+    run.add_argument("--shard-size", type=int, default=16, help="videos per shard (default 16)")
+    run.add_argument("--parallelism", type=int, default=2, help="shards in flight (default 2)")
+    run.set_defaults(run=_cmd_run)
+
+    pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")
+    pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)
+    compile_ = pipeline_commands.add_parser("compile", help="write the pipeline YAML",
+                                            description="Compiles the KFP v2 pipeline to YAML.")
+    compile_.add_argument("--output", default="action100m-pipeline.yaml", help="YAML path")
+    compile_.add_argument("--parallelism", type=int, default=8, help="shards in flight (fixed at compile time)")
+    compile_.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")
+    compile_.set_defaults(run=_cmd_pipeline_compile)
+    submit = pipeline_commands.add_parser("submit", help="start a run on a KFP cluster",
+                                          description="Starts a pipeline run on a Kubeflow Pipelines cluster.")
+    submit.add_argument("--host", required=True, help="KFP API URL, e.g. http://ml-pipeline-ui.kubeflow")
+    submit.add_argument("--namespace", default=None)
+    submit.add_argument("--experiment", default="action100m")
+    submit.add_argument("--videos", required=True, help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos")
+    submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
+    submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
+    submit.add_argument("--allowed-roots", default="", help="comma-separated roots steps may touch (default: the three above)")
+    submit.add_argument("--s3-endpoint", default="", help="S3/MinIO endpoint URL as seen from the pipeline's pods")
+    submit.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")
+    submit.add_argument("--shard-size", type=int, default=16)
+    submit.add_argument("--parallelism", type=int, default=8)
+    for stage in ("embedder", "segmenter", "captioner", "refiner"):
+        submit.add_argument(f"--{stage}", default=None, help=f"{stage} address (default: the chart's headless Service)")
+    submit.set_defaults(run=_cmd_pipeline_submit)
 
     refiner = commands.add_parser("refiner", help="refiner utilities", description="Refiner utilities.")
     refiner_commands = refiner.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)

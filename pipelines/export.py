@@ -61,7 +61,8 @@ def collect_reports(reports: list[str], output_prefix: str, store: ArtifactStore
     store = store or store_for()
     shards = sorted((json.loads(r) for r in reports), key=lambda s: s["shard"])
     report: dict[str, Any] = {"videos": 0, "done": [], "failed": {}, "nodes": 0, "segments_annotated": 0,
-                              "files": [], "stage_seconds": {}, "service_calls": {}}
+                              "files": [], "stage_seconds": {}, "service_calls": {},
+                              "videos_sent": {}}
     for shard in shards:
         report["videos"] += len(shard["videos"])
         report["failed"].update(shard["failed"])
@@ -75,6 +76,8 @@ def collect_reports(reports: list[str], output_prefix: str, store: ArtifactStore
             report["stage_seconds"][name] = round(report["stage_seconds"].get(name, 0.0) + seconds, 3)
         for name, count in shard["calls"].items():
             report["service_calls"][name] = report["service_calls"].get(name, 0) + count
+        for name, uids in shard.get("sent", {}).items():
+            report["videos_sent"].setdefault(name, []).extend(uids)
     text = json.dumps(report, indent=1)
     store.put_bytes(f"{output_prefix.rstrip('/')}/report.json", text.encode(), "application/json")
     return text

@@ -7,6 +7,7 @@ run goes; the run ends with the output path and a summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -70,7 +70,7 @@ class LocalServices:
     logs: Path
 
 
-@contextmanager
+@contextlib.contextmanager
 def local_services(env: dict[str, str], logs: Path, startup_timeout: float = 600) -> Iterator[LocalServices]:
     """Starts the four services on loopback and waits until all say SERVING; stops them on exit."""
     import grpc
@@ -137,7 +137,7 @@ def write_manifest(store: ArtifactStore, inputs: Sequence[str], artifact_prefix:
     return manifest
 
 
-def _progress(store: ArtifactStore, prefix: str, total: int, stop: threading.Event, every: float = 3.0) -> None:
+def _progress(store: ArtifactStore, prefix: str, total: int, stop: threading.Event, out, every: float = 3.0) -> None:
     last = None
     while not stop.wait(every):
         counts = []
@@ -148,7 +148,7 @@ def _progress(store: ArtifactStore, prefix: str, total: int, stop: threading.Eve
                 counts.append(f"{stage} ?")
         line = "  progress: " + ", ".join(counts)
         if line != last:
-            print(line, flush=True)
+            print(line, file=out, flush=True)
             last = line
 
 
@@ -156,11 +156,16 @@ def run_pipeline(addresses: dict[str, str], manifest: str, artifact_prefix: str,
                  allowed_roots: Sequence[str], pipeline_root: Path, shard_size: int = 16, parallelism: int = 2,
                  s3_endpoint: str = "", overwrite: bool = False, options: dict[str, str] | None = None) -> dict:
     """Runs the DAG through kfp.local against running services; returns the run report."""
+    import warnings
+
     from kfp import local
 
     from .dag import build_pipeline
 
     options = options or {}
+    # Locally every task runs in this environment, not in its image; KFP warns about each one.
+    warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     pipeline = build_pipeline(parallelism=parallelism, s3_secret=None)
     run = pipeline(
@@ -214,12 +219,16 @@ def run_main(inputs: Sequence[str], out: str, preset: str = "tiny", store_root: 
     with local_services(env, out_dir / "logs") as services:
         print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
         stop = threading.Event()
-        total = max(1, len(inputs)) if not manifest.endswith((".jsonl", ".parquet")) or len(inputs) > 1 else 0
-        watcher = threading.Thread(target=_progress, args=(store, artifact_prefix, total or "?", stop), daemon=True)
+        total = len(inputs) if len(inputs) > 1 or not inputs[0].endswith((".jsonl", ".parquet")) else "?"
+        watcher = threading.Thread(target=_progress, args=(store, artifact_prefix, total, stop, sys.stdout), daemon=True)
         watcher.start()
+        print(f"  kfp.local task logs: {out_dir / 'logs' / 'pipeline.log'}", flush=True)
         try:
-            report = run_pipeline(services.addresses, manifest, artifact_prefix, output_prefix, roots,
-                                  out_dir / "kfp", shard_size, parallelism, s3_endpoint, options=preset_options(preset))
+            with open(out_dir / "logs" / "pipeline.log", "w") as task_log, \
+                    contextlib.redirect_stdout(task_log), contextlib.redirect_stderr(task_log):
+                report = run_pipeline(services.addresses, manifest, artifact_prefix, output_prefix, roots,
+                                      out_dir / "kfp", shard_size, parallelism, s3_endpoint,
+                                      options=preset_options(preset))
         finally:
             stop.set()
     print(summary(report, output_prefix))

@@ -115,23 +115,35 @@ def run_stage(stage_name: str, shard_json: str, address: str, options_json: str 
         fp = fingerprint(stage.name, models=[m.name for m in info.models], defaults=info.default_options_json,
                          options=json_format.MessageToDict(options), upstream=[shard["fingerprints"][s] for s in stage.reads])
         shard["fingerprints"][stage.name] = fp
-        pending = []
+        # A video recomputed upstream in this run is recomputed here too, even if an output exists.
+        recomputed = set(shard.setdefault("recomputed", []))
+        fresh, forced = [], []
         for video in shard["videos"]:
             if video["video_uid"] in shard["failed"]:
                 continue
             output = artifacts_of(shard, video)[stage.name]
-            if overwrite or not store.exists(output):
-                pending.append(stage.item(video, artifacts_of(shard, video), output))
-        if pending:
-            request = stage.request(videos=pending, options=options, overwrite=overwrite)
+            item = stage.item(video, artifacts_of(shard, video), output)
+            if overwrite or video["video_uid"] in recomputed:
+                forced.append(item)
+            elif not store.exists(output):
+                fresh.append(item)
+        for items, force in ((fresh, False), (forced, True)):
+            if not items:
+                continue
+            request = stage.request(videos=items, options=options, overwrite=force)
             response = _call(getattr(stub, stage.method), request, timeout=timeout)
             shard["calls"][stage.name] = shard["calls"].get(stage.name, 0) + 1
             for result in response.results:
                 status = result.status
+                shard.setdefault("sent", {}).setdefault(stage.name, []).append(status.video_uid)
                 if status.outcome == common_pb2.OUTCOME_FAILED:
                     shard["failed"][status.video_uid] = {"stage": stage.name, "code": status.error_code,
                                                          "reason": status.error_message}
+                elif status.outcome == common_pb2.OUTCOME_DONE and status.video_uid not in recomputed:
+                    recomputed.add(status.video_uid)
+                    shard["recomputed"].append(status.video_uid)
                 _record_stats(shard, stage.name, result)
+        pending = fresh + forced
     shard["stage_seconds"][stage.name] = shard["stage_seconds"].get(stage.name, 0.0) + time.monotonic() - started
     log.info("shard %s %s: %d sent, %d failed so far", shard["shard"], stage.name, len(pending), len(shard["failed"]))
     return json.dumps(shard)

@@ -1,0 +1,38 @@
+"""The compiled pipeline YAML, produced by the command users run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+
+def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cache(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    done = subprocess.run([sys.executable, "-m", "action100m.cli", "pipeline", "compile", "--output", str(path),
+                           "--parallelism", "3"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    documents = list(yaml.safe_load_all(path.read_text()))
+    spec, platform = documents[0], documents[1]
+    assert spec["pipelineInfo"]["name"] == "action100m"
+    assert set(spec["components"]) >= {"comp-plan-shards", "comp-run-stage", "comp-export-shard", "comp-collect-reports"}
+    loop = next(c for name, c in spec["components"].items() if name.startswith("comp-for-loop"))
+    assert loop["dag"]["tasks"]
+    root_tasks = spec["root"]["dag"]["tasks"]
+    for_loop = next(t for name, t in root_tasks.items() if name.startswith("for-loop"))
+    assert for_loop["iteratorPolicy"]["parallelismLimit"] == 3
+    assert for_loop["parameterIterator"]["items"]["inputParameter"]
+    stage_tasks = loop["dag"]["tasks"]
+    assert len(stage_tasks) == 5  # embed, segment, caption, refine, export
+    chain = {name: t.get("dependentTasks", []) for name, t in stage_tasks.items()}
+    assert sum(1 for deps in chain.values() if not deps) == 1  # one entry point: the embed step
+    for task in [*stage_tasks.values(), *(t for n, t in root_tasks.items() if not n.startswith("for-loop"))]:
+        assert task["retryPolicy"]["maxRetryCount"] == 3
+        assert task["cachingOptions"] == {}  # KFP caching off: the artifact store decides what is finished
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor in executors.values():
+        assert executor["secretAsEnv"][0]["secretName"] == "action100m-s3"
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"videos", "artifact_prefix", "output_prefix", "embedder", "refiner", "shard_size"} <= set(inputs)
+    assert inputs["embedder"]["defaultValue"] == "dns:///action100m-embedder-headless:50051"

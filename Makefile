@@ -4,6 +4,7 @@
 #               refiner's engine). Each is rebuilt only when pyproject.toml, setup.py, the protos or
 #               its constraints change, so re-running it costs seconds.
 #   make test   make env, then the whole test suite
+#   make demo   the main job end to end, offline: sample videos, tiny models, `a100m run`, validate
 #   make protos regenerate services/v1 (gRPC stubs) after editing protos/
 
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ VLLM_VENV := .venv-vllm
 PIP_FLAGS := --quiet --disable-pip-version-check
 BUILD_INPUTS := pyproject.toml setup.py $(wildcard protos/action100m/v1/*.proto)
 
-.PHONY: env test protos clean-env
+.PHONY: env test demo protos clean-env
 
 env: $(VENV)/.installed $(VLLM_VENV)/.installed
 
@@ -35,6 +36,13 @@ $(VLLM_VENV)/.installed: $(BUILD_INPUTS) .ci/constraints-vllm.txt
 test:
 	$(MAKE) -j2 env
 	$(VENV)/bin/python -m pytest
+
+DEMO := demo
+demo: env
+	$(VENV)/bin/a100m sample-videos $(DEMO)/videos
+	$(VENV)/bin/a100m models build-tiny $(DEMO)/models
+	$(VENV)/bin/a100m run $(DEMO)/videos/*.mp4 --out $(DEMO)/out --models $(DEMO)/models
+	$(VENV)/bin/a100m validate $(DEMO)/out/dataset/*.parquet
 
 protos:
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .

@@ -114,6 +114,7 @@ def main() -> None:
     p.add_argument("--enforce-eager", action="store_true", default=True)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep stdout for the table
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
             from action100m.common.tiny_models import build_tiny_models

@@ -104,6 +104,18 @@ def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample_videos(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .common.synthetic_video import write_video
+
+    folder = Path(args.dir)
+    samples = {"kitchen": (360, (0, 120, 250)), "workshop": (300, (0, 150)), "garden": (240, (0, 80, 160))}
+    for name, (frames, scenes) in samples.items():
+        print(write_video(folder / f"{name}.mp4", frames=frames, fps=25, size=(320, 180), scene_starts=scenes))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="a100m", description="Turn a collection of videos into an Action100M-style dataset."
@@ -205,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir", metavar="DIR", help="output folder (one sub-folder per model)")
     tiny.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
     tiny.set_defaults(run=_cmd_build_tiny)
+
+    samples = commands.add_parser(
+        "sample-videos", help="write three short synthetic videos with scene cuts (for the offline demo)",
+        description="Writes three synthetic videos (h264, 25 fps, 320x180, 10-15 s) with known scene cuts.",
+    )
+    samples.add_argument("dir", metavar="DIR")
+    samples.set_defaults(run=_cmd_sample_videos)
     return parser
 
 

@@ -28,6 +28,7 @@ from .metrics import ServiceMetrics
 log = logging.getLogger("action100m.server")
 
 UNGUARDED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+LIVENESS = "liveness"
 MiB = 1024 * 1024
 
 
@@ -183,6 +184,8 @@ class ServiceHost:
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        # "liveness" answers SERVING while the process runs, loading or not (Kubernetes livenessProbe).
+        self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         self.port = self.server.add_insecure_port(f"{s.host}:{s.port}")
         if self.port == 0:
             raise OSError(f"{self.name}: cannot bind gRPC port {s.host}:{s.port}")

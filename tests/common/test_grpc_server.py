@@ -67,6 +67,7 @@ def test_health_is_not_serving_until_models_load(running):
     stub = segmenter_pb2_grpc.SegmenterStub(channel)
     assert health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
     assert health_status(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert health_status(channel, "liveness") == health_pb2.HealthCheckResponse.SERVING  # alive while loading
     with pytest.raises(grpc.RpcError) as err:
         stub.Segment(request("v1"), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "loading" in err.value.details()

@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1.7
+# The segmenter: CPU only (Ward clustering of an hour of video takes seconds).
+#   docker build -f docker/segmenter.Dockerfile -t ghcr.io/action100m/segmenter:0.1.0 .
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY protos ./protos
+COPY services ./services
+COPY pipelines ./pipelines
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 A100M_PORT=50051
+COPY --from=wheel /wheels /wheels
+RUN WHEEL="$(ls /wheels/action100m-*.whl)" \
+ && pip install "${WHEEL}[segmenter]" \
+ && rm -rf /wheels \
+ && groupadd --gid 10001 app && useradd --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+USER 10001:10001
+EXPOSE 50051 9090
+HEALTHCHECK --interval=30s --timeout=10s --start-period=1m --retries=3 CMD ["python", "-m", "action100m.common.healthcheck"]
+ENTRYPOINT ["a100m"]
+CMD ["serve", "segmenter"]

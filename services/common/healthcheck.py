@@ -1,0 +1,27 @@
+"""`python -m action100m.common.healthcheck`: exit 0 when the local service's gRPC health says SERVING.
+
+Used by the images' HEALTHCHECK (Kubernetes uses its native gRPC probes instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    port = os.environ.get("A100M_PORT", "50051")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        except grpc.RpcError as error:
+            print(f"health check failed: {error.code().name}", file=sys.stderr)
+            return 1
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The Helm chart, rendered by the real Helm engine (helm-python-sdk) and checked against the
+Kubernetes schemas (kubernetes-validate) for Kubernetes 1.30 and later."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "action100m"
+KUBE_VERSIONS = ("1.30.0", "1.33.0")
+CRD_KINDS = {"ServiceMonitor", "ScaledObject"}  # not in the core schemas; checked by their own tests
+SERVICES = ("embedder", "segmenter", "captioner", "refiner")
+
+VALUE_SETS = {
+    "defaults": {},
+    "scaled": {"captioner": {"replicas": 8}, "embedder": {"replicas": 3}},
+    "autoscaled": {"captioner": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 12}},
+                   "segmenter": {"autoscaling": {"enabled": True, "maxReplicas": 3}}},
+    "keda-and-monitoring": {"refiner": {"keda": {"enabled": True, "maxReplicas": 5}},
+                            "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+    "minio-private-ca-token": {"minio": {"enabled": True}, "storage": {"caBundleSecret": "corp-ca"},
+                               "huggingFace": {"tokenSecret": "hf", "offline": True},
+                               "modelCache": {"existingClaim": "weights"}},
+    "cpu-only-refiner": {"refiner": {"gpus": 0, "env": {"A100M_REFINER_BACKEND": "openai",
+                                                         "A100M_REFINER_OPENAI_URL": "http://vllm:8000/v1"}},
+                         "networkPolicy": {"enabled": False}},
+}
+
+
+@pytest.fixture(scope="module")
+def chart():
+    from helm_python.chart import Chart
+
+    return Chart.load(CHART)
+
+
+def render(chart, values: dict) -> list[dict]:
+    manifests = chart.render(values, name="demo", namespace="ml")
+    documents = []
+    for path, text in manifests.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        documents += [d for d in yaml.safe_load_all(text) if d]
+    return documents
+
+
+def by_kind(documents: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_value_sets_render_lint_clean_and_validate_for_kubernetes(chart, name):
+    import kubernetes_validate
+    from helm_python.chart import lint
+
+    values = VALUE_SETS[name]
+    report = lint(CHART, values, strict=True, kube_version="v1.30.0")
+    assert report["errors"] == [] and report["messages"] == [], report
+    documents = render(chart, values)
+    assert documents
+    for document in documents:
+        if document["kind"] in CRD_KINDS:
+            assert document["apiVersion"] in ("monitoring.coreos.com/v1", "keda.sh/v1alpha1")
+            continue
+        for version in KUBE_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_gpu_limits_only_where_asked(chart):
+    deployments = by_kind(render(chart, {}), "Deployment")
+    for service in SERVICES:
+        container = deployments[f"demo-action100m-{service}"]["spec"]["template"]["spec"]["containers"][0]
+        limits = container["resources"]["limits"]
+        if service == "segmenter":
+            assert "nvidia.com/gpu" not in limits and "nvidia.com/gpu" not in container["resources"]["requests"]
+        else:
+            assert limits["nvidia.com/gpu"] == 1
+    cpu_refiner = by_kind(render(chart, VALUE_SETS["cpu-only-refiner"]), "Deployment")["demo-action100m-refiner"]
+    assert "nvidia.com/gpu" not in cpu_refiner["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+
+
+def test_probes_use_grpc_health_with_a_startup_budget_for_big_models(chart):
+    for name, deployment in by_kind(render(chart, {}), "Deployment").items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == 50051, (name, probe)
+        assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+        budget = container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"]
+        assert budget >= (1800 if "segmenter" not in name else 60), (name, budget)
+
+
+def test_security_context_is_non_root_and_read_only(chart):
+    for deployment in by_kind(render(chart, VALUE_SETS["minio-private-ca-token"]), "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_no_credential_literal_anywhere_only_secret_references(chart):
+    for name, values in VALUE_SETS.items():
+        text = "\n".join(chart.render(values, name="demo", namespace="ml").values())
+        assert not re.search(r"(?i)(AWS_SECRET_ACCESS_KEY|MINIO_ROOT_PASSWORD|HF_TOKEN)\s*[:=]\s*['\"]?\w", text), name
+        for document in render(chart, values):
+            for container in document.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                for env in container.get("env", []):
+                    if env["name"] in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "MINIO_ROOT_USER",
+                                       "MINIO_ROOT_PASSWORD"):
+                        assert "value" not in env and "secretKeyRef" in env["valueFrom"], (name, env)
+        assert "kind: Secret\n" not in text
+
+
+def test_scaling_is_one_value_and_hpa_bounds_follow_values(chart):
+    deployments = by_kind(render(chart, VALUE_SETS["scaled"]), "Deployment")
+    assert deployments["demo-action100m-captioner"]["spec"]["replicas"] == 8
+    assert deployments["demo-action100m-segmenter"]["spec"]["replicas"] == 1
+    documents = render(chart, VALUE_SETS["autoscaled"])
+    hpas = by_kind(documents, "HorizontalPodAutoscaler")
+    assert set(hpas) == {"demo-action100m-captioner", "demo-action100m-segmenter"}
+    captioner = hpas["demo-action100m-captioner"]["spec"]
+    assert (captioner["minReplicas"], captioner["maxReplicas"]) == (2, 12)
+    assert captioner["metrics"][0]["pods"]["metric"]["name"] == "a100m_grpc_in_flight"
+    assert hpas["demo-action100m-segmenter"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert "replicas" not in by_kind(documents, "Deployment")["demo-action100m-captioner"]["spec"]
+
+
+def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_policy(chart):
+    documents = render(chart, {})
+    services = by_kind(documents, "Service")
+    policies = by_kind(documents, "NetworkPolicy")
+    for service in SERVICES:
+        assert services[f"demo-action100m-{service}-headless"]["spec"]["clusterIP"] == "None"
+        assert services[f"demo-action100m-{service}"]["spec"]["type"] == "ClusterIP"
+        assert f"demo-action100m-{service}" in by_kind(documents, "PodDisruptionBudget")
+        grpc_rule = policies[f"demo-action100m-{service}"]["spec"]["ingress"][0]
+        assert grpc_rule["from"][0]["podSelector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
+    assert by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    assert not by_kind(documents, "HorizontalPodAutoscaler") and "demo-action100m-minio" not in by_kind(documents, "Deployment")
+
+
+def test_optional_pieces_appear_when_enabled(chart):
+    documents = render(chart, VALUE_SETS["keda-and-monitoring"])
+    assert set(by_kind(documents, "ScaledObject")) == {"demo-action100m-refiner"}
+    assert "replicas" not in by_kind(documents, "Deployment")["demo-action100m-refiner"]["spec"]
+    monitors = by_kind(documents, "ServiceMonitor")
+    assert len(monitors) == 4 and all(m["metadata"]["labels"]["release"] == "prom" for m in monitors.values())
+    minio = render(chart, VALUE_SETS["minio-private-ca-token"])
+    assert "demo-action100m-minio" in by_kind(minio, "Deployment")
+    assert not by_kind(minio, "PersistentVolumeClaim").get("demo-action100m-model-cache")  # existing claim used
+
+
+@pytest.mark.parametrize("values,problem", [
+    ({"captioner": {"replicas": "8"}}, "got string, want integer"),
+    ({"unknownKey": True}, "additional properties 'unknownKey' not allowed"),
+    ({"captioner": {"replicaz": 2}}, "additional properties 'replicaz' not allowed"),
+    ({"storage": {"allowedRoots": ["http://x"]}}, "does not match pattern"),
+])
+def test_the_schema_rejects_wrong_types_and_unknown_keys(chart, values, problem):
+    from helm_python.errors import HelmValuesError
+
+    with pytest.raises(HelmValuesError, match=problem):
+        chart.validate_schema(values)
+
+
+def test_every_value_is_documented_inline():
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    top_level = [i for i, line in enumerate(lines) if re.match(r"^[A-Za-z]\w*:", line)]
+    for index in top_level:
+        assert lines[index - 1].startswith("#"), f"values.yaml: {lines[index]} has no comment above it"
+
+
+def test_notes_tell_how_to_launch_a_run(chart):
+    notes = chart.render({}, name="demo", namespace="ml")["action100m/templates/NOTES.txt"]
+    assert "a100m pipeline submit" in notes
+    assert "dns:///demo-action100m-captioner-headless.ml.svc:50051" in notes
+    assert "captioner.replicas=8" in notes

@@ -68,6 +68,13 @@ def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, v
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, extra_special_tokens=extra or {})
 
 
+def _save_generator(model, tokenizer, out: Path) -> None:
+    """Saves a generative model whose generate() pads and stops with the tokenizer's tokens."""
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(out)
+
+
 def build_vjepa2(out: Path) -> Path:
     from transformers import VJEPA2Config, VJEPA2Model, VJEPA2VideoProcessor
 
@@ -113,9 +120,7 @@ def build_perception_lm(out: Path) -> Path:
         image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id,
     )
     model = PerceptionLMForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(out)
+    _save_generator(model, tokenizer, out)
     processor = PerceptionLMProcessor(
         video_processor=PerceptionLMVideoProcessor(size={"height": 64, "width": 64}),
         image_processor=PerceptionLMImageProcessor(tile_size=64, max_num_tiles=1, vision_input_type="vanilla"),
@@ -152,9 +157,7 @@ def build_mllama(out: Path) -> Path:
     )
     config = MllamaConfig(vision_config=vision, text_config=text, image_token_index=tokenizer.image_token_id)
     model = MllamaForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(out)
+    _save_generator(model, tokenizer, out)
     processor = MllamaProcessor(
         image_processor=MllamaImageProcessor(size={"height": 32, "width": 32}, max_image_tiles=1),
         tokenizer=tokenizer, chat_template=_LLAMA_STYLE_TEMPLATE,
@@ -181,9 +184,7 @@ def build_gpt_oss(out: Path) -> Path:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     model = GptOssForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(out)
+    _save_generator(model, tokenizer, out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -204,9 +205,7 @@ def build_llama(out: Path) -> Path:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.save_pretrained(out)
+    _save_generator(model, tokenizer, out)
     tokenizer.save_pretrained(out)
     return out
 

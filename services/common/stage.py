@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import grpc
 
@@ -20,7 +20,6 @@ from .uris import UriError
 from .video import VideoError, VideoNotFound
 
 log = logging.getLogger("action100m.stage")
-T = TypeVar("T")
 
 
 class StageInputError(ValueError):
@@ -93,38 +92,6 @@ def require_unique_uids(items: Sequence[Any], context: grpc.ServicerContext) -> 
         seen.add(item.video_uid)
 
 
-def run_each(
-    items: Iterable[Any],
-    store: ArtifactStore,
-    overwrite: bool,
-    work: Callable[[Any, VideoRun], T],
-    between: Callable[[], None] = lambda: None,
-) -> list[tuple[VideoRun, T | None]]:
-    """Runs `work(item, run)` for every item whose output is not published yet.
-
-    `work` publishes the item's output and returns what the stage reports about it; an item whose
-    `output_uri` already exists is CACHED (unless `overwrite`). `between` runs before each item
-    (a deadline check).
-    """
-    results: list[tuple[VideoRun, T | None]] = []
-    for item in items:
-        between()
-        run = VideoRun(item.video_uid)
-        value = None
-        try:
-            if not item.output_uri:
-                raise UriError(f"video {item.video_uid}: output_uri is required")
-            if not overwrite and store.exists(item.output_uri):
-                run.done(cached=True)
-            else:
-                value = work(item, run)
-                run.done()
-        except Exception as error:  # noqa: BLE001 - one video's failure is its own
-            run.fail(error)
-        results.append((run, value))
-    return results
-
-
 def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelInfo] = ()) -> common_pb2.ServiceInfo:
     """The Info answer: version, models and the effective default options as JSON."""
     from google.protobuf import json_format
@@ -147,7 +114,7 @@ def run_batched(
     process: Callable[[list[tuple[str, Any]]], dict[str, Any]],
     publish: Callable[[Any, Any], None],
 ) -> list[tuple[VideoRun, Any]]:
-    """For stages that work on all videos of a request together (GPU batches across videos).
+    """The batch call of every stage: the GPU stages work on all videos together, the segmenter one by one.
 
     Per item: CACHED if its output exists (unless `overwrite`), else `prepare(item, files)` gives
     its input (local copies of artifacts stay open in `files` until `process` is done). `process`

@@ -6,7 +6,7 @@ import grpc
 
 from action100m.common.artifacts import Embeddings
 from action100m.common.grpc_server import check_alive, serve
-from action100m.common.stage import require_unique_uids, run_each, service_info
+from action100m.common.stage import require_unique_uids, run_batched, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
 
@@ -27,17 +27,24 @@ class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
         if min_seconds < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"min_segment_seconds must be >= 0, got {min_seconds}")
 
-        def work(item: segmenter_pb2.SegmentItem, run):
-            self.store.resolve(item.output_uri)
-            data = self.store.get_bytes(item.embeddings_uri)
-            tree = segment_video(item.video_uid, Embeddings.from_bytes(data, item.embeddings_uri), min_seconds,
-                                 source=item.embeddings_uri)
-            self.store.put_bytes(item.output_uri, tree.to_json(), content_type="application/json")
-            return tree
+        def segment_each(todo):
+            """Video by video (CPU work, no batching to gain); each error stays its video's."""
+            trees = {}
+            for uid, item in todo:
+                check_alive(context)
+                try:
+                    embeddings = Embeddings.from_bytes(self.store.get_bytes(item.embeddings_uri), item.embeddings_uri)
+                    trees[uid] = segment_video(uid, embeddings, min_seconds, source=item.embeddings_uri)
+                except Exception as error:  # noqa: BLE001 - reported in the video's status
+                    trees[uid] = error
+            return trees
 
+        runs = run_batched(request.videos, self.store, request.overwrite, prepare=lambda item, files: item,
+                           process=segment_each,
+                           publish=lambda item, tree: self.store.put_bytes(item.output_uri, tree.to_json(),
+                                                                           content_type="application/json"))
         results = []
-        for item, (run, tree) in zip(request.videos, run_each(request.videos, self.store, request.overwrite, work,
-                                                               between=lambda: check_alive(context))):
+        for item, (run, tree) in zip(request.videos, runs):
             result = segmenter_pb2.SegmentResult(status=run.status())
             if not run.failed:
                 result.tree_uri = item.output_uri

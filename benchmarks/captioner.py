@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import emit, parser  # noqa: E402
-from segmenter import synthetic_features  # noqa: E402
+from report import emit, parser
+from segmenter import synthetic_features
 
-from action100m.captioner.frames import frame_plan, stream_node_frames  # noqa: E402
-from action100m.common.artifacts import Embeddings  # noqa: E402
-from action100m.common.synthetic_video import write_video  # noqa: E402
-from action100m.common.video import VideoReader  # noqa: E402
-from action100m.segmenter.segment import segment_video  # noqa: E402
+from action100m.captioner.frames import frame_plan, stream_node_frames
+from action100m.common.artifacts import Embeddings
+from action100m.common.synthetic_video import write_video
+from action100m.common.video import VideoReader
+from action100m.segmenter.segment import segment_video
 
 FPS = 30
 
@@ -45,8 +45,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         frames = int(args.minutes * 60 * FPS)
-        path = write_video(Path(tmp) / "video.mp4", frames=frames, fps=FPS, size=tuple(args.size),
-                           scene_starts=tuple(range(0, frames, FPS * 15)))
+        path = write_video(
+            Path(tmp) / "video.mp4",
+            frames=frames,
+            fps=FPS,
+            size=tuple(args.size),
+            scene_starts=tuple(range(0, frames, FPS * 15)),
+        )
         sampled = -(-frames // 4)
         embeddings = Embeddings(synthetic_features(sampled, 64), np.arange(sampled) * 4 / FPS, FPS, frames / FPS, 4)
         tree = segment_video("bench", embeddings)
@@ -73,13 +78,25 @@ def main() -> None:
         base = {"minutes": args.minutes, "nodes": len(tree.nodes), "frame_requests": requests}
         rows = [
             {**base, "path": "one pass", "frames_decoded": one_pass_frames, "wall_s": one_pass_s},
-            {**base, "path": "per node (extrapolated wall)", "frames_decoded": per_node_frames, "wall_s": per_node_s,
-             "frames_ratio": per_node_frames / one_pass_frames, "wall_ratio": per_node_s / one_pass_s},
+            {
+                **base,
+                "path": "per node (extrapolated wall)",
+                "frames_decoded": per_node_frames,
+                "wall_s": per_node_s,
+                "frames_ratio": per_node_frames / one_pass_frames,
+                "wall_ratio": per_node_s / one_pass_s,
+            },
         ]
         if args.caption:
             rows.append(caption_row(base, path, tree, tmp, args.max_new_tokens))
-    emit(rows, args.json, [f"video: {frames} frames at {FPS} fps, {args.size[0]}x{args.size[1]}; "
-                           f"tree from the real segmenter on synthetic features ({len(tree.nodes)} nodes)"])
+    emit(
+        rows,
+        args.json,
+        [
+            f"video: {frames} frames at {FPS} fps, {args.size[0]}x{args.size[1]}; "
+            f"tree from the real segmenter on synthetic features ({len(tree.nodes)} nodes)"
+        ],
+    )
 
 
 def caption_row(base: dict, path: Path, tree, tmp: str, max_new_tokens: int) -> dict:
@@ -91,13 +108,22 @@ def caption_row(base: dict, path: Path, tree, tmp: str, max_new_tokens: int) -> 
     models = build_tiny_models(Path(tmp) / "models", only=["perception_lm", "mllama"])
     backend = TransformersCaptioner(str(models["perception_lm"]), str(models["mllama"]))
     backend.load()
-    limits = CaptionLimits(caption_max_new_tokens=max_new_tokens, action_max_new_tokens=max_new_tokens,
-                           image_max_new_tokens=max_new_tokens, batch_size=16)
+    limits = CaptionLimits(
+        caption_max_new_tokens=max_new_tokens,
+        action_max_new_tokens=max_new_tokens,
+        image_max_new_tokens=max_new_tokens,
+        batch_size=16,
+    )
     stats = CaptionStats()
     caption_videos(backend, [("bench", str(path), tree)], limits, stats)
-    return {**base, "path": "caption (tiny models)", "wall_s": stats.wall_seconds,
-            "nodes_per_s": len(tree.nodes) / stats.wall_seconds, "decode_s": stats.decode_seconds,
-            "generate_s": stats.generate_seconds}
+    return {
+        **base,
+        "path": "caption (tiny models)",
+        "wall_s": stats.wall_seconds,
+        "nodes_per_s": len(tree.nodes) / stats.wall_seconds,
+        "decode_s": stats.decode_seconds,
+        "generate_s": stats.generate_seconds,
+    }
 
 
 if __name__ == "__main__":

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import emit, parser  # noqa: E402
+from report import emit, parser
 
-from action100m.common.synthetic_video import write_video  # noqa: E402
-from action100m.common.tiny_models import build_tiny_models  # noqa: E402
-from action100m.common.video import VideoReader  # noqa: E402
-from action100m.embedder.encoder import VJepa2Encoder  # noqa: E402
-from action100m.embedder.pipeline import EmbedSettings, EmbedStats, embed_videos  # noqa: E402
-from action100m.embedder.windows import window_starts, windows_per_hour  # noqa: E402
+from action100m.common.synthetic_video import write_video
+from action100m.common.tiny_models import build_tiny_models
+from action100m.common.video import VideoReader
+from action100m.embedder.encoder import VJepa2Encoder
+from action100m.embedder.pipeline import EmbedSettings, EmbedStats, embed_videos
+from action100m.embedder.windows import window_starts, windows_per_hour
 
 FPS = 30
 
@@ -55,7 +55,12 @@ def encode_only(encoder, pixels: torch.Tensor, settings: EmbedSettings) -> tuple
     t0 = time.perf_counter()
     for i in range(0, len(starts), settings.windows_per_batch):
         batch = [pixels[s : s + settings.window_frames] for s in starts[i : i + settings.windows_per_batch]]
-        batch = [w if len(w) == settings.window_frames else torch.cat([w, w[-1:].expand(settings.window_frames - len(w), *w.shape[1:])]) for w in batch]
+        batch = [
+            w
+            if len(w) == settings.window_frames
+            else torch.cat([w, w[-1:].expand(settings.window_frames - len(w), *w.shape[1:])])
+            for w in batch
+        ]
         encoder.encode(torch.stack(batch))
     if encoder.device.type == "cuda":
         torch.cuda.synchronize()
@@ -70,9 +75,13 @@ def main() -> None:
     p.add_argument("--model", default=None, help="encoder dir or hub id (default: a tiny random V-JEPA 2)")
     p.add_argument("--device", default="auto")
     p.add_argument("--windows-per-batch", type=int, default=8)
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="CPU threads for the encoder; on a small CPU-only machine 1 leaves the decoder a core, "
-                        "as a GPU would (0: torch's default)")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="CPU threads for the encoder; on a small CPU-only machine 1 leaves the decoder a core, "
+        "as a GPU would (0: torch's default)",
+    )
     args = p.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -84,9 +93,14 @@ def main() -> None:
         rows = []
         for minutes in [args.minutes, *args.sweep]:
             frames = int(minutes * 60 * FPS)
-            path = write_video(Path(tmp) / f"video-{minutes}.mp4", frames=frames, fps=FPS, size=tuple(args.size),
-                               scene_starts=tuple(range(0, frames, FPS * 20)))
-            decode_s, pixels, decoded = decode_only(encoder, path, settings)
+            path = write_video(
+                Path(tmp) / f"video-{minutes}.mp4",
+                frames=frames,
+                fps=FPS,
+                size=tuple(args.size),
+                scene_starts=tuple(range(0, frames, FPS * 20)),
+            )
+            decode_s, pixels, _decoded = decode_only(encoder, path, settings)
             encode_s, windows = encode_only(encoder, pixels, settings)
             stats = EmbedStats()
             embed_videos(encoder, [("bench", str(path))], settings, stats)
@@ -94,14 +108,19 @@ def main() -> None:
             if minutes == args.minutes:
                 rows.append({**base, "path": "decode only", "decode_s": decode_s})
                 rows.append({**base, "path": "encode only", "encode_s": encode_s})
-            rows.append({
-                **base, "path": "overlapped", "decode_s": stats.decode_seconds, "encode_s": stats.encode_seconds,
-                "wall_s": stats.wall_seconds,
-                "wall_over_max": stats.wall_seconds / max(decode_s, encode_s),
-                "wall_over_sum": stats.wall_seconds / (decode_s + encode_s),
-                "decoded_per_sampled": stats.frames_decoded / stats.frames_sampled,
-                "wall_s_per_minute": stats.wall_seconds / minutes,
-            })
+            rows.append(
+                {
+                    **base,
+                    "path": "overlapped",
+                    "decode_s": stats.decode_seconds,
+                    "encode_s": stats.encode_seconds,
+                    "wall_s": stats.wall_seconds,
+                    "wall_over_max": stats.wall_seconds / max(decode_s, encode_s),
+                    "wall_over_sum": stats.wall_seconds / (decode_s + encode_s),
+                    "decoded_per_sampled": stats.frames_decoded / stats.frames_sampled,
+                    "wall_s_per_minute": stats.wall_seconds / minutes,
+                }
+            )
     notes = [
         f"model: {model if args.model else 'tiny random V-JEPA 2'} on {encoder.device} ({encoder.dtype}), "
         f"{torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPUs",

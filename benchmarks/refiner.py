@@ -20,16 +20,37 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import emit, parser  # noqa: E402
+from report import emit, parser
 
-from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode  # noqa: E402
-from action100m.refiner.backends import GenerationSettings, VllmBackend  # noqa: E402
-from action100m.refiner.prompts import PromptLimits  # noqa: E402
-from action100m.refiner.refine import RefineJob, eligible_nodes, refine_videos  # noqa: E402
-from action100m.refiner.schema import annotation_schema  # noqa: E402
-from action100m.segmenter.tree import node_id  # noqa: E402
+from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
+from action100m.refiner.backends import GenerationSettings, VllmBackend
+from action100m.refiner.prompts import PromptLimits
+from action100m.refiner.refine import RefineJob, eligible_nodes, refine_videos
+from action100m.refiner.schema import annotation_schema
+from action100m.segmenter.tree import node_id
 
-WORDS = "a person cuts the bread on a wooden board then places the slices into a bowl and wipes the knife".split()
+WORDS = [
+    "a",
+    "person",
+    "cuts",
+    "the",
+    "bread",
+    "on",
+    "a",
+    "wooden",
+    "board",
+    "then",
+    "places",
+    "the",
+    "slices",
+    "into",
+    "a",
+    "bowl",
+    "and",
+    "wipes",
+    "the",
+    "knife",
+]
 
 
 def synthetic_tree(duration: float, rng: np.random.Generator) -> SegmentTree:
@@ -37,7 +58,7 @@ def synthetic_tree(duration: float, rng: np.random.Generator) -> SegmentTree:
     frontier = [nodes[0]]
     while frontier:
         node = frontier.pop()
-        if node.end - node.start < 8 and rng.random() < 0.5 or node.end - node.start < 2:
+        if (node.end - node.start < 8 and rng.random() < 0.5) or node.end - node.start < 2:
             continue
         cut = round(node.start + (node.end - node.start) * rng.uniform(0.3, 0.7), 2)
         for start, end in ((node.start, cut), (cut, node.end)):
@@ -51,8 +72,10 @@ def synthetic_tree(duration: float, rng: np.random.Generator) -> SegmentTree:
 def synthetic_job(nodes_wanted: int) -> RefineJob:
     rng = np.random.default_rng(0)
     tree = synthetic_tree(600.0, rng)
-    captions = {n.node_id: NodeCaptions(" ".join(rng.choice(WORDS, 40)), "Cut the bread", " ".join(rng.choice(WORDS, 60)))
-                for n in tree.nodes}
+    captions = {
+        n.node_id: NodeCaptions(" ".join(rng.choice(WORDS, 40)), "Cut the bread", " ".join(rng.choice(WORDS, 60)))
+        for n in tree.nodes
+    }
     keep = {n.node_id for n in eligible_nodes(tree)[:nodes_wanted]}
     return RefineJob("bench", tree, Captions("bench", captions), {"title": "Cutting bread", "duration": 600}), keep
 
@@ -75,25 +98,46 @@ async def main_async(args) -> list[dict]:
     settings = GenerationSettings(annotation_schema(args.max_string_chars), args.max_output_tokens, "high")
     rows = []
     for caching in (True, False):
-        backend = VllmBackend(args.model, settings, max_model_len=args.max_model_len, max_num_seqs=args.nodes,
-                              prefix_caching=caching, reasoning_parser=args.reasoning_parser,
-                              kv_cache_bytes=int(args.kv_cache_gib * 1024**3) or None, enforce_eager=args.enforce_eager)
+        backend = VllmBackend(
+            args.model,
+            settings,
+            max_model_len=args.max_model_len,
+            max_num_seqs=args.nodes,
+            prefix_caching=caching,
+            reasoning_parser=args.reasoning_parser,
+            kv_cache_bytes=int(args.kv_cache_gib * 1024**3) or None,
+            enforce_eager=args.enforce_eager,
+        )
         await backend.start()
         try:
             if caching:
                 for together in (True, False):
                     wall, nodes = await run(backend, job, keep, 1, together, limits)
                     out = sum(n.output_tokens for n in nodes.values())
-                    rows.append({"path": "64 together" if together else "one at a time", "nodes": len(nodes),
-                                 "rounds": 1, "wall_s": wall, "requests_per_s": len(nodes) / wall,
-                                 "output_tokens_per_s": out / wall})
+                    rows.append(
+                        {
+                            "path": "64 together" if together else "one at a time",
+                            "nodes": len(nodes),
+                            "rounds": 1,
+                            "wall_s": wall,
+                            "requests_per_s": len(nodes) / wall,
+                            "output_tokens_per_s": out / wall,
+                        }
+                    )
                 rows[-2]["speedup"] = rows[-2]["requests_per_s"] / rows[-1]["requests_per_s"]
             wall, nodes = await run(backend, job, keep, args.rounds, True, limits)
             prompt = sum(n.prompt_tokens for n in nodes.values())
             cached = sum(n.cached_tokens for n in nodes.values())
-            rows.append({"path": f"prefix caching {'on' if caching else 'off'}", "nodes": len(nodes),
-                         "rounds": args.rounds, "wall_s": wall, "prompt_tokens": prompt,
-                         "prompt_tokens_computed": prompt - cached})
+            rows.append(
+                {
+                    "path": f"prefix caching {'on' if caching else 'off'}",
+                    "nodes": len(nodes),
+                    "rounds": args.rounds,
+                    "wall_s": wall,
+                    "prompt_tokens": prompt,
+                    "prompt_tokens_computed": prompt - cached,
+                }
+            )
         finally:
             await backend.close()
     rows[-2]["computed_ratio_vs_off"] = rows[-2]["prompt_tokens_computed"] / rows[-1]["prompt_tokens_computed"]
@@ -121,8 +165,14 @@ def main() -> None:
 
             args.model = str(build_tiny_models(Path(tmp), only=["gpt_oss"])["gpt_oss"])
         rows = asyncio.run(main_async(args))
-    emit(rows, args.json, ["throughput rows: 1 round per node; caching rows: all rounds, all nodes together",
-                           "prompt_tokens_computed = prompt tokens minus those served from the prefix cache"])
+    emit(
+        rows,
+        args.json,
+        [
+            "throughput rows: 1 round per node; caching rows: all rounds, all nodes together",
+            "prompt_tokens_computed = prompt tokens minus those served from the prefix cache",
+        ],
+    )
 
 
 if __name__ == "__main__":

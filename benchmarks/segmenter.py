@@ -16,10 +16,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from report import emit, parser  # noqa: E402
+from report import emit, parser
 
-from action100m.segmenter.clustering import ward_dendrogram  # noqa: E402
-from action100m.segmenter.tree import build_tree  # noqa: E402
+from action100m.segmenter.clustering import ward_dendrogram
+from action100m.segmenter.tree import build_tree
 
 VITG = {"hidden": 1408, "layers": 40, "mlp": 6144, "tokens": 32 * (384 // 16) ** 2}
 
@@ -63,18 +63,22 @@ def main() -> None:
         nodes = build_tree("bench", children, times, duration=n * 4 / args.fps)
         t2 = time.perf_counter()
         gpu_seconds = (n / 8) * seconds_per_window
-        rows.append({
-            "frames": n,
-            "video_minutes": round(n * 4 / args.fps / 60, 1),
-            "cluster_s": t1 - t0,
-            "tree_s": t2 - t1,
-            "segment_s": t2 - t0,
-            "nodes": len(nodes),
-            "embedder_gpu_s_est": gpu_seconds,
-            "share_of_embedder": (t2 - t0) / gpu_seconds,
-        })
-    notes = [f"baseline: ViT-g/384 at {vitg_flops_per_window() / 1e12:.0f} TFLOP per window, "
-             f"{args.peak_tflops:.0f} TFLOPS x {args.mfu:.0%} = {seconds_per_window:.3f} s/window, a window per 8 frames"]
+        rows.append(
+            {
+                "frames": n,
+                "video_minutes": round(n * 4 / args.fps / 60, 1),
+                "cluster_s": t1 - t0,
+                "tree_s": t2 - t1,
+                "segment_s": t2 - t0,
+                "nodes": len(nodes),
+                "embedder_gpu_s_est": gpu_seconds,
+                "share_of_embedder": (t2 - t0) / gpu_seconds,
+            }
+        )
+    notes = [
+        f"baseline: ViT-g/384 at {vitg_flops_per_window() / 1e12:.0f} TFLOP per window, "
+        f"{args.peak_tflops:.0f} TFLOPS x {args.mfu:.0%} = {seconds_per_window:.3f} s/window, a window per 8 frames"
+    ]
     emit(rows, args.json, notes)
 
 

@@ -6,11 +6,10 @@
 #     -t ghcr.io/action100m/refiner:0.1.0 .
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
 
-# Stage 1: the wheel; the gRPC stubs are generated from protos/ here, by the package build.
+# Stage 1: the wheel (the gRPC stubs are committed under services/action100m/v1).
 FROM python:3.11-slim AS wheel
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
-COPY protos ./protos
+COPY pyproject.toml README.md LICENSE CHANGELOG.md ./
 COPY services ./services
 COPY pipelines ./pipelines
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

@@ -3,8 +3,7 @@
 #   docker build -f docker/pipeline.Dockerfile -t ghcr.io/action100m/pipeline:0.1.0 .
 FROM python:3.11-slim AS wheel
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
-COPY protos ./protos
+COPY pyproject.toml README.md LICENSE CHANGELOG.md ./
 COPY services ./services
 COPY pipelines ./pipelines
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

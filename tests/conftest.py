@@ -64,8 +64,13 @@ def serve_in_process():
 
     def start(servicer, add_to_server, service_name: str):
         settings = ServerSettings(host="127.0.0.1", port=0, metrics_port=-1, max_concurrent=1, max_queued=4)
-        host = ServiceHost(service_name.rsplit(".", 1)[-1].lower(), [(add_to_server, servicer)], [service_name],
-                           settings, load=getattr(servicer, "load", None))
+        host = ServiceHost(
+            service_name.rsplit(".", 1)[-1].lower(),
+            [(add_to_server, servicer)],
+            [service_name],
+            settings,
+            load=getattr(servicer, "load", None),
+        )
         host.start()
         hosts.append(host)
         if not host.ready.wait(120):

@@ -14,8 +14,13 @@ from action100m.cli import build_parser, main
 
 
 def a100m(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "action100m.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "action100m.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
 
 
 def _subcommand_paths(parser, prefix=()):

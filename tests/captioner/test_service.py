@@ -13,8 +13,9 @@ from action100m.embedder.pipeline import embed_videos
 from action100m.segmenter.segment import segment_video
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
-OPTIONS = captioner_pb2.CaptionOptions(caption_max_new_tokens=6, action_max_new_tokens=4, image_max_new_tokens=6,
-                                       batch_size=16)
+OPTIONS = captioner_pb2.CaptionOptions(
+    caption_max_new_tokens=6, action_max_new_tokens=4, image_max_new_tokens=6, batch_size=16
+)
 
 
 class FailsOnOneNode:
@@ -48,18 +49,24 @@ def captioner(serve_in_process, tiny_models, local_store, segmented):
     path, tree = segmented
     store.put_file(f"{root}/videos/scenes.mp4", path)
     store.put_bytes(f"{root}/trees/scenes.json", tree.to_json())
-    config = CaptionerConfig(video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]),
-                             device="cpu")
+    config = CaptionerConfig(
+        video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]), device="cpu"
+    )
     leaf = tree.leaves()[0].node_id
     backend = FailsOnOneNode(TransformersCaptioner(config.video_model, config.image_model, "cpu"), leaf)
-    _, channel = serve_in_process(CaptionerService(store, config, backend), captioner_pb2_grpc.add_CaptionerServicer_to_server,
-                                  SERVICE_NAME)
+    _, channel = serve_in_process(
+        CaptionerService(store, config, backend), captioner_pb2_grpc.add_CaptionerServicer_to_server, SERVICE_NAME
+    )
     return store, root, tree, leaf, captioner_pb2_grpc.CaptionerStub(channel)
 
 
 def item(root: str, uid: str, video: str = "scenes.mp4", tree: str = "scenes.json"):
-    return captioner_pb2.CaptionItem(video_uid=uid, video_uri=f"{root}/videos/{video}", tree_uri=f"{root}/trees/{tree}",
-                                     output_uri=f"{root}/captions/{uid}.json")
+    return captioner_pb2.CaptionItem(
+        video_uid=uid,
+        video_uri=f"{root}/videos/{video}",
+        tree_uri=f"{root}/trees/{tree}",
+        output_uri=f"{root}/captions/{uid}.json",
+    )
 
 
 def test_every_node_is_captioned_leaves_get_llama_and_the_video_is_decoded_once(captioner, tmp_path):
@@ -71,11 +78,14 @@ def test_every_node_is_captioned_leaves_get_llama_and_the_video_is_decoded_once(
     missing_tree = SegmentTree("missing", tree.duration, tree.nodes, tree.fps, tree.frame_stride)
     store.put_bytes(f"{root}/trees/missing.json", missing_tree.to_json())
 
-    request = captioner_pb2.CaptionRequest(videos=[
-        item(root, "corrupt", "corrupt.mp4", "corrupt.json"),
-        item(root, "scenes"),
-        item(root, "missing", "missing.mp4", "missing.json"),
-    ], options=OPTIONS)
+    request = captioner_pb2.CaptionRequest(
+        videos=[
+            item(root, "corrupt", "corrupt.mp4", "corrupt.json"),
+            item(root, "scenes"),
+            item(root, "missing", "missing.mp4", "missing.json"),
+        ],
+        options=OPTIONS,
+    )
     corrupt, ok, missing = stub.Caption(request, timeout=600).results
 
     assert corrupt.status.outcome == common_pb2.OUTCOME_FAILED and corrupt.status.error_code == "INVALID_ARGUMENT"
@@ -102,7 +112,7 @@ def test_every_node_is_captioned_leaves_get_llama_and_the_video_is_decoded_once(
 
 
 def test_finished_captions_are_not_recomputed(captioner):
-    store, root, tree, _, stub = captioner
+    _store, root, _tree, _, stub = captioner
     first = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=600)
     assert first.results[0].status.outcome == common_pb2.OUTCOME_DONE
     again = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=60)

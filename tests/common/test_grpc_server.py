@@ -26,10 +26,14 @@ SERVICE = "action100m.v1.Segmenter"
 
 
 def request(*uids: str) -> segmenter_pb2.SegmentRequest:
-    return segmenter_pb2.SegmentRequest(videos=[
-        segmenter_pb2.SegmentItem(video_uid=u, embeddings_uri=f"file:///e/{u}.npz", output_uri=f"file:///t/{u}.json")
-        for u in uids
-    ])
+    return segmenter_pb2.SegmentRequest(
+        videos=[
+            segmenter_pb2.SegmentItem(
+                video_uid=u, embeddings_uri=f"file:///e/{u}.npz", output_uri=f"file:///t/{u}.json"
+            )
+            for u in uids
+        ]
+    )
 
 
 def health_status(channel, service: str = SERVICE) -> int:
@@ -63,7 +67,7 @@ def running():
 
 def test_health_is_not_serving_until_models_load(running):
     loaded = threading.Event()
-    host, channel = running(SlowSegmenter(), load=lambda: loaded.wait(10))
+    _host, channel = running(SlowSegmenter(), load=lambda: loaded.wait(10))
     stub = segmenter_pb2_grpc.SegmenterStub(channel)
     assert health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
     assert health_status(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -140,7 +144,7 @@ def test_errors_keep_their_codes_and_metrics_count_them(running, caplog):
 def test_reflection_lists_the_service(running):
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-    host, channel = running(SlowSegmenter())
+    _host, channel = running(SlowSegmenter())
     services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert SERVICE in services and "grpc.health.v1.Health" in services
 
@@ -150,7 +154,11 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.common.slow_segmenter", str(port), "1.5"],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ},
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
     )
     try:
         channel = open_channel(f"127.0.0.1:{port}", max_attempts=1)

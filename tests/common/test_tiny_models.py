@@ -26,7 +26,9 @@ def test_perception_lm_captions_32_frames(tiny_models):
     processor = AutoProcessor.from_pretrained(tiny_models["perception_lm"])
     model = AutoModelForImageTextToText.from_pretrained(tiny_models["perception_lm"])
     assert type(model).__name__ == "PerceptionLMForConditionalGeneration"
-    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Describe this video in detail."}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Describe this video in detail."}]}
+    ]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     frames = np.zeros((32, 320, 320, 3), dtype=np.uint8)
     inputs = processor(text=[prompt], videos=[frames], return_tensors="pt")
@@ -40,7 +42,9 @@ def test_mllama_captions_one_image(tiny_models):
     processor = AutoProcessor.from_pretrained(tiny_models["mllama"])
     model = AutoModelForImageTextToText.from_pretrained(tiny_models["mllama"])
     assert type(model).__name__ == "MllamaForConditionalGeneration"
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe this image in detail."}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe this image in detail."}]}
+    ]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     image = np.zeros((240, 320, 3), dtype=np.uint8)
     inputs = processor(text=[prompt], images=[[image]], return_tensors="pt")
@@ -55,8 +59,10 @@ def test_gpt_oss_has_64_wide_heads_and_a_chat_template(tiny_models):
     model = AutoModelForCausalLM.from_pretrained(tiny_models["gpt_oss"])
     assert type(model).__name__ == "GptOssForCausalLM" and model.config.head_dim == 64
     inputs = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Summarise the segment."}], add_generation_prompt=True,
-        return_tensors="pt", return_dict=True,
+        [{"role": "user", "content": "Summarise the segment."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
     )
     out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]

@@ -152,7 +152,7 @@ def test_truncated_files_are_corrupt(tmp_path, ext, codec):
     cut = _truncated(tmp_path, ext, codec)
     with pytest.raises(CorruptVideo, match=str(cut)):
         VideoReader(cut).probe()
-    with pytest.raises(CorruptVideo, match="truncated|corrupt"):
+    with pytest.raises(CorruptVideo, match=r"truncated|corrupt"):
         VideoReader(cut).read_every(4)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from urllib.parse import urlsplit
 
@@ -14,8 +13,10 @@ from action100m.common.artifacts import Embeddings, SegmentTree
 from action100m.common.release import check_video
 from action100m.common.store import ArtifactStore, S3Settings
 from action100m.common.synthetic_video import write_video
-from action100m.embedder.service import SERVICE_NAME as EMBEDDER, EmbedderConfig, EmbedderService
-from action100m.segmenter.service import SERVICE_NAME as SEGMENTER, SegmenterService
+from action100m.embedder.service import SERVICE_NAME as EMBEDDER
+from action100m.embedder.service import EmbedderConfig, EmbedderService
+from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
+from action100m.segmenter.service import SegmenterService
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, segmenter_pb2, segmenter_pb2_grpc
 
 FPS = 25
@@ -35,10 +36,13 @@ def s3_store(moto_s3):
 @pytest.fixture
 def stages(serve_in_process, tiny_models, s3_store):
     store, root = s3_store
-    embedder = EmbedderService(store, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu", windows_per_batch=4))
+    embedder = EmbedderService(
+        store, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu", windows_per_batch=4)
+    )
     _, embed_channel = serve_in_process(embedder, embedder_pb2_grpc.add_EmbedderServicer_to_server, EMBEDDER)
-    _, segment_channel = serve_in_process(SegmenterService(store), segmenter_pb2_grpc.add_SegmenterServicer_to_server,
-                                          SEGMENTER)
+    _, segment_channel = serve_in_process(
+        SegmenterService(store), segmenter_pb2_grpc.add_SegmenterServicer_to_server, SEGMENTER
+    )
     return store, root, embedder_pb2_grpc.EmbedderStub(embed_channel), segmenter_pb2_grpc.SegmenterStub(segment_channel)
 
 
@@ -49,11 +53,22 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(video.read_bytes()[:3000])
     store.put_file(f"{root}/videos/broken.mp4", tmp_path / "broken.mp4")
 
-    response = embed.Embed(embedder_pb2.EmbedRequest(videos=[
-        embedder_pb2.EmbedItem(video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"),
-        embedder_pb2.EmbedItem(video_uid="broken", video_uri=f"{root}/videos/broken.mp4", output_uri=f"{root}/emb/broken.npz"),
-        embedder_pb2.EmbedItem(video_uid="gone", video_uri=f"{root}/videos/gone.mp4", output_uri=f"{root}/emb/gone.npz"),
-    ]), timeout=300)
+    response = embed.Embed(
+        embedder_pb2.EmbedRequest(
+            videos=[
+                embedder_pb2.EmbedItem(
+                    video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"
+                ),
+                embedder_pb2.EmbedItem(
+                    video_uid="broken", video_uri=f"{root}/videos/broken.mp4", output_uri=f"{root}/emb/broken.npz"
+                ),
+                embedder_pb2.EmbedItem(
+                    video_uid="gone", video_uri=f"{root}/videos/gone.mp4", output_uri=f"{root}/emb/gone.npz"
+                ),
+            ]
+        ),
+        timeout=300,
+    )
     ok, broken, gone = response.results
     assert ok.status.outcome == common_pb2.OUTCOME_DONE
     assert (ok.num_frames, ok.windows, ok.frames_decoded) == (250, 25, 1000)
@@ -63,9 +78,14 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
     assert gone.status.error_code == "NOT_FOUND" and "gone.mp4" in gone.status.error_message
 
     tree_uri = f"{root}/trees/scenes.json"
-    result = segment.Segment(segmenter_pb2.SegmentRequest(videos=[
-        segmenter_pb2.SegmentItem(video_uid="scenes", embeddings_uri=ok.embeddings_uri, output_uri=tree_uri),
-    ]), timeout=120).results[0]
+    result = segment.Segment(
+        segmenter_pb2.SegmentRequest(
+            videos=[
+                segmenter_pb2.SegmentItem(video_uid="scenes", embeddings_uri=ok.embeddings_uri, output_uri=tree_uri),
+            ]
+        ),
+        timeout=120,
+    ).results[0]
     assert result.status.outcome == common_pb2.OUTCOME_DONE and result.nodes >= 3
     tree = SegmentTree.from_json(store.get_bytes(tree_uri))
     assert check_video(tree.to_release_row()) == []
@@ -78,17 +98,29 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
         nearest = min(top_splits, key=lambda s: abs(s - boundary))
         assert abs(nearest - boundary) <= sampled + 0.01, (cut, boundary, top_splits)
 
-    again = embed.Embed(embedder_pb2.EmbedRequest(videos=[
-        embedder_pb2.EmbedItem(video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"),
-    ]), timeout=60)
+    again = embed.Embed(
+        embedder_pb2.EmbedRequest(
+            videos=[
+                embedder_pb2.EmbedItem(
+                    video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"
+                ),
+            ]
+        ),
+        timeout=60,
+    )
     assert again.results[0].status.outcome == common_pb2.OUTCOME_CACHED
 
 
 def _npz(features, times=None, duration=None) -> bytes:
     n = len(features) if np.ndim(features) else 0
     times = np.arange(n) * 0.16 if times is None else times
-    return Embeddings(np.asarray(features), np.asarray(times, float), 25.0,
-                      duration if duration is not None else max(n * 0.16, 0.16), 4).to_bytes()
+    return Embeddings(
+        np.asarray(features),
+        np.asarray(times, float),
+        25.0,
+        duration if duration is not None else max(n * 0.16, 0.16),
+        4,
+    ).to_bytes()
 
 
 BAD_EMBEDDINGS = {
@@ -106,12 +138,21 @@ def test_bad_embeddings_are_rejected_with_invalid_argument(stages):
     items = []
     for name, (data, _) in BAD_EMBEDDINGS.items():
         store.put_bytes(f"{root}/emb/{name}.npz", data)
-        items.append(segmenter_pb2.SegmentItem(video_uid=name, embeddings_uri=f"{root}/emb/{name}.npz",
-                                               output_uri=f"{root}/trees/{name}.json"))
-    items.append(segmenter_pb2.SegmentItem(video_uid="missing", embeddings_uri=f"{root}/emb/missing.npz",
-                                           output_uri=f"{root}/trees/missing.json"))
-    items.append(segmenter_pb2.SegmentItem(video_uid="escape", embeddings_uri="s3://elsewhere/emb.npz",
-                                           output_uri=f"{root}/trees/escape.json"))
+        items.append(
+            segmenter_pb2.SegmentItem(
+                video_uid=name, embeddings_uri=f"{root}/emb/{name}.npz", output_uri=f"{root}/trees/{name}.json"
+            )
+        )
+    items.append(
+        segmenter_pb2.SegmentItem(
+            video_uid="missing", embeddings_uri=f"{root}/emb/missing.npz", output_uri=f"{root}/trees/missing.json"
+        )
+    )
+    items.append(
+        segmenter_pb2.SegmentItem(
+            video_uid="escape", embeddings_uri="s3://elsewhere/emb.npz", output_uri=f"{root}/trees/escape.json"
+        )
+    )
     response = segment.Segment(segmenter_pb2.SegmentRequest(videos=items), timeout=60)
     by_uid = {r.status.video_uid: r.status for r in response.results}
     for name, (_, problem) in BAD_EMBEDDINGS.items():

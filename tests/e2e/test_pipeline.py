@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, check_video, read_rows, write_parquet
-from action100m.common.store import ArtifactStore
 from action100m.common.synthetic_video import write_video
 from action100m.pipelines.local import local_services, preset_env, preset_options, run_pipeline
 from action100m.pipelines.steps import store_for
@@ -26,8 +25,14 @@ def s3_env(moto_s3):
     """Credentials and endpoint for every process of the run (services and kfp.local tasks)."""
     saved = dict(os.environ)
     root = f"s3://runs/{uuid.uuid4().hex[:8]}"
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "A100M_S3_ENDPOINT": moto_s3,
-                       "A100M_ALLOWED_ROOTS": root})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "A100M_S3_ENDPOINT": moto_s3,
+            "A100M_ALLOWED_ROOTS": root,
+        }
+    )
     store = store_for()
     if not store._s3.bucket_exists("runs"):
         store._s3.make_bucket("runs")
@@ -59,9 +64,18 @@ def run(s3_env, tiny_models, tmp_path_factory):
     with local_services(env, folder / "logs") as services:
 
         def run_once():
-            report = run_pipeline(services.addresses, f"{root}/manifest.jsonl", f"{root}/artifacts", f"{root}/dataset",
-                                  [root], folder / "kfp", shard_size=2, parallelism=2,
-                                  s3_endpoint=os.environ["A100M_S3_ENDPOINT"], options=preset_options("tiny"))
+            report = run_pipeline(
+                services.addresses,
+                f"{root}/manifest.jsonl",
+                f"{root}/artifacts",
+                f"{root}/dataset",
+                [root],
+                folder / "kfp",
+                shard_size=2,
+                parallelism=2,
+                s3_endpoint=os.environ["A100M_S3_ENDPOINT"],
+                options=preset_options("tiny"),
+            )
             files = {uri: store.get_bytes(uri) for uri in store.list(f"{root}/dataset") if uri.endswith(".parquet")}
             return report, files
 
@@ -70,7 +84,7 @@ def run(s3_env, tiny_models, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first(run):
-    store, root, run_once, folder = run
+    _store, _root, run_once, _folder = run
     return run_once()
 
 
@@ -106,20 +120,22 @@ def test_two_rows_in_the_release_schema_and_the_corrupt_video_reported(first, ru
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "action100m.cli", "validate", *map(str, local)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "validate", *map(str, local)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
     import datasets
 
-    loaded = datasets.load_dataset("parquet", data_files=[str(p) for p in local], split="train",
-                                   cache_dir=str(tmp_path / "hf"))
+    loaded = datasets.load_dataset(
+        "parquet", data_files=[str(p) for p in local], split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert loaded.num_rows == 2 and set(loaded.column_names) == {"video_uid", "metadata", "nodes"}
 
 
 def test_a_rerun_recomputes_nothing_and_writes_identical_bytes(first, run):
     _, first_files = first
-    store, root, run_once, _ = run
+    _store, _root, run_once, _ = run
     report, files = run_once()
     # Only the video that failed is tried again; nothing finished goes back to a service.
     assert report["videos_sent"] == {"embed": ["corrupt"]}

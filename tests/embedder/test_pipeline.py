@@ -71,8 +71,13 @@ def test_features_match_the_plain_reference_and_frames_are_handled_once(tiny_enc
     corrupt.write_bytes(clips["long"].read_bytes()[:5000])
     counting = CountingEncoder(tiny_encoder)
     stats = EmbedStats()
-    videos = [("long", str(clips["long"])), ("corrupt", str(corrupt)), ("short", str(clips["short"])),
-              ("missing", str(tmp_path / "missing.mp4")), ("exact", str(clips["exact"]))]
+    videos = [
+        ("long", str(clips["long"])),
+        ("corrupt", str(corrupt)),
+        ("short", str(clips["short"])),
+        ("missing", str(tmp_path / "missing.mp4")),
+        ("exact", str(clips["exact"])),
+    ]
     results = embed_videos(counting, videos, EmbedSettings(windows_per_batch=3, chunk_frames=16), stats)
 
     assert isinstance(results["corrupt"], CorruptVideo) and str(corrupt) in str(results["corrupt"])
@@ -84,8 +89,9 @@ def test_features_match_the_plain_reference_and_frames_are_handled_once(tiny_enc
         emb = video.embeddings
         assert emb.features.shape == (n, tiny_encoder.shape.dim) and emb.features.dtype == np.float16
         assert video.windows == len(window_starts(n))
-        np.testing.assert_allclose(emb.features.astype(np.float32), reference_features(tiny_encoder, clips[uid]),
-                                   rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(
+            emb.features.astype(np.float32), reference_features(tiny_encoder, clips[uid]), rtol=2e-3, atol=2e-3
+        )
         np.testing.assert_allclose(np.diff(emb.times), 4 / {"long": 25, "short": 30, "exact": 30}[uid], atol=1e-3)
     assert results["short"].embeddings.duration == pytest.approx(37 / 30, abs=2e-3)  # webm: ms timestamps
 
@@ -109,5 +115,6 @@ def test_a_cancelled_request_stops_between_batches(tiny_encoder, clips):
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        embed_videos(tiny_encoder, [("long", str(clips["long"]))], EmbedSettings(windows_per_batch=2), EmbedStats(),
-                     check_alive)
+        embed_videos(
+            tiny_encoder, [("long", str(clips["long"]))], EmbedSettings(windows_per_batch=2), EmbedStats(), check_alive
+        )

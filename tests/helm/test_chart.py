@@ -17,16 +17,27 @@ SERVICES = ("embedder", "segmenter", "captioner", "refiner")
 VALUE_SETS = {
     "defaults": {},
     "scaled": {"captioner": {"replicas": 8}, "embedder": {"replicas": 3}},
-    "autoscaled": {"captioner": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 12}},
-                   "segmenter": {"autoscaling": {"enabled": True, "maxReplicas": 3}}},
-    "keda-and-monitoring": {"refiner": {"keda": {"enabled": True, "maxReplicas": 5}},
-                            "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
-    "minio-private-ca-token": {"minio": {"enabled": True}, "storage": {"caBundleSecret": "corp-ca"},
-                               "huggingFace": {"tokenSecret": "hf", "offline": True},
-                               "modelCache": {"existingClaim": "weights"}},
-    "cpu-only-refiner": {"refiner": {"gpus": 0, "env": {"A100M_REFINER_BACKEND": "openai",
-                                                         "A100M_REFINER_OPENAI_URL": "http://vllm:8000/v1"}},
-                         "networkPolicy": {"enabled": False}},
+    "autoscaled": {
+        "captioner": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 12}},
+        "segmenter": {"autoscaling": {"enabled": True, "maxReplicas": 3}},
+    },
+    "keda-and-monitoring": {
+        "refiner": {"keda": {"enabled": True, "maxReplicas": 5}},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+    },
+    "minio-private-ca-token": {
+        "minio": {"enabled": True},
+        "storage": {"caBundleSecret": "corp-ca"},
+        "huggingFace": {"tokenSecret": "hf", "offline": True},
+        "modelCache": {"existingClaim": "weights"},
+    },
+    "cpu-only-refiner": {
+        "refiner": {
+            "gpus": 0,
+            "env": {"A100M_REFINER_BACKEND": "openai", "A100M_REFINER_OPENAI_URL": "http://vllm:8000/v1"},
+        },
+        "networkPolicy": {"enabled": False},
+    },
 }
 
 
@@ -108,8 +119,13 @@ def test_no_credential_literal_anywhere_only_secret_references(chart):
         for document in render(chart, values):
             for container in document.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
                 for env in container.get("env", []):
-                    if env["name"] in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "MINIO_ROOT_USER",
-                                       "MINIO_ROOT_PASSWORD"):
+                    if env["name"] in (
+                        "AWS_ACCESS_KEY_ID",
+                        "AWS_SECRET_ACCESS_KEY",
+                        "HF_TOKEN",
+                        "MINIO_ROOT_USER",
+                        "MINIO_ROOT_PASSWORD",
+                    ):
                         assert "value" not in env and "secretKeyRef" in env["valueFrom"], (name, env)
         assert "kind: Secret\n" not in text
 
@@ -138,8 +154,15 @@ def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_polic
         assert f"demo-action100m-{service}" in by_kind(documents, "PodDisruptionBudget")
         grpc_rule = policies[f"demo-action100m-{service}"]["spec"]["ingress"][0]
         assert grpc_rule["from"][0]["podSelector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
-    assert by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]["spec"]["resources"]["requests"]["storage"] == "500Gi"
-    assert not by_kind(documents, "HorizontalPodAutoscaler") and "demo-action100m-minio" not in by_kind(documents, "Deployment")
+    assert (
+        by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]["spec"]["resources"]["requests"][
+            "storage"
+        ]
+        == "500Gi"
+    )
+    assert not by_kind(documents, "HorizontalPodAutoscaler") and "demo-action100m-minio" not in by_kind(
+        documents, "Deployment"
+    )
 
 
 def test_optional_pieces_appear_when_enabled(chart):
@@ -153,12 +176,15 @@ def test_optional_pieces_appear_when_enabled(chart):
     assert not by_kind(minio, "PersistentVolumeClaim").get("demo-action100m-model-cache")  # existing claim used
 
 
-@pytest.mark.parametrize("values,problem", [
-    ({"captioner": {"replicas": "8"}}, "got string, want integer"),
-    ({"unknownKey": True}, "additional properties 'unknownKey' not allowed"),
-    ({"captioner": {"replicaz": 2}}, "additional properties 'replicaz' not allowed"),
-    ({"storage": {"allowedRoots": ["http://x"]}}, "does not match pattern"),
-])
+@pytest.mark.parametrize(
+    "values,problem",
+    [
+        ({"captioner": {"replicas": "8"}}, "got string, want integer"),
+        ({"unknownKey": True}, "additional properties 'unknownKey' not allowed"),
+        ({"captioner": {"replicaz": 2}}, "additional properties 'replicaz' not allowed"),
+        ({"storage": {"allowedRoots": ["http://x"]}}, "does not match pattern"),
+    ],
+)
 def test_the_schema_rejects_wrong_types_and_unknown_keys(chart, values, problem):
     from helm_python.errors import HelmValuesError
 

@@ -10,13 +10,22 @@ import yaml
 
 def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cache(tmp_path):
     path = tmp_path / "pipeline.yaml"
-    done = subprocess.run([sys.executable, "-m", "action100m.cli", "pipeline", "compile", "--output", str(path),
-                           "--parallelism", "3"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "pipeline", "compile", "--output", str(path), "--parallelism", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     documents = list(yaml.safe_load_all(path.read_text()))
     spec, platform = documents[0], documents[1]
     assert spec["pipelineInfo"]["name"] == "action100m"
-    assert set(spec["components"]) >= {"comp-plan-shards", "comp-run-stage", "comp-export-shard", "comp-collect-reports"}
+    assert set(spec["components"]) >= {
+        "comp-plan-shards",
+        "comp-run-stage",
+        "comp-export-shard",
+        "comp-collect-reports",
+    }
     loop = next(c for name, c in spec["components"].items() if name.startswith("comp-for-loop"))
     assert loop["dag"]["tasks"]
     root_tasks = spec["root"]["dag"]["tasks"]

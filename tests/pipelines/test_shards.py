@@ -21,8 +21,15 @@ def test_jsonl_manifest_is_sharded_and_metadata_published(local_store):
     assert [[v["video_uid"] for v in s["videos"]] for s in shards] == [["v0", "v1"], ["v2", "v3"], ["v4"]]
     v1 = shards[0]["videos"][1]
     meta = json.loads(store.get_bytes(v1["metadata_uri"]))
-    assert meta == {"title": "Bread", "description": None, "view_count": None, "like_count": None,
-                    "duration": None, "upload_date": None, "transcript": None}
+    assert meta == {
+        "title": "Bread",
+        "description": None,
+        "view_count": None,
+        "like_count": None,
+        "duration": None,
+        "upload_date": None,
+        "transcript": None,
+    }
     assert shards[0]["videos"][0]["metadata_uri"] == ""
     assert json.loads(store.get_bytes(shards[1]["videos"][0]["metadata_uri"]))["transcript"][0]["text"] == "hello"
 
@@ -44,12 +51,15 @@ def test_parquet_manifest_and_prefix_with_sidecars(local_store, tmp_path):
     assert json.loads(store.get_bytes(shard["videos"][0]["metadata_uri"]))["title"] == "Cooking"
 
 
-@pytest.mark.parametrize("content,problem", [
-    ('{"video_uid": "a"}\n', "row 1 needs 'video_uid' and 'uri'"),
-    ('{"video_uid": "a", "uri": "x"}\nnot json\n', "line 2 is not JSON"),
-    ('{"video_uid": "a", "uri": "x"}\n{"video_uid": "a", "uri": "y"}\n', "video_uid a appears twice"),
-    ("", "no videos found"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ('{"video_uid": "a"}\n', "row 1 needs 'video_uid' and 'uri'"),
+        ('{"video_uid": "a", "uri": "x"}\nnot json\n', "line 2 is not JSON"),
+        ('{"video_uid": "a", "uri": "x"}\n{"video_uid": "a", "uri": "y"}\n', "video_uid a appears twice"),
+        ("", "no videos found"),
+    ],
+)
 def test_bad_manifests_are_refused_with_the_row_named(local_store, content, problem):
     store, root = local_store
     store.put_bytes(f"{root}/bad.jsonl", content.encode())

@@ -16,15 +16,28 @@ VLLM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "pyth
 
 def small_tree() -> tuple[SegmentTree, Captions]:
     """A 30 s video: eligible are the root, [0, 12] and [12, 30] (non-leaf, >= 4 s); [12, 15] is a 3 s parent."""
-    spans = [("root", None, 0, 0.0, 30.0), ("a", "root", 1, 0.0, 12.0), ("b", "root", 1, 12.0, 30.0),
-             ("a1", "a", 2, 0.0, 5.0), ("a2", "a", 2, 5.0, 12.0), ("b1", "b", 2, 12.0, 15.0),
-             ("b2", "b", 2, 15.0, 30.0), ("b11", "b1", 3, 12.0, 13.5), ("b12", "b1", 3, 13.5, 15.0)]
+    spans = [
+        ("root", None, 0, 0.0, 30.0),
+        ("a", "root", 1, 0.0, 12.0),
+        ("b", "root", 1, 12.0, 30.0),
+        ("a1", "a", 2, 0.0, 5.0),
+        ("a2", "a", 2, 5.0, 12.0),
+        ("b1", "b", 2, 12.0, 15.0),
+        ("b2", "b", 2, 15.0, 30.0),
+        ("b11", "b1", 3, 12.0, 13.5),
+        ("b12", "b1", 3, 13.5, 15.0),
+    ]
     nodes = [TreeNode(*s) for s in spans]
     tree = SegmentTree("vid", 30.0, nodes)
     leaves = {n.node_id for n in tree.leaves()}
-    captions = {n.node_id: NodeCaptions(f"A person cuts bread on a board ({n.node_id}).", "Cut the bread",
-                                        "A knife and bread on a wooden board." if n.node_id in leaves else None)
-                for n in nodes}
+    captions = {
+        n.node_id: NodeCaptions(
+            f"A person cuts bread on a board ({n.node_id}).",
+            "Cut the bread",
+            "A knife and bread on a wooden board." if n.node_id in leaves else None,
+        )
+        for n in nodes
+    }
     return tree, Captions("vid", captions)
 
 
@@ -44,8 +57,13 @@ def need_vllm_env() -> Path:
 
 def vllm_env(**extra: str) -> dict[str, str]:
     """The environment of a vLLM process on this CPU: a small KV cache, no hub."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false",
-            **extra}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **extra,
+    }
 
 
 def wait_for(predicate, process: subprocess.Popen, timeout: float, log: Path) -> None:

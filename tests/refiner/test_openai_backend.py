@@ -27,11 +27,27 @@ def openai_server(tmp_path_factory):
     model = build_tiny_models(folder / "models", only=["llama"])["llama"]
     port = free_port()
     log = folder / "server.log"
-    command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-               "--served-model-name", "tiny-llama", "--host", "127.0.0.1", "--port", str(port),
-               "--max-model-len", "8192", "--enforce-eager", "--max-num-seqs", "16",
-               # as a deployment for random weights must: no free whitespace, so strings bound the answer
-               "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
+    command = [
+        str(python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model),
+        "--served-model-name",
+        "tiny-llama",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "8192",
+        "--enforce-eager",
+        "--max-num-seqs",
+        "16",
+        # as a deployment for random weights must: no free whitespace, so strings bound the answer
+        "--structured-outputs-config",
+        '{"backend": "xgrammar", "disable_any_whitespace": true}',
+    ]
     with open(log, "w") as sink:
         process = subprocess.Popen(command, env=vllm_env(), stdout=sink, stderr=subprocess.STDOUT)
 
@@ -53,8 +69,9 @@ def openai_server(tmp_path_factory):
 def test_openai_backend_refines_every_eligible_node_with_schema_valid_answers(openai_server):
     url, model = openai_server
     schema = annotation_schema(MAX_CHARS)
-    backend = OpenAIBackend(url, "tiny-llama", GenerationSettings(schema, max_output_tokens=400), tokenizer=str(model),
-                            concurrency=4)
+    backend = OpenAIBackend(
+        url, "tiny-llama", GenerationSettings(schema, max_output_tokens=400), tokenizer=str(model), concurrency=4
+    )
     tree, captions = small_tree()
 
     async def run():
@@ -74,8 +91,14 @@ def test_openai_backend_refines_every_eligible_node_with_schema_valid_answers(op
 
 @pytest.mark.vllm
 def test_openai_backend_gives_up_after_retries_on_a_dead_endpoint(tiny_models):
-    backend = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "nothing", GenerationSettings(annotation_schema(40)),
-                            tokenizer=str(tiny_models["gpt_oss"]), retries=1, timeout=5)
+    backend = OpenAIBackend(
+        f"http://127.0.0.1:{free_port()}/v1",
+        "nothing",
+        GenerationSettings(annotation_schema(40)),
+        tokenizer=str(tiny_models["gpt_oss"]),
+        retries=1,
+        timeout=5,
+    )
 
     async def run():
         await backend.start()

@@ -48,7 +48,8 @@ def test_global_tree_headings_and_times_match_the_tree(sample):
     assert headings[0] == "## 0.00s → 689.83s (duration: 689.8s)"
     assert captions.nodes[root.node_id].plm_caption in rendered
     assert rendered.count("\n---\n") == len(view.children[root.node_id]) - 1 + sum(
-        max(len(view.children.get(c.node_id, [])) - 1, 0) for c in view.children[root.node_id])
+        max(len(view.children.get(c.node_id, [])) - 1, 0) for c in view.children[root.node_id]
+    )
     assert "Segment 1.1.1" not in rendered  # depth 2 only
     assert rendered in context.prefix and "to 689.83s" in context.prefix
 
@@ -90,7 +91,7 @@ def test_the_budget_is_respected_on_the_longest_node(sample):
     subtree = context.view.render(longest, depth)
     assert words(subtree) <= 1500 < words(context.view.render(longest, depth + 1))
     assert 0 < depth < 6 and subtree in segment
-    small, small_depth = context.segment_text(eligible_nodes(tree)[-1], words)
+    _small, small_depth = context.segment_text(eligible_nodes(tree)[-1], words)
     assert small_depth == min(6, context.view.depth_below(eligible_nodes(tree)[-1]))
 
 
@@ -114,7 +115,7 @@ def test_untrusted_text_stays_data_and_oversized_fields_are_trimmed(sample):
 
 
 def test_templates_are_replaceable_from_a_file(tmp_path, sample):
-    _, tree, captions, metadata = sample
+    _, _tree, _captions, _metadata = sample
     path = tmp_path / "templates.yaml"
     path.write_text("revise: 'Look again and fix it.'\n")
     templates = load_templates(path)

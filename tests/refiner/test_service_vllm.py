@@ -29,22 +29,32 @@ def refiner(tiny_models, tmp_path_factory):
     port = free_port()
     log = root / "refiner.log"
     env = vllm_env(
-        A100M_PORT=str(port), A100M_METRICS_PORT="-1", A100M_ALLOWED_ROOTS=f"file://{root}",
-        A100M_REFINER_BACKEND="vllm", A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
+        A100M_PORT=str(port),
+        A100M_METRICS_PORT="-1",
+        A100M_ALLOWED_ROOTS=f"file://{root}",
+        A100M_REFINER_BACKEND="vllm",
+        A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
         A100M_REFINER_REASONING_PARSER="",  # the tiny model does not reason; the grammar applies from the start
-        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS), A100M_REFINER_MAX_OUTPUT_TOKENS="400",
-        A100M_REFINER_MAX_MODEL_LEN="8192", A100M_REFINER_KV_CACHE_GIB="1", A100M_REFINER_ENFORCE_EAGER="1",
+        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS),
+        A100M_REFINER_MAX_OUTPUT_TOKENS="400",
+        A100M_REFINER_MAX_MODEL_LEN="8192",
+        A100M_REFINER_KV_CACHE_GIB="1",
+        A100M_REFINER_ENFORCE_EAGER="1",
         A100M_REFINER_MAX_NUM_SEQS="16",
     )
     with open(log, "w") as sink:
-        process = subprocess.Popen([str(python), "-m", "action100m.refiner"], env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(python), "-m", "action100m.refiner"], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
     channel = open_channel(f"127.0.0.1:{port}", max_attempts=1)
     health = health_pb2_grpc.HealthStub(channel)
 
     def serving() -> bool:
         try:
-            return health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING
+            return (
+                health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         except grpc.RpcError:
             return False
 
@@ -63,11 +73,19 @@ def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
     (root / "tree.json").write_bytes(tree.to_json())
     (root / "captions.json").write_bytes(captions.to_json())
     (root / "meta.json").write_text(json.dumps(HOSTILE_METADATA))
-    item = refiner_pb2.RefineItem(video_uid="vid", tree_uri=f"file://{root}/tree.json",
-                                  captions_uri=f"file://{root}/captions.json", metadata_uri=f"file://{root}/meta.json",
-                                  output_uri=f"file://{root}/out/vid.json")
-    bad = refiner_pb2.RefineItem(video_uid="other", tree_uri=f"file://{root}/tree.json",
-                                 captions_uri=f"file://{root}/captions.json", output_uri=f"file://{root}/out/other.json")
+    item = refiner_pb2.RefineItem(
+        video_uid="vid",
+        tree_uri=f"file://{root}/tree.json",
+        captions_uri=f"file://{root}/captions.json",
+        metadata_uri=f"file://{root}/meta.json",
+        output_uri=f"file://{root}/out/vid.json",
+    )
+    bad = refiner_pb2.RefineItem(
+        video_uid="other",
+        tree_uri=f"file://{root}/tree.json",
+        captions_uri=f"file://{root}/captions.json",
+        output_uri=f"file://{root}/out/other.json",
+    )
     response = stub.Refine(refiner_pb2.RefineRequest(videos=[item, bad]), timeout=600)
     ok, other = response.results
     assert other.status.outcome == common_pb2.OUTCOME_FAILED and "belong to other videos" in other.status.error_message

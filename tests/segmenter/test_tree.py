@@ -99,7 +99,9 @@ def test_merges_of_non_adjacent_spans_are_refused():
 
 @pytest.mark.parametrize("frames,fps", [(1, 30.0), (3, 30.0)])
 def test_one_frame_or_a_third_of_a_second_gives_a_root_only_tree(frames, fps):
-    embeddings = Embeddings(np.ones((frames, 4), np.float16), times_at(fps, frames), fps, frames * 4 / fps if frames > 1 else 1 / fps, 4)
+    embeddings = Embeddings(
+        np.ones((frames, 4), np.float16), times_at(fps, frames), fps, frames * 4 / fps if frames > 1 else 1 / fps, 4
+    )
     tree = segment_video("short", embeddings)
     assert len(tree.nodes) == 1 and tree.nodes[0].start == 0.0
     assert check_video(tree.to_release_row()) == []

@@ -75,7 +75,7 @@ def _break_llama_on_inner_node(nodes):
 
 
 def _break_gpt_on_leaf(nodes):
-    leaf, parent = _leaf_and_parent(nodes)
+    leaf, _parent = _leaf_and_parent(nodes)
     leaf["gpt"] = copy.deepcopy(nodes[0]["gpt"])
 
 
@@ -119,9 +119,20 @@ def test_each_broken_copy_is_caught_with_its_rule(sample_row, name):
 
 
 def test_a_root_only_tree_may_be_shorter_than_half_a_second():
-    row = {"video_uid": "tiny", "nodes": [
-        {"node_id": "r", "parent_id": None, "level": 0, "start": 0.0, "end": 0.3, "llama3_caption": "x", "gpt": None}
-    ]}
+    row = {
+        "video_uid": "tiny",
+        "nodes": [
+            {
+                "node_id": "r",
+                "parent_id": None,
+                "level": 0,
+                "start": 0.0,
+                "end": 0.3,
+                "llama3_caption": "x",
+                "gpt": None,
+            }
+        ],
+    }
     assert check_video(row) == []
 
 

@@ -1,0 +1,108 @@
+"""Caption generation behind one interface.
+
+`TransformersCaptioner` runs the paper's two models (Perception-LM for videos, Llama-3.2-Vision for
+images; vLLM 0.32 serves neither) with their own processors, greedy decoding, batched, bf16 on a
+GPU. Another backend (vLLM, for VLMs it serves) would implement the same `generate`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from action100m.common.devices import pick_device, pick_dtype
+
+from .prompts import IMAGE_CAPTION_PROMPT, VIDEO_ACTION_PROMPT, VIDEO_CAPTION_PROMPT
+
+log = logging.getLogger("action100m.captioner")
+
+PROMPTS = {
+    "plm_caption": VIDEO_CAPTION_PROMPT,
+    "plm_action": VIDEO_ACTION_PROMPT,
+    "llama3_caption": IMAGE_CAPTION_PROMPT,
+}
+VIDEO_FIELDS = ("plm_caption", "plm_action")
+
+
+@dataclass
+class CaptionJob:
+    """One caption to write: a field of a node, from its frames ([32, H, W, 3] video or [1, H, W, 3] image)."""
+
+    video_uid: str
+    node_id: str
+    field: str
+    frames: np.ndarray
+    max_new_tokens: int
+
+
+@dataclass
+class Generated:
+    text: str
+    output_tokens: int
+
+
+class CaptionBackend(Protocol):
+    models: dict[str, str]
+
+    def load(self) -> None: ...
+
+    def generate(self, jobs: Sequence[CaptionJob]) -> list[Generated]:
+        """Captions for jobs of one field, in order; raises if the batch fails."""
+        ...
+
+
+class TransformersCaptioner:
+    """Perception-LM and Llama-3.2-Vision through transformers' generate()."""
+
+    def __init__(self, video_model: str, image_model: str, device: str = "auto", dtype: str = "auto"):
+        self.models = {"video": video_model, "image": image_model}
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self._loaded: dict[str, tuple] = {}
+
+    def load(self) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        for kind, name in self.models.items():
+            processor = AutoProcessor.from_pretrained(name)
+            processor.tokenizer.padding_side = "left"  # batched generation continues from the right edge
+            model = AutoModelForImageTextToText.from_pretrained(name, dtype=self.dtype).to(self.device).eval()
+            self._loaded[kind] = (processor, model)
+            log.info("loaded %s (%s) on %s as %s", name, type(model).__name__, self.device, self.dtype)
+
+    @torch.inference_mode()
+    def generate(self, jobs: Sequence[CaptionJob]) -> list[Generated]:
+        if not jobs:
+            return []
+        fields = {job.field for job in jobs}
+        if len(fields) != 1:
+            raise ValueError(f"one field per batch, got {sorted(fields)}")
+        field = fields.pop()
+        kind = "video" if field in VIDEO_FIELDS else "image"
+        processor, model = self._loaded[kind]
+        messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": PROMPTS[field]}]}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+        if kind == "video":
+            inputs = processor(
+                text=[prompt] * len(jobs), videos=[job.frames for job in jobs], padding=True, return_tensors="pt"
+            )
+        else:
+            inputs = processor(
+                text=[prompt] * len(jobs), images=[[job.frames[0]] for job in jobs], padding=True, return_tensors="pt"
+            )
+        inputs = inputs.to(self.device)
+        for key, value in inputs.items():
+            if torch.is_floating_point(value):
+                inputs[key] = value.to(self.dtype)
+        limit = max(job.max_new_tokens for job in jobs)
+        pad = processor.tokenizer.pad_token_id
+        output = model.generate(**inputs, max_new_tokens=limit, do_sample=False, pad_token_id=pad)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        counts = (new_tokens != pad).sum(dim=1).tolist()
+        return [Generated(text.strip(), int(n)) for text, n in zip(texts, counts, strict=True)]

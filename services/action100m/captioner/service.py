@@ -1,0 +1,127 @@
+"""The Captioner gRPC servicer: video + tree artifacts in, captions artifact out, per-video status."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from action100m.common.artifacts import SegmentTree
+from action100m.common.config import from_env
+from action100m.common.grpc_server import check_alive, serve
+from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.store import ArtifactStore
+from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
+
+from .caption import CaptionedVideo, CaptionStats, caption_videos
+from .prompts import CaptionLimits
+
+SERVICE_NAME = captioner_pb2.DESCRIPTOR.services_by_name["Captioner"].full_name
+
+
+@dataclass
+class CaptionerConfig:
+    """A100M_CAPTIONER_VIDEO_MODEL, A100M_CAPTIONER_IMAGE_MODEL (hub ids or dirs), A100M_DEVICE,
+    A100M_DTYPE, A100M_CAPTION_BATCH_SIZE."""
+
+    video_model: str = field(default="facebook/Perception-LM-3B", metadata={"env": "A100M_CAPTIONER_VIDEO_MODEL"})
+    image_model: str = field(
+        default="meta-llama/Llama-3.2-11B-Vision-Instruct", metadata={"env": "A100M_CAPTIONER_IMAGE_MODEL"}
+    )
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = field(default=8, metadata={"env": "A100M_CAPTION_BATCH_SIZE"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CaptionerConfig:
+        return from_env(cls, env)
+
+
+class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
+    def __init__(self, store: ArtifactStore, config: CaptionerConfig, backend=None):
+        from .backends import TransformersCaptioner
+
+        self.store = store
+        self.config = config
+        self.backend = backend or TransformersCaptioner(
+            config.video_model, config.image_model, config.device, config.dtype
+        )
+
+    def load(self) -> None:
+        self.backend.load()
+
+    def defaults(self) -> captioner_pb2.CaptionOptions:
+        limits = CaptionLimits(batch_size=self.config.batch_size)
+        return captioner_pb2.CaptionOptions(
+            video_frames=limits.video_frames,
+            video_frame_size=limits.video_frame_size,
+            caption_max_new_tokens=limits.caption_max_new_tokens,
+            action_max_new_tokens=limits.action_max_new_tokens,
+            image_max_new_tokens=limits.image_max_new_tokens,
+            batch_size=limits.batch_size,
+        )
+
+    def _limits(self, options: captioner_pb2.CaptionOptions, context: grpc.ServicerContext) -> CaptionLimits:
+        defaults = self.defaults()
+        values = {
+            name: getattr(options, name) or getattr(defaults, name) for name in CaptionLimits.__dataclass_fields__
+        }
+        if min(values.values()) < 1:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"caption options must be positive: {values}")
+        return CaptionLimits(**values)
+
+    def _prepare(self, item: captioner_pb2.CaptionItem, files):
+        tree = SegmentTree.from_json(self.store.get_bytes(item.tree_uri), item.tree_uri)
+        if tree.video_uid != item.video_uid:
+            raise StageInputError(f"{item.tree_uri}: the tree is of video {tree.video_uid}, not {item.video_uid}")
+        return str(files.enter_context(self.store.local_path(item.video_uri))), tree
+
+    def Caption(self, request: captioner_pb2.CaptionRequest, context: grpc.ServicerContext):
+        require_unique_uids(request.videos, context)
+        limits = self._limits(request.options, context)
+        runs = run_batched(
+            request.videos,
+            self.store,
+            request.overwrite,
+            prepare=self._prepare,
+            process=lambda todo: caption_videos(
+                self.backend,
+                [(uid, path, tree) for uid, (path, tree) in todo],
+                limits,
+                CaptionStats(),
+                lambda: check_alive(context),
+            ),
+            publish=lambda item, video: self.store.put_bytes(
+                item.output_uri, video.captions.to_json(), content_type="application/json"
+            ),
+        )
+        return captioner_pb2.CaptionResponse(
+            results=[_result(item, run, video) for item, (run, video) in zip(request.videos, runs, strict=True)]
+        )
+
+    def Info(self, request, context):
+        models = [
+            common_pb2.ModelInfo(role="video_captioner", name=self.config.video_model),
+            common_pb2.ModelInfo(role="image_captioner", name=self.config.image_model),
+        ]
+        return service_info("captioner", self.defaults(), models)
+
+
+def _result(item, run: VideoRun, video: CaptionedVideo | None) -> captioner_pb2.CaptionResult:
+    result = captioner_pb2.CaptionResult(status=run.status())
+    if not run.failed:
+        result.captions_uri = item.output_uri
+    if video is not None:
+        result.nodes = len(video.captions.nodes)
+        result.nodes_failed = video.nodes_failed
+        result.frames_decoded = video.frames_decoded
+        result.output_tokens = video.output_tokens
+    return result
+
+
+def serve_from_env() -> int:
+    """Serves the captioner until SIGTERM, configured by A100M_* environment variables."""
+    servicer = CaptionerService(ArtifactStore.from_env(), CaptionerConfig.from_env())
+    return serve("captioner", servicer, captioner_pb2_grpc.add_CaptionerServicer_to_server, SERVICE_NAME)

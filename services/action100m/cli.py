@@ -1,0 +1,291 @@
+"""`a100m`: the command line of action100m.
+
+Each subcommand imports what it needs when it runs, so `a100m --help` is instant and a service
+image without (say) torch still runs the subcommands that do not need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .common.version import __version__
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .common.release import check_video, read_rows
+
+    total_videos = total_problems = 0
+    for path in args.files:
+        try:
+            rows = read_rows(path)
+        except (OSError, ValueError) as err:
+            print(f"{path}: cannot read: {err}", file=sys.stderr)
+            total_problems += 1
+            continue
+        for row in rows:
+            total_videos += 1
+            for violation in check_video(
+                row, min_leaf_seconds=args.min_leaf_seconds, min_gpt_seconds=args.min_gpt_seconds
+            ):
+                total_problems += 1
+                print(f"{path}: {violation}")
+    verdict = "OK" if total_problems == 0 else f"{total_problems} violation(s)"
+    print(f"checked {total_videos} video(s) in {len(args.files)} file(s): {verdict}", file=sys.stderr)
+    return 0 if total_problems == 0 else 1
+
+
+def _cmd_build_tiny(args: argparse.Namespace) -> int:
+    from .common.tiny_models import build_tiny_models
+
+    paths = build_tiny_models(args.dir, seed=args.seed)
+    for role, path in paths.items():
+        print(f"{role}: {path}")
+    return 0
+
+
+SERVICES = ("embedder", "segmenter", "captioner", "refiner")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(f"action100m.{args.service}.service").serve_from_env()
+
+
+def _cmd_render_prompt(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from .refiner.prompts import PromptLimits
+    from .refiner.render import print_messages, render_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    limits = PromptLimits(subtree_token_budget=args.budget)
+    try:
+        messages = render_prompt(args.file, args.video_uid, args.node_id, count, limits, args.templates)
+    except KeyError as err:
+        print(err.args[0], file=sys.stderr)
+        return 1
+    print_messages(messages, args.json)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from action100m.pipelines.local import run_main
+
+    return run_main(
+        args.inputs,
+        args.out,
+        args.preset,
+        args.store,
+        args.shard_size,
+        args.parallelism,
+        args.models,
+        args.refiner_python,
+    )
+
+
+def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
+    from action100m.pipelines.dag import compile_pipeline
+
+    path = compile_pipeline(args.output, args.parallelism, args.s3_secret or None)
+    print(path)
+    return 0
+
+
+def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
+    import kfp
+
+    from action100m.pipelines.dag import build_pipeline
+
+    arguments = {
+        "videos": args.videos,
+        "artifact_prefix": args.artifact_prefix,
+        "output_prefix": args.output_prefix,
+        "allowed_roots": args.allowed_roots
+        or ",".join({args.artifact_prefix, args.output_prefix, args.videos.rsplit("/", 1)[0]}),
+        "s3_endpoint": args.s3_endpoint,
+        "shard_size": args.shard_size,
+    }
+    for stage in ("embedder", "segmenter", "captioner", "refiner"):
+        if getattr(args, stage):
+            arguments[stage] = getattr(args, stage)
+    client = kfp.Client(host=args.host, namespace=args.namespace)
+    run = client.create_run_from_pipeline_func(
+        build_pipeline(args.parallelism, args.s3_secret or None), arguments=arguments, experiment_name=args.experiment
+    )
+    print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}")
+    return 0
+
+
+def _cmd_sample_videos(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .common.synthetic_video import write_video
+
+    folder = Path(args.dir)
+    samples = {"kitchen": (360, (0, 120, 250)), "workshop": (300, (0, 150)), "garden": (240, (0, 80, 160))}
+    for name, (frames, scenes) in samples.items():
+        print(write_video(folder / f"{name}.mp4", frames=frames, fps=25, size=(320, 180), scene_starts=scenes))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="a100m", description="Turn a collection of videos into an Action100M-style dataset."
+    )
+    parser.add_argument("--version", action="version", version=f"action100m {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check release files (parquet or JSON) against the tree rules",
+        description="Checks every video of each file against the Action100M tree rules and prints each "
+        "violation with its video and node. Exits 1 if any is found.",
+    )
+    validate.add_argument(
+        "files", nargs="+", metavar="FILE", help="a .parquet file or a .json file in the release layout"
+    )
+    validate.add_argument("--min-leaf-seconds", type=float, default=0.5, help="shortest allowed leaf (default 0.5)")
+    validate.add_argument(
+        "--min-gpt-seconds", type=float, default=4.0, help="shortest node with a gpt annotation (default 4)"
+    )
+    validate.set_defaults(run=_cmd_validate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one of the services (gRPC, health, metrics) until SIGTERM",
+        description="Runs a stage service. Settings come from A100M_* environment variables "
+        "(A100M_PORT, A100M_METRICS_PORT, A100M_ALLOWED_ROOTS, A100M_<SERVICE>_MODEL, ...; see README).",
+    )
+    serve.add_argument("service", choices=SERVICES, help="which service")
+    serve.set_defaults(run=_cmd_serve)
+
+    run = commands.add_parser(
+        "run",
+        help="annotate videos on this machine: the four services on loopback, the DAG through kfp.local",
+        description="The main job on one machine. Starts the four services on loopback (the refiner in "
+        ".venv-vllm), runs the same KFP pipeline through kfp.local with a local artifact store (or --store "
+        "s3://...), shows progress, and writes parquet in the release format under OUT/dataset.",
+    )
+    run.add_argument(
+        "inputs", nargs="+", metavar="VIDEO_OR_MANIFEST", help="video files, or one manifest (.jsonl/.parquet)"
+    )
+    run.add_argument("--out", required=True, help="output folder (dataset/, artifacts/, logs/, models/)")
+    run.add_argument(
+        "--preset",
+        default="tiny",
+        choices=("tiny", "single-gpu", "paper"),
+        help="models: tiny random ones built offline (default), or the paper's",
+    )
+    run.add_argument("--store", default=None, help="artifact prefix, e.g. s3://bucket/run (default: OUT/artifacts)")
+    run.add_argument("--models", default=None, help="where the tiny models are (default: OUT/models)")
+    run.add_argument("--shard-size", type=int, default=16, help="videos per shard (default 16)")
+    run.add_argument("--parallelism", type=int, default=2, help="shards in flight (default 2)")
+    run.add_argument(
+        "--refiner-python",
+        default=None,
+        metavar="PYTHON",
+        help="the Python of the refiner's vLLM environment (default: A100M_REFINER_PYTHON, else "
+        ".venv-vllm/bin/python in the current directory)",
+    )
+    run.set_defaults(run=_cmd_run)
+
+    pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")
+    pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)
+    compile_ = pipeline_commands.add_parser(
+        "compile", help="write the pipeline YAML", description="Compiles the KFP v2 pipeline to YAML."
+    )
+    compile_.add_argument("--output", default="action100m-pipeline.yaml", help="YAML path")
+    compile_.add_argument("--parallelism", type=int, default=8, help="shards in flight (fixed at compile time)")
+    compile_.add_argument(
+        "--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)"
+    )
+    compile_.set_defaults(run=_cmd_pipeline_compile)
+    submit = pipeline_commands.add_parser(
+        "submit",
+        help="start a run on a KFP cluster",
+        description="Starts a pipeline run on a Kubeflow Pipelines cluster.",
+    )
+    submit.add_argument("--host", required=True, help="KFP API URL, e.g. http://ml-pipeline-ui.kubeflow")
+    submit.add_argument("--namespace", default=None)
+    submit.add_argument("--experiment", default="action100m")
+    submit.add_argument("--videos", required=True, help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos")
+    submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
+    submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
+    submit.add_argument(
+        "--allowed-roots", default="", help="comma-separated roots steps may touch (default: the three above)"
+    )
+    submit.add_argument("--s3-endpoint", default="", help="S3/MinIO endpoint URL as seen from the pipeline's pods")
+    submit.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")
+    submit.add_argument("--shard-size", type=int, default=16)
+    submit.add_argument("--parallelism", type=int, default=8)
+    for stage in ("embedder", "segmenter", "captioner", "refiner"):
+        submit.add_argument(f"--{stage}", default=None, help=f"{stage} address (default: the chart's headless Service)")
+    submit.set_defaults(run=_cmd_pipeline_submit)
+
+    refiner = commands.add_parser("refiner", help="refiner utilities", description="Refiner utilities.")
+    refiner_commands = refiner.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)
+    render = refiner_commands.add_parser(
+        "render-prompt",
+        help="print the exact first-round messages the refiner sends for one node",
+        description="Renders the refiner's request for one node of a release file (parquet or JSON): the "
+        "shared head (task, metadata, whole-video tree) then the segment and its subtree, cut to the token "
+        "budget with the model's tokenizer.",
+    )
+    render.add_argument("file", metavar="FILE", help="release file, parquet or JSON")
+    render.add_argument("--video-uid", required=True)
+    render.add_argument("--node-id", required=True)
+    render.add_argument(
+        "--tokenizer",
+        default=os.environ.get("A100M_REFINER_MODEL", "openai/gpt-oss-120b"),
+        help="tokenizer (hub id or dir) that counts the budget (default: A100M_REFINER_MODEL)",
+    )
+    render.add_argument("--budget", type=int, default=6000, help="token budget of the subtree (default 6000)")
+    render.add_argument(
+        "--templates",
+        default=os.environ.get("A100M_REFINER_TEMPLATES"),
+        help="YAML file replacing templates (default: A100M_REFINER_TEMPLATES)",
+    )
+    render.add_argument("--json", action="store_true", help="print the messages as JSON")
+    render.set_defaults(run=_cmd_render_prompt)
+
+    models = commands.add_parser("models", help="model utilities", description="Model utilities.")
+    model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
+    tiny = model_commands.add_parser(
+        "build-tiny",
+        help="write random-weight tiny models of the four paper architectures",
+        description="Writes tiny random-weight VJEPA2, Perception-LM, Mllama and GPT-OSS models with their "
+        "processors/tokenizers under DIR, offline, for tests and the offline demo (the `tiny` preset).",
+    )
+    tiny.add_argument("dir", metavar="DIR", help="output folder (one sub-folder per model)")
+    tiny.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
+    tiny.set_defaults(run=_cmd_build_tiny)
+
+    samples = commands.add_parser(
+        "sample-videos",
+        help="write three short synthetic videos with scene cuts (for the offline demo)",
+        description="Writes three synthetic videos (h264, 25 fps, 320x180, 10-15 s) with known scene cuts.",
+    )
+    samples.add_argument("dir", metavar="DIR")
+    samples.set_defaults(run=_cmd_sample_videos)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Reading and writing release rows (one dict per video) as parquet or as the official JSON layout.
+
+The official JSON layout is columnar: `{"video_uid": [...], "metadata": [...], "nodes": [[...], ...]}`.
+Both writers go through the Arrow schema, so JSON floats are the float32 values the parquet holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import RELEASE_SCHEMA
+
+Row = dict[str, Any]
+
+
+def to_table(rows: Iterable[Row]) -> pa.Table:
+    """Rows as an Arrow table of exactly the release schema (missing fields become null)."""
+    return pa.Table.from_pylist(list(rows), schema=RELEASE_SCHEMA)
+
+
+def write_parquet(rows: Iterable[Row], path: str | os.PathLike[str]) -> Path:
+    table = to_table(rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="zstd")
+    return path
+
+
+def write_json(rows: Iterable[Row], path: str | os.PathLike[str]) -> Path:
+    table = to_table(rows)
+    columnar = {name: table.column(name).to_pylist() for name in RELEASE_SCHEMA.names}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(columnar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[Row]:
+    """Rows from a parquet file, or from JSON in the columnar layout, a list of rows, or one row."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if isinstance(data, dict) and isinstance(data.get("video_uid"), list):
+        count = len(data["video_uid"])
+        columns = {name: data.get(name) or [None] * count for name in RELEASE_SCHEMA.names}
+        bad = [name for name, values in columns.items() if len(values) != count]
+        if bad:
+            raise ValueError(f"{path}: columns {bad} do not have {count} entries like video_uid")
+        return [{name: columns[name][i] for name in RELEASE_SCHEMA.names} for i in range(count)]
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise ValueError(f"{path}: expected a JSON object or list of rows, got {type(data).__name__}")

@@ -1,0 +1,273 @@
+"""The artifact store: one API over `file://` folders and S3-compatible buckets.
+
+Publication is atomic on both: a local file is written beside its destination and renamed into
+place, and an S3 object (single PUT or completed multipart upload) only becomes visible whole.
+Every URI passes the allow-list first. S3 endpoint, credentials and TLS come from the
+environment (see `S3Settings.from_env`), never from code or requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from .uris import AllowList, ArtifactUri, UriError
+
+PARTIAL_SUFFIX = ".a100m-partial"
+DEFAULT_PART_SIZE = 16 * 1024 * 1024  # S3 multipart part size; S3 requires >= 5 MiB
+
+
+class ArtifactNotFound(FileNotFoundError):
+    """The named artifact does not exist."""
+
+    def __init__(self, uri: ArtifactUri | str):
+        super().__init__(f"{uri}: artifact not found")
+        self.uri = str(uri)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach the S3-compatible store. Credentials are None to use minio's env/config chain."""
+
+    endpoint: str = "s3.amazonaws.com"  # host[:port]
+    secure: bool = True
+    region: str = "us-east-1"
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> S3Settings:
+        """Reads A100M_S3_ENDPOINT (a URL; AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL as fallbacks),
+        AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and
+        A100M_S3_CA_BUNDLE (or AWS_CA_BUNDLE)."""
+        url = env.get("A100M_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        endpoint, secure = "s3.amazonaws.com", True
+        if url:
+            parts = urlsplit(url if "://" in url else "https://" + url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"A100M_S3_ENDPOINT={url!r}: expected http(s)://host[:port]")
+            endpoint, secure = parts.netloc, parts.scheme == "https"
+        return cls(
+            endpoint=endpoint,
+            secure=secure,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            access_key=env.get("AWS_ACCESS_KEY_ID"),
+            secret_key=env.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=env.get("AWS_SESSION_TOKEN"),
+            ca_bundle=env.get("A100M_S3_CA_BUNDLE") or env.get("AWS_CA_BUNDLE"),
+        )
+
+    def client(self):
+        from minio import Minio
+        from minio.credentials import AWSConfigProvider, ChainedProvider, EnvAWSProvider, EnvMinioProvider
+
+        http_client = None
+        if self.ca_bundle:
+            import urllib3
+
+            http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=self.ca_bundle, maxsize=32)
+        if self.access_key and self.secret_key:
+            return Minio(
+                self.endpoint,
+                access_key=self.access_key,
+                secret_key=self.secret_key,
+                session_token=self.session_token,
+                secure=self.secure,
+                region=self.region,
+                http_client=http_client,
+            )
+        # No static keys: the environment or ~/.aws config (e.g. a mounted Secret) provides them.
+        chain = ChainedProvider([EnvAWSProvider(), EnvMinioProvider(), AWSConfigProvider()])
+        return Minio(self.endpoint, credentials=chain, secure=self.secure, region=self.region, http_client=http_client)
+
+
+class ArtifactStore:
+    """Reads and writes artifacts by URI inside the allowed roots."""
+
+    def __init__(
+        self,
+        allowed_roots: Sequence[str],
+        s3: S3Settings | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ):
+        self.allow = AllowList(allowed_roots)
+        self._s3_settings = s3
+        self._s3_client = None
+        self.part_size = part_size
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ArtifactStore:
+        """A100M_ALLOWED_ROOTS: comma-separated `s3://bucket[/prefix]` / `file:///dir` entries."""
+        roots = [r.strip() for r in env.get("A100M_ALLOWED_ROOTS", "").split(",") if r.strip()]
+        needs_s3 = any(r.startswith("s3://") for r in roots)
+        return cls(roots, s3=S3Settings.from_env(env) if needs_s3 else None)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def resolve(self, uri: str | ArtifactUri) -> ArtifactUri:
+        """Parses `uri` and checks it against the allow-list (raises UriError)."""
+        return self.allow.check(uri)
+
+    @property
+    def _s3(self):
+        if self._s3_client is None:
+            if self._s3_settings is None:
+                raise UriError("s3:// URIs need S3 settings (A100M_S3_ENDPOINT and credentials)")
+            self._s3_client = self._s3_settings.client()
+        return self._s3_client
+
+    @contextlib.contextmanager
+    def _s3_errors(self, uri: ArtifactUri) -> Iterator[None]:
+        from minio.error import S3Error
+
+        try:
+            yield
+        except S3Error as err:
+            if err.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                raise ArtifactNotFound(uri) from None
+            raise
+
+    # -- writing ----------------------------------------------------------------------------
+    def put_bytes(self, uri: str | ArtifactUri, data: bytes, content_type: str = "application/octet-stream") -> str:
+        return self.put_stream(uri, io.BytesIO(data), length=len(data), content_type=content_type)
+
+    def put_stream(
+        self,
+        uri: str | ArtifactUri,
+        stream: BinaryIO,
+        length: int = -1,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """Publishes a stream; with length -1 it is uploaded in parts as it is read."""
+        target = self.resolve(uri)
+        if target.scheme == "file":
+            with _atomic_local_file(target.path) as tmp:
+                shutil.copyfileobj(stream, tmp, 1024 * 1024)
+        else:
+            with self._s3_errors(target):
+                self._s3.put_object(
+                    target.bucket,
+                    target.key,
+                    stream,
+                    length=length,
+                    part_size=self.part_size,
+                    content_type=content_type,
+                )
+        return str(target)
+
+    def put_file(self, uri: str | ArtifactUri, path: str | os.PathLike[str]) -> str:
+        """Uploads a local file; large files go up as a streamed multipart upload."""
+        with open(path, "rb") as stream:
+            return self.put_stream(uri, stream, length=os.fstat(stream.fileno()).st_size)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get_bytes(self, uri: str | ArtifactUri) -> bytes:
+        source = self.resolve(uri)
+        if source.scheme == "file":
+            try:
+                return source.path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise ArtifactNotFound(source) from None
+        with self._s3_errors(source):
+            response = self._s3.get_object(source.bucket, source.key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+    def get_file(self, uri: str | ArtifactUri, path: str | os.PathLike[str]) -> Path:
+        """Downloads to `path` (atomically: a crash leaves no half file there)."""
+        source = self.resolve(uri)
+        dest = Path(path)
+        with _atomic_local_file(dest) as tmp:
+            if source.scheme == "file":
+                try:
+                    with open(source.path, "rb") as src:
+                        shutil.copyfileobj(src, tmp, 1024 * 1024)
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    raise ArtifactNotFound(source) from None
+            else:
+                with self._s3_errors(source):
+                    response = self._s3.get_object(source.bucket, source.key)
+                    try:
+                        for chunk in response.stream(1024 * 1024):
+                            tmp.write(chunk)
+                    finally:
+                        response.close()
+                        response.release_conn()
+        return dest
+
+    @contextlib.contextmanager
+    def local_path(self, uri: str | ArtifactUri) -> Iterator[Path]:
+        """A local path holding the artifact: the file itself for file://, a temporary copy for s3://."""
+        source = self.resolve(uri)
+        if source.scheme == "file":
+            if not source.path.is_file():
+                raise ArtifactNotFound(source)
+            yield source.path
+            return
+        with tempfile.TemporaryDirectory(prefix="a100m-") as tmp:
+            yield self.get_file(source, Path(tmp) / (source.name or "artifact"))
+
+    def exists(self, uri: str | ArtifactUri) -> bool:
+        target = self.resolve(uri)
+        if target.scheme == "file":
+            return target.path.is_file()
+        from minio.error import S3Error
+
+        try:
+            self._s3.stat_object(target.bucket, target.key)
+            return True
+        except S3Error as err:
+            if err.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str | ArtifactUri) -> list[str]:
+        """URIs of all artifacts under a folder-like prefix, recursively, sorted."""
+        base = self.resolve(prefix)
+        if base.scheme == "file":
+            root = base.path
+            if not root.is_dir():
+                return []
+            found = (p for p in root.rglob("*") if p.is_file() and not p.name.endswith(PARTIAL_SUFFIX))
+            return sorted(str(ArtifactUri("file", "", str(p))) for p in found)
+        key_prefix = base.key.rstrip("/") + "/" if base.key else ""
+        with self._s3_errors(base):
+            objects = self._s3.list_objects(base.bucket, prefix=key_prefix, recursive=True)
+            return sorted(f"s3://{base.bucket}/{o.object_name}" for o in objects if not o.is_dir)
+
+    def delete(self, uri: str | ArtifactUri) -> None:
+        """Removes one artifact; deleting a missing one is not an error."""
+        target = self.resolve(uri)
+        if target.scheme == "file":
+            target.path.unlink(missing_ok=True)
+            return
+        with self._s3_errors(target):
+            self._s3.remove_object(target.bucket, target.key)
+
+
+@contextlib.contextmanager
+def _atomic_local_file(dest: Path) -> Iterator[BinaryIO]:
+    """Yields a file beside `dest`; renames it onto `dest` only if the block succeeds."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}{PARTIAL_SUFFIX}")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

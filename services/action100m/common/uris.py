@@ -1,0 +1,125 @@
+"""Artifact URIs (`s3://bucket/key`, `file:///abs/path`) and the allow-list that confines them.
+
+Services take URIs from requests, i.e. from the network, so every URI is parsed strictly and
+checked against the configured roots before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+SCHEMES = ("file", "s3")
+
+
+class UriError(ValueError):
+    """A URI that is malformed or outside the configured buckets/roots."""
+
+
+@dataclass(frozen=True)
+class ArtifactUri:
+    """A parsed URI. For `file`, `bucket` is empty and `key` is an absolute path."""
+
+    scheme: str
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        if self.scheme == "file":
+            return "file://" + quote(self.key)
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def path(self) -> Path:
+        if self.scheme != "file":
+            raise UriError(f"{self} is not a local file URI")
+        return Path(self.key)
+
+    @property
+    def name(self) -> str:
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+    def join(self, *parts: str) -> ArtifactUri:
+        """A child of this URI; each part is one or more '/'-separated names, never '..'."""
+        suffix = "/".join(p.strip("/") for p in parts if p.strip("/"))
+        _check_segments(suffix, str(self))
+        return ArtifactUri(self.scheme, self.bucket, f"{self.key.rstrip('/')}/{suffix}" if self.key else suffix)
+
+
+def _check_segments(path: str, uri: str) -> None:
+    for segment in path.split("/"):
+        if segment in (".", ".."):
+            raise UriError(f"{uri}: path segments '.' and '..' are not allowed")
+    if "\x00" in path or "\\" in path:
+        raise UriError(f"{uri}: NUL bytes and backslashes are not allowed")
+
+
+def parse_uri(uri: str) -> ArtifactUri:
+    """Parses `s3://bucket/key` or `file:///abs/path` (percent-encoding decoded), refusing tricks."""
+    if not isinstance(uri, str) or not uri:
+        raise UriError(f"{uri!r}: empty artifact URI")
+    parts = urlsplit(uri)
+    if parts.scheme not in SCHEMES:
+        raise UriError(f"{uri}: unsupported scheme {parts.scheme!r} (expected one of {', '.join(SCHEMES)})")
+    if parts.query or parts.fragment:
+        raise UriError(f"{uri}: query strings and fragments are not allowed")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UriError(f"{uri}: file URIs must be local (file:///abs/path)")
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            raise UriError(f"{uri}: file URIs need an absolute path")
+        _check_segments(path, uri)
+        return ArtifactUri("file", "", os.path.normpath(path))
+    bucket = parts.netloc
+    if not bucket or "@" in bucket or ":" in bucket:
+        raise UriError(f"{uri}: missing or malformed bucket name")
+    key = parts.path.lstrip("/")
+    # Keys are literal, but a percent-encoded '..' is refused too: some tools decode keys.
+    _check_segments(key, uri)
+    _check_segments(unquote(key), uri)
+    if "//" in key:
+        raise UriError(f"{uri}: empty path segments are not allowed")
+    return ArtifactUri("s3", bucket, key)
+
+
+def to_uri(location: str | os.PathLike[str]) -> str:
+    """A URI from either a URI or a local path (made absolute), for command-line arguments."""
+    text = os.fspath(location)
+    if "://" in text:
+        return text
+    return "file://" + quote(str(Path(text).resolve()))
+
+
+class AllowList:
+    """The buckets/roots a process may touch: `s3://bucket[/prefix]` or `file:///dir` entries."""
+
+    def __init__(self, roots: Iterable[str]):
+        self.roots = [parse_uri(r) for r in roots]
+        if not self.roots:
+            raise UriError("no artifact roots configured (set A100M_ALLOWED_ROOTS or pass roots)")
+
+    def check(self, uri: str | ArtifactUri) -> ArtifactUri:
+        parsed = uri if isinstance(uri, ArtifactUri) else parse_uri(uri)
+        if not any(self._within(parsed, root) for root in self.roots):
+            allowed = ", ".join(str(r) for r in self.roots)
+            raise UriError(f"{parsed}: outside the configured artifact roots ({allowed})")
+        return parsed
+
+    @staticmethod
+    def _within(uri: ArtifactUri, root: ArtifactUri) -> bool:
+        if uri.scheme != root.scheme or uri.bucket != root.bucket:
+            return False
+        if uri.scheme == "file":
+            # realpath: a symlink inside a root must not lead out of it.
+            real_root = os.path.realpath(root.key)
+            real = os.path.realpath(uri.key)
+            return real == real_root or real.startswith(real_root.rstrip("/") + "/")
+        prefix = root.key.rstrip("/")
+        return not prefix or uri.key == prefix or uri.key.startswith(prefix + "/")
+
+    def __repr__(self) -> str:
+        return f"AllowList({[str(r) for r in self.roots]})"

@@ -1,0 +1,111 @@
+"""The Embedder gRPC servicer: video URIs in, embeddings artifacts out, per-video status."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from action100m.common.config import from_env
+from action100m.common.grpc_server import check_alive, serve
+from action100m.common.stage import VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.store import ArtifactStore
+from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
+
+from .pipeline import EmbeddedVideo, EmbedSettings, EmbedStats, embed_videos
+
+SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
+
+
+@dataclass
+class EmbedderConfig:
+    """A100M_EMBEDDER_MODEL (hub id or local dir), A100M_DEVICE, A100M_DTYPE, A100M_WINDOWS_PER_BATCH."""
+
+    model: str = field(default="facebook/vjepa2-vitg-fpc64-384", metadata={"env": "A100M_EMBEDDER_MODEL"})
+    device: str = "auto"
+    dtype: str = "auto"
+    windows_per_batch: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> EmbedderConfig:
+        return from_env(cls, env)
+
+
+class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
+    def __init__(self, store: ArtifactStore, config: EmbedderConfig):
+        self.store = store
+        self.config = config
+        self.encoder = None
+
+    def load(self) -> None:
+        from .encoder import VJepa2Encoder
+
+        self.encoder = VJepa2Encoder(self.config.model, self.config.device, self.config.dtype)
+
+    def defaults(self) -> embedder_pb2.EmbedOptions:
+        frames = self.encoder.shape.frames_per_window if self.encoder else 64
+        return embedder_pb2.EmbedOptions(
+            frame_stride=4, window_frames=frames, window_stride=8, windows_per_batch=self.config.windows_per_batch
+        )
+
+    def _settings(self, options: embedder_pb2.EmbedOptions, context: grpc.ServicerContext) -> EmbedSettings:
+        defaults = self.defaults()
+        settings = EmbedSettings(
+            frame_stride=options.frame_stride or defaults.frame_stride,
+            window_frames=options.window_frames or defaults.window_frames,
+            window_stride=options.window_stride or defaults.window_stride,
+            windows_per_batch=options.windows_per_batch or defaults.windows_per_batch,
+        )
+        if min(settings.frame_stride, settings.window_stride, settings.windows_per_batch) < 1:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "frame_stride, window_stride and windows_per_batch must be >= 1"
+            )
+        if settings.window_frames != defaults.window_frames:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"window_frames must be the model's clip length {defaults.window_frames}, got {settings.window_frames}",
+            )
+        return settings
+
+    def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.ServicerContext):
+        require_unique_uids(request.videos, context)
+        settings = self._settings(request.options, context)
+        runs = run_batched(
+            request.videos,
+            self.store,
+            request.overwrite,
+            prepare=lambda item, files: str(files.enter_context(self.store.local_path(item.video_uri))),
+            process=lambda todo: embed_videos(self.encoder, todo, settings, EmbedStats(), lambda: check_alive(context)),
+            publish=lambda item, video: self.store.put_bytes(item.output_uri, video.embeddings.to_bytes()),
+        )
+        return embedder_pb2.EmbedResponse(
+            results=[self._result(item, run, video) for item, (run, video) in zip(request.videos, runs, strict=True)]
+        )
+
+    @staticmethod
+    def _result(item, run: VideoRun, video: EmbeddedVideo | None) -> embedder_pb2.EmbedResult:
+        result = embedder_pb2.EmbedResult(status=run.status())
+        if not run.failed:
+            result.embeddings_uri = item.output_uri
+        if video is not None:
+            features = video.embeddings.features
+            result.num_frames, result.dim = features.shape
+            result.fps = video.embeddings.fps
+            result.duration_seconds = video.embeddings.duration
+            result.windows = video.windows
+            result.frames_decoded = video.frames_decoded
+        return result
+
+    def Info(self, request, context):
+        model = common_pb2.ModelInfo(role="encoder", name=self.config.model)
+        if self.encoder is not None:
+            model.dtype, model.device = str(self.encoder.dtype).removeprefix("torch."), str(self.encoder.device)
+        return service_info("embedder", self.defaults(), [model])
+
+
+def serve_from_env() -> int:
+    """Serves the embedder until SIGTERM, configured by A100M_* environment variables."""
+    servicer = EmbedderService(ArtifactStore.from_env(), EmbedderConfig.from_env())
+    return serve("embedder", servicer, embedder_pb2_grpc.add_EmbedderServicer_to_server, SERVICE_NAME)

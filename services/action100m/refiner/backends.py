@@ -1,0 +1,265 @@
+"""LLM backends of the refiner, behind one async interface.
+
+- `VllmBackend`: vLLM's async engine in the service process (its own environment, `.venv-vllm`);
+  every round of every node is submitted as it becomes ready, so continuous batching keeps the GPU
+  full; JSON-schema structured outputs (xgrammar); prefix caching shares each video's prompt head.
+- `OpenAIBackend`: any OpenAI-compatible endpoint (a separate vLLM deployment, say), with
+  `response_format` json_schema, bounded concurrency and retries with backoff.
+- `TransformersBackend`: generate() for a machine without vLLM (no constrained decoding; an
+  answer that does not parse fails its round, and the previous round's answer stays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("action100m.refiner")
+
+HARMONY_FINAL = "<|channel|>final<|message|>"
+HARMONY_ENDS = ("<|return|>", "<|end|>", "<|call|>")
+
+
+@dataclass
+class Completion:
+    text: str  # the final answer (reasoning removed)
+    prompt_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache, where the backend says
+
+
+def final_answer(text: str) -> str:
+    """The final-channel message of a harmony-format output, or the text as it is."""
+    if HARMONY_FINAL in text:
+        text = text.rsplit(HARMONY_FINAL, 1)[1]
+    for end in HARMONY_ENDS:
+        text = text.split(end, 1)[0]
+    return text.strip()
+
+
+class ChatBackend(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    async def complete(self, messages: list[dict[str, str]], request_id: str) -> Completion: ...
+
+
+@dataclass
+class GenerationSettings:
+    schema: dict[str, Any]
+    max_output_tokens: int = 4096
+    reasoning_effort: str = "high"
+
+
+class _TokenizerMixin:
+    model: str
+    reasoning_effort: str
+
+    def _load_tokenizer(self) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, reasoning_effort=self.reasoning_effort
+        )
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+class VllmBackend(_TokenizerMixin):
+    def __init__(
+        self,
+        model: str,
+        settings: GenerationSettings,
+        max_model_len: int = 32768,
+        max_num_seqs: int = 256,
+        prefix_caching: bool = True,
+        reasoning_parser: str = "",
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.9,
+        kv_cache_bytes: int | None = None,
+        enforce_eager: bool = False,
+    ):
+        self.name = model
+        self.model = model
+        self.settings = settings
+        self.reasoning_effort = settings.reasoning_effort
+        self.engine_options = dict(
+            model=model,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            enable_prefix_caching=prefix_caching,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            kv_cache_memory_bytes=kv_cache_bytes,
+            enforce_eager=enforce_eager,
+            structured_outputs_config={
+                "backend": "xgrammar",
+                "disable_any_whitespace": True,
+                "reasoning_parser": reasoning_parser,
+            },
+        )
+        self.engine = None
+
+    async def start(self) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self._load_tokenizer()
+        self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_options))
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+
+    async def complete(self, messages: list[dict[str, str]], request_id: str) -> Completion:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = SamplingParams(
+            max_tokens=self.settings.max_output_tokens,
+            temperature=0.0,
+            skip_special_tokens=False,
+            structured_outputs=StructuredOutputsParams(json=self.settings.schema),
+        )
+        prompt_ids = self._prompt_ids(messages)
+        final = None
+        async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id=request_id):
+            final = output
+        completion = final.outputs[0]
+        return Completion(
+            final_answer(completion.text), len(prompt_ids), len(completion.token_ids), final.num_cached_tokens or 0
+        )
+
+
+class OpenAIBackend(_TokenizerMixin):
+    """Chat completions against an OpenAI-compatible server; the tokenizer (for budgets) loads from `tokenizer`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        settings: GenerationSettings,
+        tokenizer: str | None = None,
+        concurrency: int = 32,
+        retries: int = 4,
+        timeout: float = 600.0,
+        api_key_env: str = "OPENAI_API_KEY",
+    ):
+        import os
+
+        self.name = model
+        self.model = tokenizer or model
+        self.served_model = model
+        self.base_url = base_url
+        self.settings = settings
+        self.reasoning_effort = settings.reasoning_effort
+        self.retries = retries
+        self.timeout = timeout
+        self.api_key = os.environ.get(api_key_env, "EMPTY")  # a Secret in the chart, never a literal
+        self.limit = asyncio.Semaphore(concurrency)
+        self.client = None
+
+    async def start(self) -> None:
+        from openai import AsyncOpenAI
+
+        self._load_tokenizer()
+        self.client = AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    async def complete(self, messages: list[dict[str, str]], request_id: str) -> Completion:
+        from openai import APIConnectionError, APIStatusError, APITimeoutError
+
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "segment_annotation", "schema": self.settings.schema, "strict": True},
+        }
+        for attempt in range(self.retries + 1):
+            try:
+                async with self.limit:
+                    response = await self.client.chat.completions.create(
+                        model=self.served_model,
+                        messages=messages,
+                        temperature=0.0,
+                        max_tokens=self.settings.max_output_tokens,
+                        response_format=response_format,
+                        extra_body={"reasoning_effort": self.reasoning_effort},
+                    )
+                usage = response.usage
+                cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0
+                return Completion(
+                    final_answer(response.choices[0].message.content or ""),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    cached,
+                )
+            except (APIConnectionError, APITimeoutError, APIStatusError) as error:
+                status = getattr(error, "status_code", None)
+                if attempt == self.retries or (status is not None and status < 500 and status != 429):
+                    raise
+                delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                log.warning("%s: %s; retry %d in %.1fs", request_id, error, attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+class TransformersBackend(_TokenizerMixin):
+    def __init__(self, model: str, settings: GenerationSettings, device: str = "auto", dtype: str = "auto"):
+        self.name = model
+        self.model = model
+        self.settings = settings
+        self.reasoning_effort = settings.reasoning_effort
+        self.device, self.dtype = device, dtype
+        self.lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        from transformers import AutoModelForCausalLM
+
+        from action100m.common.devices import pick_device, pick_dtype
+
+        self._load_tokenizer()
+        device = pick_device(self.device)
+        self.llm = (
+            AutoModelForCausalLM.from_pretrained(self.model, dtype=pick_dtype(self.dtype, device)).to(device).eval()
+        )
+
+    async def close(self) -> None:
+        self.llm = None
+
+    async def complete(self, messages: list[dict[str, str]], request_id: str) -> Completion:
+        import torch
+
+        ids = self._prompt_ids(messages)
+
+        def run() -> list[int]:
+            with torch.inference_mode():
+                inputs = torch.tensor([ids], device=self.llm.device)
+                out = self.llm.generate(
+                    inputs,
+                    attention_mask=torch.ones_like(inputs),
+                    do_sample=False,
+                    max_new_tokens=self.settings.max_output_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            return out[0, len(ids) :].tolist()
+
+        async with self.lock:  # one generate() at a time on the model
+            new = await asyncio.to_thread(run)
+        text = self.tokenizer.decode(new, skip_special_tokens=False)
+        return Completion(final_answer(text), len(ids), len(new))

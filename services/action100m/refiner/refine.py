@@ -1,0 +1,122 @@
+"""Self-Refine for the eligible segments of several videos (SPEC.md, Stage 3).
+
+Eligible: non-leaf nodes lasting at least 4 s, the root included. Each gets a draft, then
+"verify and revise" turns in the same conversation (3 rounds in all). All nodes of all videos run
+at once, so the engine batches them; a round whose answer does not parse keeps the previous
+round's answer. Per node we keep the annotation, the rounds that succeeded and the tokens used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from action100m.common.artifacts import Annotations, Captions, NodeAnnotation, SegmentTree, TreeNode
+from action100m.common.stage import StageInputError
+
+from .backends import ChatBackend
+from .markdown import TreeView
+from .prompts import PromptLimits, Templates, VideoContext
+from .schema import parse_annotation
+
+log = logging.getLogger("action100m.refiner")
+
+MIN_SEGMENT_SECONDS = 4.0
+TIME_TOLERANCE = 1e-6
+
+
+def eligible_nodes(tree: SegmentTree, min_seconds: float = MIN_SEGMENT_SECONDS) -> list[TreeNode]:
+    parents = {n.parent_id for n in tree.nodes}
+    return [n for n in tree.nodes if n.node_id in parents and n.end - n.start >= min_seconds - TIME_TOLERANCE]
+
+
+@dataclass
+class RefineJob:
+    video_uid: str
+    tree: SegmentTree
+    captions: Captions
+    metadata: dict[str, Any] | None
+
+
+def build_context(job: RefineJob, limits: PromptLimits, templates: Templates) -> VideoContext:
+    if job.tree.video_uid != job.video_uid or job.captions.video_uid != job.video_uid:
+        raise StageInputError(
+            f"video {job.video_uid}: tree ({job.tree.video_uid}) and captions "
+            f"({job.captions.video_uid}) belong to other videos"
+        )
+    return VideoContext(TreeView(job.tree, job.captions.nodes), job.metadata, limits, templates)
+
+
+def first_messages(context: VideoContext, node: TreeNode, backend: ChatBackend) -> tuple[list[dict[str, str]], int]:
+    """The opening turn for one node: the shared head, then the segment; and its subtree depth."""
+    segment, depth = context.segment_text(node, backend.count_tokens)
+    return [{"role": "user", "content": context.prefix + segment}], depth
+
+
+async def refine_node(
+    backend: ChatBackend, context: VideoContext, video_uid: str, node: TreeNode, rounds: int
+) -> NodeAnnotation:
+    messages, depth = first_messages(context, node, backend)
+    result = NodeAnnotation(subtree_depth=depth)
+    for round_index in range(rounds):
+        turn = list(messages)
+        if result.gpt is not None:
+            turn += [
+                {"role": "assistant", "content": json.dumps(result.gpt, ensure_ascii=False)},
+                {"role": "user", "content": context.templates.revise},
+            ]
+        try:
+            completion = await backend.complete(turn, f"{video_uid}/{node.node_id}/{round_index}")
+            result.prompt_tokens += completion.prompt_tokens
+            result.output_tokens += completion.output_tokens
+            result.cached_tokens += completion.cached_tokens
+            answer = parse_annotation(completion.text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the round fails, the previous answer stays
+            result.errors.append(f"round {round_index + 1}: {type(error).__name__}: {error}")
+            continue
+        if result.gpt is not None:
+            messages = turn  # the revision becomes part of the conversation
+        result.gpt = answer
+        result.rounds_done += 1
+    return result
+
+
+async def refine_videos(
+    backend: ChatBackend,
+    jobs: list[RefineJob],
+    rounds: int = 3,
+    min_seconds: float = MIN_SEGMENT_SECONDS,
+    limits: PromptLimits | None = None,
+    templates: Templates | None = None,
+    only: Collection[str] | None = None,
+) -> dict[str, Annotations | BaseException]:
+    """Every eligible node of every video (or those in `only`), submitted together; per video its
+    annotations or its error."""
+    limits, templates = limits or PromptLimits(), templates or Templates()
+    results: dict[str, Annotations | BaseException] = {}
+    tasks: dict[str, list[tuple[str, asyncio.Task]]] = {}
+    for job in jobs:
+        try:
+            context = build_context(job, limits, templates)
+            tasks[job.video_uid] = [
+                (node.node_id, asyncio.ensure_future(refine_node(backend, context, job.video_uid, node, rounds)))
+                for node in eligible_nodes(job.tree, min_seconds)
+                if only is None or node.node_id in only
+            ]
+        except Exception as error:  # noqa: BLE001 - this video fails alone
+            results[job.video_uid] = error
+    for uid, node_tasks in tasks.items():
+        done = await asyncio.gather(*(task for _, task in node_tasks), return_exceptions=True)
+        nodes = {}
+        for (node_id, _), value in zip(node_tasks, done, strict=True):
+            if isinstance(value, BaseException):
+                value = NodeAnnotation(errors=[f"{type(value).__name__}: {value}"])
+            nodes[node_id] = value
+        results[uid] = Annotations(uid, backend.name, nodes)
+    return results

@@ -1,0 +1,193 @@
+"""The Refiner gRPC servicer: tree + captions (+ metadata) in, annotations artifact out.
+
+The LLM backend is asynchronous (vLLM's engine, or an HTTP client); it lives on an event loop in
+a thread of its own, and each gRPC call submits all of its videos' nodes there at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from action100m.common.artifacts import Annotations, Captions, SegmentTree
+from action100m.common.config import from_env
+from action100m.common.grpc_server import serve
+from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.store import ArtifactStore
+from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
+
+from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
+from .prompts import PromptLimits, load_templates
+from .refine import MIN_SEGMENT_SECONDS, RefineJob, refine_videos
+from .schema import annotation_schema
+
+SERVICE_NAME = refiner_pb2.DESCRIPTOR.services_by_name["Refiner"].full_name
+BACKENDS = ("vllm", "openai", "transformers")
+
+
+@dataclass
+class RefinerConfig:
+    """Read from A100M_REFINER_<FIELD> (A100M_DEVICE / A100M_DTYPE for those two)."""
+
+    backend: str = field(default="vllm", metadata={"env": "A100M_REFINER_BACKEND"})
+    model: str = field(default="openai/gpt-oss-120b", metadata={"env": "A100M_REFINER_MODEL"})
+    openai_url: str = field(default="", metadata={"env": "A100M_REFINER_OPENAI_URL"})
+    tokenizer: str = field(default="", metadata={"env": "A100M_REFINER_TOKENIZER"})  # openai: for budgets
+    reasoning_effort: str = field(default="high", metadata={"env": "A100M_REFINER_REASONING_EFFORT"})
+    reasoning_parser: str = field(default="openai_gptoss", metadata={"env": "A100M_REFINER_REASONING_PARSER"})
+    max_output_tokens: int = field(default=8192, metadata={"env": "A100M_REFINER_MAX_OUTPUT_TOKENS"})
+    max_string_chars: int = field(default=6000, metadata={"env": "A100M_REFINER_MAX_STRING_CHARS"})
+    max_model_len: int = field(default=32768, metadata={"env": "A100M_REFINER_MAX_MODEL_LEN"})
+    max_num_seqs: int = field(default=256, metadata={"env": "A100M_REFINER_MAX_NUM_SEQS"})
+    kv_cache_gib: float = field(default=0.0, metadata={"env": "A100M_REFINER_KV_CACHE_GIB"})  # 0: engine decides
+    prefix_caching: bool = field(default=True, metadata={"env": "A100M_REFINER_PREFIX_CACHING"})
+    enforce_eager: bool = field(default=False, metadata={"env": "A100M_REFINER_ENFORCE_EAGER"})  # skip compiling
+    subtree_token_budget: int = field(default=6000, metadata={"env": "A100M_REFINER_SUBTREE_TOKEN_BUDGET"})
+    templates: str = field(default="", metadata={"env": "A100M_REFINER_TEMPLATES"})
+    concurrency: int = field(default=64, metadata={"env": "A100M_REFINER_CONCURRENCY"})
+    device: str = "auto"
+    dtype: str = "auto"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RefinerConfig:
+        return from_env(cls, env)
+
+    def make_backend(self):
+        settings = GenerationSettings(
+            annotation_schema(self.max_string_chars or None), self.max_output_tokens, self.reasoning_effort
+        )
+        if self.backend == "vllm":
+            return VllmBackend(
+                self.model,
+                settings,
+                self.max_model_len,
+                self.max_num_seqs,
+                self.prefix_caching,
+                self.reasoning_parser,
+                kv_cache_bytes=int(self.kv_cache_gib * 1024**3) or None,
+                enforce_eager=self.enforce_eager,
+            )
+        if self.backend == "openai":
+            if not self.openai_url:
+                raise ValueError("the openai backend needs A100M_REFINER_OPENAI_URL")
+            return OpenAIBackend(self.openai_url, self.model, settings, self.tokenizer or None, self.concurrency)
+        if self.backend == "transformers":
+            return TransformersBackend(self.model, settings, self.device, self.dtype)
+        raise ValueError(f"A100M_REFINER_BACKEND={self.backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
+class RefinerService(refiner_pb2_grpc.RefinerServicer):
+    def __init__(self, store: ArtifactStore, config: RefinerConfig):
+        self.store = store
+        self.config = config
+        self.templates = load_templates(config.templates or None)
+        self.backend = config.make_backend()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="refiner-loop", daemon=True).start()
+
+    def _on_loop(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def load(self) -> None:
+        self._on_loop(self.backend.start())
+
+    def close(self) -> None:
+        self._on_loop(self.backend.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def defaults(self) -> refiner_pb2.RefineOptions:
+        return refiner_pb2.RefineOptions(
+            rounds=3,
+            min_segment_seconds=MIN_SEGMENT_SECONDS,
+            max_subtree_depth=6,
+            prompt_token_budget=self.config.subtree_token_budget,
+            reasoning_effort=self.config.reasoning_effort,
+            max_output_tokens=self.config.max_output_tokens,
+        )
+
+    def _prepare(self, item: refiner_pb2.RefineItem, files) -> RefineJob:
+        tree = SegmentTree.from_json(self.store.get_bytes(item.tree_uri), item.tree_uri)
+        captions = Captions.from_json(self.store.get_bytes(item.captions_uri), item.captions_uri)
+        metadata = None
+        if item.metadata_uri:
+            try:
+                metadata = json.loads(self.store.get_bytes(item.metadata_uri))
+            except ValueError as err:
+                raise StageInputError(f"{item.metadata_uri}: metadata is not JSON ({err})") from None
+            if not isinstance(metadata, dict):
+                raise StageInputError(f"{item.metadata_uri}: metadata must be a JSON object")
+        return RefineJob(item.video_uid, tree, captions, metadata)
+
+    def Refine(self, request: refiner_pb2.RefineRequest, context: grpc.ServicerContext):
+        require_unique_uids(request.videos, context)
+        options, defaults = request.options, self.defaults()
+        if options.reasoning_effort and options.reasoning_effort != self.config.reasoning_effort:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"this refiner runs with reasoning effort {self.config.reasoning_effort!r}",
+            )
+        if options.max_output_tokens and options.max_output_tokens != self.config.max_output_tokens:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"this refiner runs with max_output_tokens {self.config.max_output_tokens}",
+            )
+        rounds = options.rounds or defaults.rounds
+        limits = PromptLimits(
+            subtree_token_budget=options.prompt_token_budget or defaults.prompt_token_budget,
+            max_subtree_depth=options.max_subtree_depth or defaults.max_subtree_depth,
+        )
+        min_seconds = options.min_segment_seconds or defaults.min_segment_seconds
+        if rounds < 1 or limits.max_subtree_depth < 0 or min_seconds < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rounds must be >= 1; depths and seconds >= 0")
+
+        def process(todo):
+            jobs = [job for _, job in todo]
+            return self._on_loop(refine_videos(self.backend, jobs, rounds, min_seconds, limits, self.templates))
+
+        runs = run_batched(
+            request.videos,
+            self.store,
+            request.overwrite,
+            self._prepare,
+            process,
+            publish=lambda item, value: self.store.put_bytes(
+                item.output_uri, value.to_json(), content_type="application/json"
+            ),
+        )
+        return refiner_pb2.RefineResponse(
+            results=[_result(item, run, value) for item, (run, value) in zip(request.videos, runs, strict=True)]
+        )
+
+    def Info(self, request, context):
+        model = common_pb2.ModelInfo(role="llm", name=self.config.model, dtype=self.config.dtype)
+        return service_info("refiner", self.defaults(), [model])
+
+
+def _result(item, run: VideoRun, annotations: Annotations | None) -> refiner_pb2.RefineResult:
+    result = refiner_pb2.RefineResult(status=run.status())
+    if not run.failed:
+        result.annotations_uri = item.output_uri
+    if annotations is not None:
+        nodes = annotations.nodes.values()
+        result.nodes_eligible = len(annotations.nodes)
+        result.nodes_refined = sum(1 for n in nodes if n.gpt is not None)
+        result.nodes_failed = result.nodes_eligible - result.nodes_refined
+        result.rounds_done = sum(n.rounds_done for n in nodes)
+        result.prompt_tokens = sum(n.prompt_tokens for n in nodes)
+        result.output_tokens = sum(n.output_tokens for n in nodes)
+    return result
+
+
+def serve_from_env() -> int:
+    """Serves the refiner until SIGTERM, configured by A100M_* environment variables."""
+    servicer = RefinerService(ArtifactStore.from_env(), RefinerConfig.from_env())
+    try:
+        return serve("refiner", servicer, refiner_pb2_grpc.add_RefinerServicer_to_server, SERVICE_NAME)
+    finally:
+        servicer.close()

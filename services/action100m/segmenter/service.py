@@ -1,0 +1,71 @@
+"""The Segmenter gRPC servicer: embeddings artifact in, tree artifact out, per-video status."""
+
+from __future__ import annotations
+
+import grpc
+
+from action100m.common.artifacts import Embeddings
+from action100m.common.grpc_server import check_alive, serve
+from action100m.common.stage import require_unique_uids, run_batched, service_info
+from action100m.common.store import ArtifactStore
+from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
+
+from .segment import segment_video
+from .tree import MIN_SEGMENT_SECONDS
+
+SERVICE_NAME = segmenter_pb2.DESCRIPTOR.services_by_name["Segmenter"].full_name
+DEFAULTS = segmenter_pb2.SegmentOptions(min_segment_seconds=MIN_SEGMENT_SECONDS)
+
+
+class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
+    def __init__(self, store: ArtifactStore):
+        self.store = store
+
+    def Segment(self, request: segmenter_pb2.SegmentRequest, context: grpc.ServicerContext):
+        require_unique_uids(request.videos, context)
+        min_seconds = request.options.min_segment_seconds or DEFAULTS.min_segment_seconds
+        if min_seconds < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"min_segment_seconds must be >= 0, got {min_seconds}")
+
+        def segment_each(todo):
+            """Video by video (CPU work, no batching to gain); each error stays its video's."""
+            trees = {}
+            for uid, item in todo:
+                check_alive(context)
+                try:
+                    embeddings = Embeddings.from_bytes(self.store.get_bytes(item.embeddings_uri), item.embeddings_uri)
+                    trees[uid] = segment_video(uid, embeddings, min_seconds, source=item.embeddings_uri)
+                except Exception as error:  # noqa: BLE001 - reported in the video's status
+                    trees[uid] = error
+            return trees
+
+        runs = run_batched(
+            request.videos,
+            self.store,
+            request.overwrite,
+            prepare=lambda item, files: item,
+            process=segment_each,
+            publish=lambda item, tree: self.store.put_bytes(
+                item.output_uri, tree.to_json(), content_type="application/json"
+            ),
+        )
+        results = []
+        for item, (run, tree) in zip(request.videos, runs, strict=True):
+            result = segmenter_pb2.SegmentResult(status=run.status())
+            if not run.failed:
+                result.tree_uri = item.output_uri
+            if tree is not None:
+                result.nodes = len(tree.nodes)
+                result.leaves = len(tree.leaves())
+                result.depth = max(n.level for n in tree.nodes)
+            results.append(result)
+        return segmenter_pb2.SegmentResponse(results=results)
+
+    def Info(self, request, context):
+        return service_info("segmenter", DEFAULTS)
+
+
+def serve_from_env() -> int:
+    """Serves the segmenter until SIGTERM, configured by A100M_* environment variables."""
+    servicer = SegmenterService(ArtifactStore.from_env())
+    return serve("segmenter", servicer, segmenter_pb2_grpc.add_SegmenterServicer_to_server, SERVICE_NAME)

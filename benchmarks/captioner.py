@@ -115,7 +115,7 @@ def caption_row(base: dict, path: Path, tree, tmp: str, max_new_tokens: int) -> 
         batch_size=16,
     )
     stats = CaptionStats()
-    caption_videos(backend, [("bench", str(path), tree)], limits, stats)
+    list(caption_videos(backend, [("bench", str(path), tree)], limits, stats))
     return {
         **base,
         "path": "caption (tiny models)",

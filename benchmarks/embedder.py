@@ -103,7 +103,7 @@ def main() -> None:
             decode_s, pixels, _decoded = decode_only(encoder, path, settings)
             encode_s, windows = encode_only(encoder, pixels, settings)
             stats = EmbedStats()
-            embed_videos(encoder, [("bench", str(path))], settings, stats)
+            list(embed_videos(encoder, [("bench", str(path))], settings, stats))
             base = {"minutes": minutes, "sampled_frames": len(pixels), "windows": windows}
             if minutes == args.minutes:
                 rows.append({**base, "path": "decode only", "decode_s": decode_s})

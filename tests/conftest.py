@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
+
+from .support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "action100m_sample_hySSAAw4t24.json"
@@ -14,12 +15,6 @@ SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "action100m_sample_hySSAA
 # Model hubs are unreachable here and tests must never try them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +70,7 @@ def serve_in_process():
         hosts.append(host)
         if not host.ready.wait(120):
             raise RuntimeError(f"{service_name} did not load: {host.load_error}")
-        return host, open_channel(f"127.0.0.1:{host.port}", max_attempts=1)
+        return host, open_channel(f"127.0.0.1:{host.port}")
 
     yield start
     for host in hosts:

@@ -13,6 +13,8 @@ from action100m.embedder.pipeline import embed_videos
 from action100m.segmenter.segment import segment_video
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
+from ..support import in_request_order
+
 OPTIONS = captioner_pb2.CaptionOptions(
     caption_max_new_tokens=6, action_max_new_tokens=4, image_max_new_tokens=6, batch_size=16
 )
@@ -39,7 +41,7 @@ def segmented(tiny_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("captioner")
     path = write_video(folder / "scenes.mp4", frames=500, fps=25, scene_starts=(0, 150, 330))
     encoder = VJepa2Encoder(str(tiny_models["vjepa2"]), device="cpu")
-    embeddings = embed_videos(encoder, [("scenes", str(path))])["scenes"].embeddings
+    embeddings = dict(embed_videos(encoder, [("scenes", str(path))]))["scenes"].embeddings
     return path, segment_video("scenes", embeddings)
 
 
@@ -86,7 +88,7 @@ def test_every_node_is_captioned_leaves_get_llama_and_the_video_is_decoded_once(
         ],
         options=OPTIONS,
     )
-    corrupt, ok, missing = stub.Caption(request, timeout=600).results
+    corrupt, ok, missing = in_request_order(stub.Caption(request, timeout=600), request)
 
     assert corrupt.status.outcome == common_pb2.OUTCOME_FAILED and corrupt.status.error_code == "INVALID_ARGUMENT"
     assert "corrupt.mp4" in corrupt.status.error_message
@@ -113,7 +115,7 @@ def test_every_node_is_captioned_leaves_get_llama_and_the_video_is_decoded_once(
 
 def test_finished_captions_are_not_recomputed(captioner):
     _store, root, _tree, _, stub = captioner
-    first = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=600)
-    assert first.results[0].status.outcome == common_pb2.OUTCOME_DONE
-    again = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=60)
-    assert again.results[0].status.outcome == common_pb2.OUTCOME_CACHED
+    (first,) = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=600)
+    assert first.status.outcome == common_pb2.OUTCOME_DONE
+    (again,) = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=60)
+    assert again.status.outcome == common_pb2.OUTCOME_CACHED

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -19,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from action100m.common.grpc_client import open_channel
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
 
-from ..conftest import free_port
+from ..support import free_port
 from .slow_segmenter import SlowSegmenter, host_for
 
 SERVICE = "action100m.v1.Segmenter"
@@ -34,6 +35,10 @@ def request(*uids: str) -> segmenter_pb2.SegmentRequest:
             for u in uids
         ]
     )
+
+
+def uids(stream) -> list[str]:
+    return [result.status.video_uid for result in stream]
 
 
 def health_status(channel, service: str = SERVICE) -> int:
@@ -58,7 +63,7 @@ def running():
         host = host_for(servicer, load=load, **settings)
         host.start()
         hosts.append(host)
-        return host, open_channel(f"127.0.0.1:{host.port}", max_attempts=1)
+        return host, open_channel(f"127.0.0.1:{host.port}")
 
     yield start
     for host in hosts:
@@ -73,11 +78,11 @@ def test_health_is_not_serving_until_models_load(running):
     assert health_status(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
     assert health_status(channel, "liveness") == health_pb2.HealthCheckResponse.SERVING  # alive while loading
     with pytest.raises(grpc.RpcError) as err:
-        stub.Segment(request("v1"), timeout=5)
+        list(stub.Segment(request("v1"), timeout=5))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "loading" in err.value.details()
     loaded.set()
     wait_until(lambda: health_status(channel) == health_pb2.HealthCheckResponse.SERVING)
-    assert stub.Segment(request("v1"), timeout=5).results[0].status.video_uid == "v1"
+    assert uids(stub.Segment(request("v1"), timeout=5)) == ["v1"]
 
 
 def test_full_queue_answers_resource_exhausted_while_health_still_answers(running):
@@ -85,18 +90,20 @@ def test_full_queue_answers_resource_exhausted_while_health_still_answers(runnin
     host, channel = running(SlowSegmenter(gate=gate), max_concurrent=1, max_queued=1)
     wait_until(host.ready.is_set)
     stub = segmenter_pb2_grpc.SegmenterStub(channel)
-    running_call = stub.Segment.future(request("a"), timeout=20)
-    queued_call = stub.Segment.future(request("b"), timeout=20)
+    calls = ThreadPoolExecutor(2)
+    running_call = calls.submit(lambda: uids(stub.Segment(request("a"), timeout=20)))
+    wait_until(lambda: host.metrics.in_flight.labels("segmenter")._value.get() == 1)
+    queued_call = calls.submit(lambda: uids(stub.Segment(request("b"), timeout=20)))
     wait_until(lambda: host.metrics.in_flight.labels("segmenter")._value.get() == 2)
     with pytest.raises(grpc.RpcError) as err:
-        stub.Segment(request("c"), timeout=5)
+        list(stub.Segment(request("c"), timeout=5))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "queue is full" in err.value.details()
     assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
     gate.set()
-    assert running_call.result().results[0].status.video_uid == "a"
-    assert queued_call.result().results[0].status.video_uid == "b"
-    stub.Segment(request("d"), timeout=5)  # room again
+    assert running_call.result() == ["a"]
+    assert queued_call.result() == ["b"]
+    assert uids(stub.Segment(request("d"), timeout=5)) == ["d"]  # room again
 
 
 def test_deadline_exceeded_stops_the_work(running):
@@ -106,7 +113,7 @@ def test_deadline_exceeded_stops_the_work(running):
     stub = segmenter_pb2_grpc.SegmenterStub(channel)
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as err:
-        stub.Segment(request("slow"), timeout=0.3)
+        list(stub.Segment(request("slow"), timeout=0.3))
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 3
     assert servicer.stopped_early.wait(3), "the server kept working after the deadline"
@@ -118,13 +125,13 @@ def test_errors_keep_their_codes_and_metrics_count_them(running, caplog):
     wait_until(host.ready.is_set)
     stub = segmenter_pb2_grpc.SegmenterStub(channel)
     with caplog.at_level(logging.INFO, logger="action100m.server"):
-        stub.Segment(request("v1", "v2"), timeout=5)
+        list(stub.Segment(request("v1", "v2"), timeout=5))
         bad = segmenter_pb2.SegmentRequest(videos=[segmenter_pb2.SegmentItem(video_uid="v3")])
         with pytest.raises(grpc.RpcError) as err:
-            stub.Segment(bad, timeout=5)
+            list(stub.Segment(bad, timeout=5))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.RpcError) as err:
-            stub.Segment(request("explode"), timeout=5)
+            list(stub.Segment(request("explode"), timeout=5))
         assert err.value.code() == grpc.StatusCode.INTERNAL
         assert "RuntimeError: the clustering blew up" in err.value.details()
     lines = [r.getMessage() for r in caplog.records if r.name == "action100m.server" and " Segment " in r.getMessage()]
@@ -161,13 +168,13 @@ def test_sigterm_drains_in_flight_calls_then_exits(tmp_path):
         env={**os.environ},
     )
     try:
-        channel = open_channel(f"127.0.0.1:{port}", max_attempts=1)
+        channel = open_channel(f"127.0.0.1:{port}")
         wait_until(lambda: _serving(channel), timeout=30)
         stub = segmenter_pb2_grpc.SegmenterStub(channel)
-        in_flight = stub.Segment.future(request("draining"), timeout=20)
+        in_flight = ThreadPoolExecutor(1).submit(lambda: uids(stub.Segment(request("draining"), timeout=20)))
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
-        assert in_flight.result().results[0].status.video_uid == "draining"
+        assert in_flight.result() == ["draining"]
         assert proc.wait(timeout=20) == 0
         output = proc.stdout.read()
         assert "got SIGTERM" in output and "code=OK videos=draining:OUTCOME_DONE" in output
@@ -181,3 +188,45 @@ def _serving(channel) -> bool:
         return health_status(channel) == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:
         return False
+
+
+@pytest.mark.parametrize("server_policy", ["shared", "grpc-default"])
+def test_a_call_longer_than_many_ping_periods_completes_once(server_policy):
+    """Hour-long calls at a compressed time scale: the client pings every second (gRPC's floor for
+    client pings) and the handler works for 8 s (8 ping periods, as 60 s pings against an 8-minute
+    call). With the shared policy the server accepts the pings and the call completes, worked once.
+    With gRPC's default server policy (what the services had before) the server sends GOAWAY
+    too_many_pings after its second strike and the call dies half-way: this case reproduces the
+    original failure, and must keep failing."""
+    from action100m.common.keepalive import Keepalive
+
+    compressed = Keepalive(ping_interval_ms=1000, ping_timeout_ms=5000)
+    servicer = SlowSegmenter(seconds=8.0, check=False)  # no cancel checks: a lost call would run again
+    host = host_for(servicer, metrics_port=-1, keepalive=compressed if server_policy == "shared" else _GRPC_DEFAULTS)
+    host.start()
+    try:
+        wait_until(host.ready.is_set)
+        channel = open_channel(f"127.0.0.1:{host.port}", keepalive=compressed)
+        stub = segmenter_pb2_grpc.SegmenterStub(channel)
+        if server_policy == "shared":
+            assert uids(stub.Segment(request("long"), timeout=60)) == ["long"]
+            assert servicer.started == 1 and servicer.finished == 1
+        else:
+            with pytest.raises(grpc.RpcError) as err:
+                list(stub.Segment(request("long"), timeout=30))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "too many pings" in (err.value.details() or "").lower()
+            assert servicer.finished == 0
+        channel.close()
+    finally:
+        host.stop(grace=0)
+
+
+class _GrpcDefaultServerPolicy:
+    """gRPC's own server keepalive policy (no options): one ping per 5 minutes, 2 strikes."""
+
+    def server_options(self) -> list[tuple[str, int]]:
+        return []
+
+
+_GRPC_DEFAULTS = _GrpcDefaultServerPolicy()

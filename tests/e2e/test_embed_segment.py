@@ -19,6 +19,8 @@ from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
 from action100m.segmenter.service import SegmenterService
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc, segmenter_pb2, segmenter_pb2_grpc
 
+from ..support import in_request_order
+
 FPS = 25
 CUTS = (300, 640)  # raw frames where a new scene starts
 
@@ -53,8 +55,7 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(video.read_bytes()[:3000])
     store.put_file(f"{root}/videos/broken.mp4", tmp_path / "broken.mp4")
 
-    response = embed.Embed(
-        embedder_pb2.EmbedRequest(
+    request = embedder_pb2.EmbedRequest(
             videos=[
                 embedder_pb2.EmbedItem(
                     video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"
@@ -66,10 +67,8 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
                     video_uid="gone", video_uri=f"{root}/videos/gone.mp4", output_uri=f"{root}/emb/gone.npz"
                 ),
             ]
-        ),
-        timeout=300,
-    )
-    ok, broken, gone = response.results
+        )
+    ok, broken, gone = in_request_order(embed.Embed(request, timeout=300), request)
     assert ok.status.outcome == common_pb2.OUTCOME_DONE
     assert (ok.num_frames, ok.windows, ok.frames_decoded) == (250, 25, 1000)
     assert ok.duration_seconds == pytest.approx(40.0) and ok.fps == pytest.approx(25.0)
@@ -78,14 +77,14 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
     assert gone.status.error_code == "NOT_FOUND" and "gone.mp4" in gone.status.error_message
 
     tree_uri = f"{root}/trees/scenes.json"
-    result = segment.Segment(
+    (result,) = segment.Segment(
         segmenter_pb2.SegmentRequest(
             videos=[
                 segmenter_pb2.SegmentItem(video_uid="scenes", embeddings_uri=ok.embeddings_uri, output_uri=tree_uri),
             ]
         ),
         timeout=120,
-    ).results[0]
+    )
     assert result.status.outcome == common_pb2.OUTCOME_DONE and result.nodes >= 3
     tree = SegmentTree.from_json(store.get_bytes(tree_uri))
     assert check_video(tree.to_release_row()) == []
@@ -98,7 +97,7 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
         nearest = min(top_splits, key=lambda s: abs(s - boundary))
         assert abs(nearest - boundary) <= sampled + 0.01, (cut, boundary, top_splits)
 
-    again = embed.Embed(
+    (again,) = embed.Embed(
         embedder_pb2.EmbedRequest(
             videos=[
                 embedder_pb2.EmbedItem(
@@ -108,7 +107,7 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
         ),
         timeout=60,
     )
-    assert again.results[0].status.outcome == common_pb2.OUTCOME_CACHED
+    assert again.status.outcome == common_pb2.OUTCOME_CACHED
 
 
 def _npz(features, times=None, duration=None) -> bytes:
@@ -154,7 +153,7 @@ def test_bad_embeddings_are_rejected_with_invalid_argument(stages):
         )
     )
     response = segment.Segment(segmenter_pb2.SegmentRequest(videos=items), timeout=60)
-    by_uid = {r.status.video_uid: r.status for r in response.results}
+    by_uid = {r.status.video_uid: r.status for r in response}
     for name, (_, problem) in BAD_EMBEDDINGS.items():
         assert by_uid[name].outcome == common_pb2.OUTCOME_FAILED
         assert by_uid[name].error_code == "INVALID_ARGUMENT", (name, by_uid[name])
@@ -164,5 +163,5 @@ def test_bad_embeddings_are_rejected_with_invalid_argument(stages):
     assert by_uid["escape"].error_code == "INVALID_ARGUMENT" and "outside" in by_uid["escape"].error_message
 
     with pytest.raises(grpc.RpcError) as err:
-        segment.Segment(segmenter_pb2.SegmentRequest(videos=[items[0], items[0]]), timeout=10)
+        list(segment.Segment(segmenter_pb2.SegmentRequest(videos=[items[0], items[0]]), timeout=10))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "twice" in err.value.details()

@@ -78,7 +78,9 @@ def test_features_match_the_plain_reference_and_frames_are_handled_once(tiny_enc
         ("missing", str(tmp_path / "missing.mp4")),
         ("exact", str(clips["exact"])),
     ]
-    results = embed_videos(counting, videos, EmbedSettings(windows_per_batch=3, chunk_frames=16), stats)
+    yielded = list(embed_videos(counting, videos, EmbedSettings(windows_per_batch=3, chunk_frames=16), stats))
+    results = dict(yielded)
+    assert sorted(uid for uid, _ in yielded) == sorted(uid for uid, _ in videos)  # each video exactly once
 
     assert isinstance(results["corrupt"], CorruptVideo) and str(corrupt) in str(results["corrupt"])
     assert isinstance(results["missing"], VideoNotFound)
@@ -115,6 +117,31 @@ def test_a_cancelled_request_stops_between_batches(tiny_encoder, clips):
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        embed_videos(
-            tiny_encoder, [("long", str(clips["long"]))], EmbedSettings(windows_per_batch=2), EmbedStats(), check_alive
+        list(
+            embed_videos(
+                tiny_encoder,
+                [("long", str(clips["long"]))],
+                EmbedSettings(windows_per_batch=2),
+                EmbedStats(),
+                check_alive,
+            )
         )
+
+
+def test_each_video_is_yielded_as_soon_as_its_last_window_is_encoded(tiny_encoder, clips):
+    """Per-video durability: the first video's result comes out before the last video is decoded."""
+    decoded_when_first_came_out = []
+
+    class Watching(CountingEncoder):
+        pass
+
+    watching = Watching(tiny_encoder)
+    videos = [("exact", str(clips["exact"])), ("long", str(clips["long"]))]
+    settings = EmbedSettings(windows_per_batch=1, chunk_frames=16, queue_chunks=1)
+    for uid, result in embed_videos(watching, videos, settings, EmbedStats()):
+        assert isinstance(result, EmbeddedVideo)
+        decoded_when_first_came_out.append((uid, watching.frames_preprocessed))
+    (first, frames_then), (last, frames_at_end) = decoded_when_first_came_out
+    assert (first, last) == ("exact", "long")
+    assert frames_then < 64 + 153  # "long" was not fully decoded when "exact" was yielded
+    assert frames_at_end == 64 + 153

@@ -14,8 +14,7 @@ from action100m.refiner.backends import GenerationSettings, OpenAIBackend
 from action100m.refiner.refine import RefineJob, refine_videos
 from action100m.refiner.schema import annotation_schema
 
-from ..conftest import free_port
-from .conftest import HOSTILE_METADATA, need_vllm_env, small_tree, vllm_env, wait_for
+from ..support import HOSTILE_METADATA, free_port, need_vllm_env, small_tree, vllm_env, wait_for
 
 MAX_CHARS = 40
 

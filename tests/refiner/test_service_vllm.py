@@ -16,8 +16,7 @@ from action100m.refiner.refine import eligible_nodes
 from action100m.refiner.schema import annotation_schema
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
-from ..conftest import free_port
-from .conftest import HOSTILE_METADATA, need_vllm_env, small_tree, vllm_env, wait_for
+from ..support import HOSTILE_METADATA, free_port, in_request_order, need_vllm_env, small_tree, vllm_env, wait_for
 
 MAX_CHARS = 40
 
@@ -46,7 +45,7 @@ def refiner(tiny_models, tmp_path_factory):
         process = subprocess.Popen(
             [str(python), "-m", "action100m.refiner"], env=env, stdout=sink, stderr=subprocess.STDOUT
         )
-    channel = open_channel(f"127.0.0.1:{port}", max_attempts=1)
+    channel = open_channel(f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
 
     def serving() -> bool:
@@ -86,8 +85,8 @@ def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
         captions_uri=f"file://{root}/captions.json",
         output_uri=f"file://{root}/out/other.json",
     )
-    response = stub.Refine(refiner_pb2.RefineRequest(videos=[item, bad]), timeout=600)
-    ok, other = response.results
+    request = refiner_pb2.RefineRequest(videos=[item, bad])
+    ok, other = in_request_order(stub.Refine(request, timeout=600), request)
     assert other.status.outcome == common_pb2.OUTCOME_FAILED and "belong to other videos" in other.status.error_message
 
     assert ok.status.outcome == common_pb2.OUTCOME_DONE, ok.status

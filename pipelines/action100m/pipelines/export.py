@@ -38,7 +38,7 @@ def export_shard(shard_json: str, output_prefix: str, store: ArtifactStore | Non
             captions = Captions.from_json(store.get_bytes(uris["caption"]), uris["caption"])
             annotations = Annotations.from_json(store.get_bytes(uris["refine"]), uris["refine"])
             metadata = json.loads(store.get_bytes(video["metadata_uri"])) if video["metadata_uri"] else None
-        except Exception as error:  # noqa: BLE001 - this video fails, the shard goes on
+        except Exception as error:
             code, reason = classify(error)
             shard["failed"][uid] = {"stage": "export", "code": code.name, "reason": reason}
             continue

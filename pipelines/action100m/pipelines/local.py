@@ -174,7 +174,7 @@ def _progress(store: ArtifactStore, prefix: str, total: int, stop: threading.Eve
         for stage, kind in KIND_OF_STAGE.items():
             try:
                 counts.append(f"{stage} {len(store.list(f'{prefix}/{kind}'))}/{total}")
-            except Exception:  # noqa: BLE001 - progress is best effort
+            except Exception:
                 counts.append(f"{stage} ?")
         line = "  progress: " + ", ".join(counts)
         if line != last:

@@ -1,27 +1,35 @@
 """Captioning the nodes of several videos: one decoding pass per video, batches across nodes and videos.
 
-A CPU thread decodes each video once and turns every node, as soon as the pass completes its
-frames, into caption jobs (plm_caption and plm_action on the node's 32 frames, llama3_caption on a
-leaf's middle frame). The caller's thread batches jobs of the same field, from any video, and
-generates. A batch that fails is retried job by job, so one bad node gets a null caption and its
-reason while the others keep theirs.
+A CPU thread decodes each video once and hands over every node as soon as the pass completes its
+frames; the shared loop (common.batching) turns each node into caption jobs (plm_caption and
+plm_action on the node's 32 frames, llama3_caption on a leaf's middle frame), batches jobs of the
+same field from any video, and yields each video as soon as its last caption is written. A batch
+that fails is retried job by job, so one bad node gets a null caption and its reason while the
+others keep theirs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree
-from action100m.common.prefetch import prefetched
-from action100m.common.stage import VideoFailed
+from action100m.common.batching import (
+    VideoChunk,
+    VideoEnded,
+    VideoEvent,
+    VideoFailed,
+    VideoStarted,
+    cross_video_batches,
+)
 from action100m.common.video import VideoReader
 
-from .backends import CaptionBackend, CaptionJob
-from .frames import stream_node_frames
+from .backends import VIDEO_FIELDS, CaptionBackend, CaptionJob, Generated
+from .frames import FrameKey, stream_node_frames
 from .prompts import CaptionLimits
 
 log = logging.getLogger("action100m.captioner")
@@ -48,16 +56,40 @@ class CaptionStats:
     jobs: int = 0
 
 
-@dataclass
-class _Video:
-    uid: str
-    tree: SegmentTree
-    captions: dict[str, NodeCaptions] = field(default_factory=dict)
-    pending: int = 0
-    ended: bool = False
-    frames_decoded: int = 0
-    passes: int = 0
-    output_tokens: int = 0
+class _CaptionSession:
+    """One video: its tree, the captions written so far, and the jobs each node of the decoding pass makes."""
+
+    def __init__(self, uid: str, tree: SegmentTree, limits: CaptionLimits, models: dict[str, str]):
+        self.uid, self.tree, self.limits, self.models = uid, tree, limits, models
+        self.captions = {n.node_id: NodeCaptions() for n in tree.nodes}
+        self.frames_decoded = self.passes = self.output_tokens = 0
+        self.max_new_tokens = {
+            "plm_caption": limits.caption_max_new_tokens,
+            "plm_action": limits.action_max_new_tokens,
+            "llama3_caption": limits.image_max_new_tokens,
+        }
+
+    def on_chunk(self, node_frames: tuple[FrameKey, np.ndarray]) -> list[CaptionJob]:
+        key, frames = node_frames
+        fields = VIDEO_FIELDS if key.kind == "video" else ("llama3_caption",)
+        return [CaptionJob(self.uid, key.node_id, name, frames, self.max_new_tokens[name]) for name in fields]
+
+    def on_end(self, decoding: tuple[int, int]) -> list[CaptionJob]:
+        self.frames_decoded, self.passes = decoding
+        return []
+
+    def apply(self, job: CaptionJob, output: Generated | BaseException) -> None:
+        node = self.captions[job.node_id]
+        if isinstance(output, BaseException):
+            node.errors[job.field] = f"{type(output).__name__}: {output}"
+        else:
+            setattr(node, job.field, output.text)
+            self.output_tokens += output.output_tokens
+
+    def finish(self) -> CaptionedVideo:
+        models = {"video": self.models.get("video", ""), "image": self.models.get("image", "")}
+        return CaptionedVideo(Captions(self.uid, self.captions, models), self.frames_decoded, self.passes,
+                              self.output_tokens)
 
 
 def caption_videos(
@@ -65,104 +97,61 @@ def caption_videos(
     videos: Sequence[tuple[str, str, SegmentTree]],
     limits: CaptionLimits = CaptionLimits(),
     stats: CaptionStats | None = None,
-    check_alive: Callable[[], None] = lambda: None,
-) -> dict[str, CaptionedVideo | BaseException]:
-    """Captions (video_uid, local path, tree) triples; each value is the video's result or its error."""
+    keep_going: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[str, CaptionedVideo | BaseException]]:
+    """Captions (video_uid, local path, tree) triples; yields each video's result or error as soon as it is done."""
     stats = stats if stats is not None else CaptionStats()
     started = time.monotonic()
-    results: dict[str, CaptionedVideo | BaseException] = {}
-    states: dict[str, _Video] = {}
-    queues: dict[str, list[CaptionJob]] = defaultdict(list)
 
-    def run(jobs: list[CaptionJob]) -> None:
-        check_alive()
+    def generate(jobs: list[CaptionJob]) -> list[Generated | BaseException]:
         t0 = time.monotonic()
+        outputs: list[Generated | BaseException]
         try:
-            outputs = backend.generate(jobs)
-            done = list(zip(jobs, outputs, [None] * len(jobs), strict=True))
-        except Exception as batch_error:  # noqa: BLE001 - retried one by one to isolate the bad job
+            outputs = list(backend.generate(jobs))
+        except Exception as batch_error:  # retried one by one to isolate the bad job
             log.warning("a batch of %d %s jobs failed (%s); retrying one by one", len(jobs), jobs[0].field, batch_error)
-            done = []
+            outputs = []
             for job in jobs:
                 try:
-                    done.append((job, backend.generate([job])[0], None))
-                except Exception as error:  # noqa: BLE001
-                    done.append((job, None, error))
+                    outputs.append(backend.generate([job])[0])
+                except Exception as error:
+                    outputs.append(error)
         stats.generate_seconds += time.monotonic() - t0
         stats.batches += 1
         stats.jobs += len(jobs)
-        for job, output, error in done:
-            video = states.get(job.video_uid)
-            if video is None:
-                continue
-            node = video.captions[job.node_id]
-            if error is None:
-                setattr(node, job.field, output.text)
-                video.output_tokens += output.output_tokens
-            else:
-                node.errors[job.field] = f"{type(error).__name__}: {error}"
-            video.pending -= 1
-        finish_ready()
+        return outputs
 
-    def finish_ready() -> None:
-        for video in list(states.values()):
-            if video.ended and video.pending == 0:
-                captions = Captions(
-                    video.uid,
-                    video.captions,
-                    {"video": backend.models.get("video", ""), "image": backend.models.get("image", "")},
-                )
-                results[video.uid] = CaptionedVideo(captions, video.frames_decoded, video.passes, video.output_tokens)
-                del states[video.uid]
+    def open_session(event: VideoStarted[SegmentTree]) -> _CaptionSession:
+        return _CaptionSession(event.video_uid, event.info, limits, backend.models)
 
-    for item in prefetched(_jobs_of(videos, limits, stats), depth=4 * limits.batch_size, name="captioner-decode"):
-        if isinstance(item, VideoFailed):
-            results[item.video_uid] = item.error
-            states.pop(item.video_uid, None)
-            for name in queues:
-                queues[name] = [job for job in queues[name] if job.video_uid != item.video_uid]
-            continue
-        kind, uid, payload = item
-        if kind == "start":
-            states[uid] = _Video(uid, payload, {n.node_id: NodeCaptions() for n in payload.nodes})
-        elif kind == "job":
-            states[uid].pending += 1
-            queues[payload.field].append(payload)
-            if len(queues[payload.field]) >= limits.batch_size:
-                jobs, queues[payload.field] = queues[payload.field], []
-                run(jobs)
-        elif kind == "end":
-            states[uid].ended = True
-            states[uid].frames_decoded, states[uid].passes = payload
-            finish_ready()
-    for name in list(queues):
-        while queues[name]:
-            jobs, queues[name] = queues[name][: limits.batch_size], queues[name][limits.batch_size :]
-            run(jobs)
-    finish_ready()
+    yield from cross_video_batches(
+        _decode_all(videos, limits, stats),
+        open_session,
+        generate,
+        limits.batch_size,
+        batch_key=lambda job: job.field,
+        keep_going=keep_going,
+        queue_depth=4 * limits.batch_size,
+        name="captioner-decode",
+    )
     stats.wall_seconds += time.monotonic() - started
-    return results
 
 
-def _jobs_of(videos, limits: CaptionLimits, stats: CaptionStats) -> Iterator:
-    """start, job..., end per video (or VideoFailed), from one decoding pass each."""
-    leaf_limit = {
-        "plm_caption": limits.caption_max_new_tokens,
-        "plm_action": limits.action_max_new_tokens,
-        "llama3_caption": limits.image_max_new_tokens,
-    }
+def _decode_all(
+    videos: Sequence[tuple[str, str, SegmentTree]], limits: CaptionLimits, stats: CaptionStats
+) -> Iterator[VideoEvent]:
+    """Per video: started (with its tree), one chunk per node as the single decoding pass completes
+    its frames, then ended (frames decoded, passes), or failed."""
     for uid, path, tree in videos:
         t0 = time.monotonic()
         try:
             reader = VideoReader(path)
-            yield "start", uid, tree
+            yield VideoStarted(uid, tree)
             for key, frames in stream_node_frames(reader, tree, limits.video_frames, limits.video_frame_size):
-                fields = ("plm_caption", "plm_action") if key.kind == "video" else ("llama3_caption",)
                 stats.decode_seconds += time.monotonic() - t0
-                for name in fields:
-                    yield "job", uid, CaptionJob(uid, key.node_id, name, frames, leaf_limit[name])
+                yield VideoChunk(uid, (key, frames))
                 t0 = time.monotonic()
             stats.decode_seconds += time.monotonic() - t0
-            yield "end", uid, (reader.stats.frames_decoded, reader.stats.passes)
-        except Exception as error:  # noqa: BLE001 - the video fails, the others go on
+            yield VideoEnded(uid, (reader.stats.frames_decoded, reader.stats.passes))
+        except Exception as error:
             yield VideoFailed(uid, error)

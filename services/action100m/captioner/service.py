@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import grpc
 
 from action100m.common.artifacts import SegmentTree
 from action100m.common.config import from_env
-from action100m.common.grpc_server import check_alive, serve
-from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.grpc_server import is_alive, serve
+from action100m.common.inflight import InFlight
+from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
+from .backends import CaptionBackend
 from .caption import CaptionedVideo, CaptionStats, caption_videos
 from .prompts import CaptionLimits
 
@@ -40,11 +42,12 @@ class CaptionerConfig:
 
 
 class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
-    def __init__(self, store: ArtifactStore, config: CaptionerConfig, backend=None):
+    def __init__(self, store: ArtifactStore, config: CaptionerConfig, backend: CaptionBackend | None = None):
         from .backends import TransformersCaptioner
 
         self.store = store
         self.config = config
+        self.inflight = InFlight()
         self.backend = backend or TransformersCaptioner(
             config.video_model, config.image_model, config.device, config.dtype
         )
@@ -78,28 +81,31 @@ class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
             raise StageInputError(f"{item.tree_uri}: the tree is of video {tree.video_uid}, not {item.video_uid}")
         return str(files.enter_context(self.store.local_path(item.video_uri))), tree
 
-    def Caption(self, request: captioner_pb2.CaptionRequest, context: grpc.ServicerContext):
+    def Caption(
+        self, request: captioner_pb2.CaptionRequest, context: grpc.ServicerContext
+    ) -> Iterator[captioner_pb2.CaptionResult]:
         require_unique_uids(request.videos, context)
         limits = self._limits(request.options, context)
-        runs = run_batched(
+
+        def process(
+            todo: list[tuple[str, tuple[str, SegmentTree]]], keep_going: Callable[[], None]
+        ) -> Iterator[tuple[str, CaptionedVideo | BaseException]]:
+            videos = [(uid, path, tree) for uid, (path, tree) in todo]
+            return caption_videos(self.backend, videos, limits, CaptionStats(), keep_going)
+
+        for item, run, video in stream_videos(
             request.videos,
-            self.store,
-            request.overwrite,
+            store=self.store,
+            overwrite=request.overwrite,
+            inflight=self.inflight,
+            alive=lambda: is_alive(context),
             prepare=self._prepare,
-            process=lambda todo: caption_videos(
-                self.backend,
-                [(uid, path, tree) for uid, (path, tree) in todo],
-                limits,
-                CaptionStats(),
-                lambda: check_alive(context),
-            ),
+            process=process,
             publish=lambda item, video: self.store.put_bytes(
                 item.output_uri, video.captions.to_json(), content_type="application/json"
             ),
-        )
-        return captioner_pb2.CaptionResponse(
-            results=[_result(item, run, video) for item, (run, video) in zip(request.videos, runs, strict=True)]
-        )
+        ):
+            yield _result(item, run, video)
 
     def Info(self, request, context):
         models = [

@@ -2,8 +2,11 @@
 
 A Kubernetes ClusterIP Service pins an HTTP/2 connection to one pod, so scaling a service would
 do nothing: clients resolve a headless Service (`dns:///name.ns.svc:50051`) and spread calls
-with the `round_robin` policy. UNAVAILABLE (a pod still loading or going away) is retried with
-backoff by gRPC itself.
+with the `round_robin` policy. Keepalive comes from the policy the servers share (keepalive.py).
+
+Retries are not this layer's job: gRPC itself only replays calls that never reached a server
+(transparent retry). A stage call that fails part-way is resumed by the pipeline step, which
+knows which videos are already published and sends only the others (see README, "Retries").
 """
 
 from __future__ import annotations
@@ -12,37 +15,19 @@ import json
 
 import grpc
 
+from .keepalive import DEFAULT_KEEPALIVE, Keepalive
+
 MiB = 1024 * 1024
+SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
-def service_config(max_attempts: int = 5) -> str:
-    """round_robin over all resolved addresses; UNAVAILABLE retried up to `max_attempts` (1: never)."""
-    config: dict = {"loadBalancingConfig": [{"round_robin": {}}]}
-    if max_attempts >= 2:
-        services = ("Embedder", "Segmenter", "Captioner", "Refiner")
-        config["methodConfig"] = [
-            {
-                "name": [{"service": f"action100m.v1.{name}"} for name in services],
-                "retryPolicy": {
-                    "maxAttempts": max_attempts,
-                    "initialBackoff": "1s",
-                    "maxBackoff": "30s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
-    return json.dumps(config)
-
-
-def open_channel(target: str, max_message_mb: int = 64, max_attempts: int = 5) -> grpc.Channel:
+def open_channel(target: str, max_message_mb: int = 64, keepalive: Keepalive = DEFAULT_KEEPALIVE) -> grpc.Channel:
     """An insecure channel (in-cluster traffic; mTLS belongs to the mesh) with raised message limits."""
     limit = max_message_mb * MiB
-    options = [
+    options: list[tuple[str, int | str]] = [
         ("grpc.max_send_message_length", limit),
         ("grpc.max_receive_message_length", limit),
-        ("grpc.service_config", service_config(max_attempts)),
-        ("grpc.enable_retries", 1),
-        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.service_config", SERVICE_CONFIG),
+        *keepalive.client_options(),
     ]
     return grpc.insecure_channel(target, options=options)

@@ -1,21 +1,29 @@
 """The gRPC server bootstrap shared by the four services.
 
 One `ServiceHost` gives a service: health checking (NOT_SERVING until its models are loaded, and
-again while it drains), reflection, a Prometheus /metrics port, raised message limits, bounded
-admission (RESOURCE_EXHAUSTED beyond `max_concurrent + max_queued` calls), UNAVAILABLE while
-loading, graceful shutdown on SIGTERM and one log line per request naming its videos and outcome.
-Health and reflection calls bypass admission so probes answer even when the queue is full.
+again while it drains), reflection, a Prometheus /metrics port, raised message limits, the shared
+keepalive policy, bounded admission (RESOURCE_EXHAUSTED beyond `max_concurrent + max_queued`
+stage calls), UNAVAILABLE while loading, graceful shutdown on SIGTERM and one log line per call
+naming its videos and their outcomes.
+
+Stage calls stream one result per video. They are admitted here, but take one of the
+`max_concurrent` work slots only around their own computation (`work_slot()`, used by
+common.stage): a call that joins videos another call is computing waits without a slot, and a
+queued caller that leaves gives its place up. Health, reflection and `Info` bypass admission so
+probes and fingerprinting answer even when the queue is full.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +32,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .config import from_env
+from .keepalive import DEFAULT_KEEPALIVE, Keepalive
 from .metrics import ServiceMetrics
 
 log = logging.getLogger("action100m.server")
@@ -31,6 +40,7 @@ log = logging.getLogger("action100m.server")
 UNGUARDED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 LIVENESS = "liveness"
 MiB = 1024 * 1024
+MAX_LOGGED_VIDEOS = 20  # a call's log line names at most this many videos
 
 
 @dataclass
@@ -40,22 +50,31 @@ class ServerSettings:
     host: str = "[::]"
     port: int = 50051
     metrics_port: int = 9090  # -1 disables /metrics, 0 picks a free port
-    max_concurrent: int = 1  # requests worked on at once (GPU services: 1, they batch inside)
-    max_queued: int = 8  # admitted requests waiting for a slot; beyond: RESOURCE_EXHAUSTED
+    max_concurrent: int = 1  # calls computing at once (GPU services: 1, they batch inside)
+    max_queued: int = 8  # admitted calls waiting for a slot; beyond: RESOURCE_EXHAUSTED
     max_message_mb: int = 64
-    grace_seconds: float = 120.0  # how long SIGTERM waits for in-flight requests
+    grace_seconds: float = 120.0  # how long SIGTERM waits for in-flight calls
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> ServerSettings:
         return from_env(cls, env, **overrides)
 
-    def channel_options(self) -> list[tuple[str, int]]:
+    def channel_options(self, keepalive: Keepalive = DEFAULT_KEEPALIVE) -> list[tuple[str, int]]:
         limit = self.max_message_mb * MiB
-        return [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+        return [
+            ("grpc.max_send_message_length", limit),
+            ("grpc.max_receive_message_length", limit),
+            *keepalive.server_options(),
+        ]
 
 
 class DeadlineExceeded(Exception):
     """Raised by `check_alive` when the caller's deadline passed or it cancelled."""
+
+
+def is_alive(context: grpc.ServicerContext) -> bool:
+    remaining = context.time_remaining()
+    return context.is_active() and (remaining is None or remaining > 0)
 
 
 def check_alive(context: grpc.ServicerContext) -> None:
@@ -67,62 +86,107 @@ def check_alive(context: grpc.ServicerContext) -> None:
         raise DeadlineExceeded("the client cancelled the request")
 
 
+_work_slots: ContextVar[threading.BoundedSemaphore | None] = ContextVar("work_slots", default=None)
+
+
+@contextlib.contextmanager
+def work_slot(alive: Callable[[], bool] = lambda: True, poll_seconds: float = 0.2) -> Iterator[None]:
+    """Holds one of the process's `max_concurrent` work slots while the block computes.
+
+    A no-op outside a ServiceHost call (a servicer called directly, in tests). A caller that gives
+    up while it waits (deadline passed, client gone) leaves the queue at once.
+    """
+    slots = _work_slots.get()
+    if slots is None:
+        yield
+        return
+    while not slots.acquire(timeout=poll_seconds):
+        if not alive():
+            raise DeadlineExceeded("the caller left while its call waited for a work slot")
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def _video_uids(request: Any) -> list[str]:
     return [getattr(v, "video_uid", "?") for v in getattr(request, "videos", ())]
 
 
-def _video_outcomes(response: Any) -> list[tuple[str, str, str]]:
+def _outcome(result: Any) -> tuple[str, str, str] | None:
     from action100m.v1 import common_pb2
 
-    outcomes = []
-    for result in getattr(response, "results", ()):
-        status = getattr(result, "status", None)
-        if status is not None:
-            outcomes.append((status.video_uid, common_pb2.Outcome.Name(status.outcome), status.error_code))
-    return outcomes
+    status = getattr(result, "status", None)
+    if status is None:
+        return None
+    return status.video_uid, common_pb2.Outcome.Name(status.outcome), status.error_code
 
 
-class _Interceptor(grpc.ServerInterceptor):
+class _Interceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, host: ServiceHost):
         self.host = host
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(UNGUARDED_PREFIXES):
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._guard(handler.unary_unary, method),
+        short = method.rsplit("/", 1)[-1]
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard_stage_call(handler.unary_stream, short),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # the API has only unary calls; anything else passes unguarded
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._guard_unary(handler.unary_unary, short),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
 
-    def _guard(self, behaviour: Callable, method: str) -> Callable:
+    def _refuse_while_loading(self, short: str, videos: list[str], started: float, context: Any) -> None:
         host = self.host
-        short = method.rsplit("/", 1)[-1]
+        if not host.ready.is_set():
+            host.record(short, videos, "UNAVAILABLE", started, [], "models are loading")
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{host.name} is loading its models; retry later")
 
-        def guarded(request, context: grpc.ServicerContext):
+    def _guard_unary(self, behaviour: Callable[[Any, Any], Any], short: str) -> Callable[[Any, Any], Any]:
+        def guarded(request: Any, context: Any) -> Any:
+            self._refuse_while_loading(short, [], time.monotonic(), context)
+            return behaviour(request, context)
+
+        return guarded
+
+    def _guard_stage_call(
+        self, behaviour: Callable[[Any, Any], Iterable[Any]], short: str
+    ) -> Callable[[Any, Any], Iterator[Any]]:
+        host = self.host
+
+        def guarded(request: Any, context: Any) -> Iterator[Any]:
             started = time.monotonic()
             videos = _video_uids(request)
-            if not host.ready.is_set():
-                host.record(short, videos, "UNAVAILABLE", started, None, "models are loading")
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"{host.name} is loading its models; retry later")
+            self._refuse_while_loading(short, videos, started, context)
             if not host.admission.acquire(blocking=False):
-                host.record(short, videos, "RESOURCE_EXHAUSTED", started, None, "queue full")
+                host.record(short, videos, "RESOURCE_EXHAUSTED", started, [], "queue full")
                 context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"{host.name} queue is full ({host.settings.max_concurrent} running, "
                     f"{host.settings.max_queued} queued); retry with backoff or scale the service",
                 )
             host.metrics.in_flight.labels(host.name).inc()
-            response, detail = None, ""
+            token = _work_slots.set(host.work_slots)
+            outcomes: list[tuple[str, str, str]] = []
+            detail = ""
             try:
-                with host.work_slots:
-                    check_alive(context)
-                    response = behaviour(request, context)
-                return response
+                check_alive(context)
+                for result in behaviour(request, context):
+                    outcome = _outcome(result)
+                    if outcome is not None:
+                        outcomes.append(outcome)
+                        host.metrics.videos.labels(host.name, outcome[1]).inc()
+                    yield result
             except DeadlineExceeded as err:
                 detail = str(err)
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"{host.name}: {err}")
@@ -134,10 +198,11 @@ class _Interceptor(grpc.ServerInterceptor):
                 log.exception("%s %s failed", host.name, short)
                 context.abort(grpc.StatusCode.INTERNAL, f"{host.name} {short}: {detail}")
             finally:
+                _work_slots.reset(token)
                 code = context.code() or grpc.StatusCode.OK
-                if not context.is_active() and code == grpc.StatusCode.OK and response is None:
+                if not context.is_active() and code == grpc.StatusCode.OK and len(outcomes) < len(videos):
                     code = grpc.StatusCode.CANCELLED
-                host.record(short, videos, code.name, started, response, detail)
+                host.record(short, videos, code.name, started, outcomes, detail)
                 host.metrics.in_flight.labels(host.name).dec()
                 host.admission.release()
 
@@ -154,12 +219,14 @@ class ServiceHost:
         service_names: Iterable[str],
         settings: ServerSettings | None = None,
         load: Callable[[], None] | None = None,
+        keepalive: Keepalive = DEFAULT_KEEPALIVE,
     ):
         self.name = name
         self.settings = settings or ServerSettings()
         self.servicers = list(servicers)
         self.service_names = list(service_names)
         self.load = load
+        self.keepalive = keepalive
         self.ready = threading.Event()
         self.load_error: BaseException | None = None
         self.stopped = threading.Event()
@@ -175,9 +242,11 @@ class ServiceHost:
     def start(self) -> int:
         """Binds and starts serving (NOT_SERVING until `load` finishes). Returns the gRPC port."""
         s = self.settings
-        # Threads for every admitted call plus spares so health probes never wait behind work.
+        # Threads for every admitted call plus spares so health probes and Info never wait behind work.
         pool = futures.ThreadPoolExecutor(max_workers=s.max_concurrent + s.max_queued + 4, thread_name_prefix=self.name)
-        self.server = grpc.server(pool, interceptors=[_Interceptor(self)], options=s.channel_options())
+        self.server = grpc.server(
+            pool, interceptors=[_Interceptor(self)], options=s.channel_options(self.keepalive)
+        )
         for add, servicer in self.servicers:
             add(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -229,7 +298,7 @@ class ServiceHost:
         self.stopped.set()
 
     def install_signal_handlers(self) -> None:
-        def on_signal(signum, _frame):
+        def on_signal(signum: int, _frame: Any) -> None:
             log.info("%s got %s", self.name, signal.Signals(signum).name)
             threading.Thread(target=self.stop, daemon=True).start()
 
@@ -244,18 +313,31 @@ class ServiceHost:
         return 1 if self.load_error is not None else 0
 
     # -- request log ------------------------------------------------------------------------
-    def record(self, method: str, videos: list[str], code: str, started: float, response: Any, detail: str) -> None:
+    def record(
+        self,
+        method: str,
+        videos: list[str],
+        code: str,
+        started: float,
+        outcomes: list[tuple[str, str, str]],
+        detail: str,
+    ) -> None:
         seconds = time.monotonic() - started
         self.metrics.observe(method, code, seconds)
-        outcomes = _video_outcomes(response) if response is not None else []
-        for _uid, outcome, _err in outcomes:
-            self.metrics.videos.labels(self.name, outcome).inc()
         if outcomes:
-            shown = ",".join(f"{uid}:{o}" + (f"({e})" if e else "") for uid, o, e in outcomes)
+            shown = [f"{uid[:80]}:{o}" + (f"({e})" if e else "") for uid, o, e in outcomes]
         else:
-            shown = ",".join(videos) or "-"
+            shown = [uid[:80] for uid in videos] or ["-"]
+        more = f",... ({len(shown) - MAX_LOGGED_VIDEOS} more)" if len(shown) > MAX_LOGGED_VIDEOS else ""
         log.info(
-            "%s %s code=%s videos=%s %.3fs%s", self.name, method, code, shown, seconds, f" {detail}" if detail else ""
+            "%s %s code=%s videos=%s%s %.3fs%s",
+            self.name,
+            method,
+            code,
+            ",".join(shown[:MAX_LOGGED_VIDEOS]),
+            more,
+            seconds,
+            f" {detail[:500]}" if detail else "",
         )
 
 

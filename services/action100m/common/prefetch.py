@@ -39,7 +39,7 @@ def prefetched(items: Iterable[T], depth: int = 8, name: str = "prefetch") -> It
             for item in items:
                 if not put(item):
                     return
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+        except BaseException as error:
             put(_Raised(error))
             return
         finally:

@@ -2,6 +2,8 @@
 
 A batch call never fails as a whole because of one video: the video's error becomes a FAILED
 `VideoStatus` whose code says what kind of problem it is (the same codes a unary call would use).
+Each video is published and reported the moment it is finished (`stream_videos`), so a call that
+dies part-way loses only the videos still in flight.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from action100m.v1 import common_pb2
 
+from .grpc_server import DeadlineExceeded, work_slot
+from .inflight import InFlight
 from .store import ArtifactNotFound, ArtifactStore
 from .uris import UriError
 from .video import VideoError, VideoNotFound
@@ -28,12 +32,19 @@ class StageInputError(ValueError):
     """Input that is present but wrong (bad shapes, NaNs, an inconsistent artifact)."""
 
 
-@dataclass
-class VideoFailed:
-    """A producer's message that one video of a batch failed (the others go on)."""
+class StageItem(Protocol):
+    """What every stage's request item has (EmbedItem, SegmentItem, CaptionItem, RefineItem)."""
 
-    video_uid: str
-    error: BaseException
+    @property
+    def video_uid(self) -> str: ...
+
+    @property
+    def output_uri(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=StageItem)
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
 
 
 def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -64,8 +75,14 @@ class VideoRun:
         code, message = classify(error)
         if code == grpc.StatusCode.INTERNAL:
             log.exception("video %s failed unexpectedly", self.video_uid, exc_info=error)
+        self.fail_with(code.name, message)
+
+    def fail_with(self, code: str, message: str) -> None:
         self.outcome = common_pb2.OUTCOME_FAILED
-        self.error_code, self.error_message = code.name, message
+        self.error_code, self.error_message = code, message
+
+    def joined(self) -> None:
+        self.outcome = common_pb2.OUTCOME_JOINED
 
     @property
     def failed(self) -> bool:
@@ -108,47 +125,102 @@ def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelI
     )
 
 
-def run_batched(
-    items: Sequence[Any],
+Keep = Callable[[], None]
+"""Called between units of work; raises DeadlineExceeded once nobody wants the result any more."""
+
+
+def stream_videos(
+    items: Sequence[ItemT],
+    *,
     store: ArtifactStore,
     overwrite: bool,
-    prepare: Callable[[Any, contextlib.ExitStack], Any],
-    process: Callable[[list[tuple[str, Any]]], dict[str, Any]],
-    publish: Callable[[Any, Any], None],
-) -> list[tuple[VideoRun, Any]]:
-    """The batch call of every stage: the GPU stages work on all videos together, the segmenter one by one.
+    inflight: InFlight,
+    alive: Callable[[], bool],
+    prepare: Callable[[ItemT, contextlib.ExitStack[Any]], InputT],
+    process: Callable[[list[tuple[str, InputT]], Keep], Iterator[tuple[str, ResultT | BaseException]]],
+    publish: Callable[[ItemT, ResultT], None],
+) -> Iterator[tuple[ItemT, VideoRun, ResultT | None]]:
+    """The batch call of every stage, one (item, run, result) per video as soon as it is settled.
 
-    Per item: CACHED if its output exists (unless `overwrite`), else `prepare(item, files)` gives
-    its input (local copies of artifacts stay open in `files` until `process` is done). `process`
-    takes [(video_uid, input)] and returns video_uid -> result or exception; each result is
-    published by `publish(item, result)`. Returns (run, result or None) in request order.
+    Per item: CACHED if its output exists (unless `overwrite`); JOINED when another call of this
+    process computes it (reported once that call publishes it); otherwise `prepare(item, files)`
+    gives its input (local copies stay open in `files` until `process` is done), and `process`
+    yields (video_uid, result or exception) in any order, as videos finish; each result is
+    published by `publish(item, result)` before it is reported. Own work runs inside a work slot
+    and goes on while the caller is `alive()` or another call has joined it.
     """
-
     runs = {item.video_uid: VideoRun(item.video_uid) for item in items}
-    results: dict[str, Any] = {}
-    with contextlib.ExitStack() as files:
-        todo = []
-        for item in items:
-            run = runs[item.video_uid]
-            try:
-                store.resolve(item.output_uri)
-                if not overwrite and store.exists(item.output_uri):
-                    run.done(cached=True)
-                    continue
-                todo.append((item.video_uid, prepare(item, files)))
-            except Exception as error:  # noqa: BLE001 - this video fails alone
-                run.fail(error)
-        outcomes = process(todo) if todo else {}
+    todo: list[ItemT] = []
     for item in items:
-        if item.video_uid not in outcomes:
-            continue
-        run, value = runs[item.video_uid], outcomes[item.video_uid]
+        run = runs[item.video_uid]
         try:
-            if isinstance(value, BaseException):
-                raise value
-            publish(item, value)
-            results[item.video_uid] = value
-            run.done()
-        except Exception as error:  # noqa: BLE001
+            store.resolve(item.output_uri)
+            if not overwrite and store.exists(item.output_uri):
+                run.done(cached=True)
+                yield item, run, None
+                continue
+            todo.append(item)
+        except Exception as error:
             run.fail(error)
-    return [(runs[item.video_uid], results.get(item.video_uid)) for item in items]
+            yield item, run, None
+    mine, joined = inflight.claim(item.output_uri for item in todo)
+    unfinished = set(mine)
+
+    def wanted() -> bool:
+        return alive() or inflight.wanted(unfinished)
+
+    def keep_going() -> None:
+        if not wanted():
+            raise DeadlineExceeded("the caller left and no other call waits for these videos")
+
+    try:
+        own = [item for item in todo if item.output_uri in mine]
+        if own:
+            with work_slot(wanted), contextlib.ExitStack() as files:
+                inputs: list[tuple[str, InputT]] = []
+                for item in own:
+                    try:
+                        inputs.append((item.video_uid, prepare(item, files)))
+                    except Exception as error:
+                        yield _settle(item, runs[item.video_uid], error, inflight, unfinished)
+                by_uid = {item.video_uid: item for item in own}
+                for uid, value in process(inputs, keep_going) if inputs else ():
+                    item = by_uid[uid]
+                    if not isinstance(value, BaseException):
+                        try:
+                            publish(item, value)
+                        except Exception as error:
+                            value = error
+                    yield _settle(item, runs[uid], value, inflight, unfinished)
+    finally:
+        inflight.abandon(unfinished, "the call computing this video stopped before it finished; retry")
+    for item in todo:
+        work = joined.get(item.output_uri)
+        if work is None:
+            continue
+        try:
+            while not work.done.wait(0.2):
+                if not alive():
+                    raise DeadlineExceeded("the caller left while waiting for a video another call computes")
+        finally:
+            inflight.leave(work)
+        run = runs[item.video_uid]
+        if work.failed:
+            run.fail_with(work.error_code, work.error_message)
+        else:
+            run.joined()
+        yield item, run, work.value
+
+
+def _settle(
+    item: ItemT, run: VideoRun, value: Any, inflight: InFlight, unfinished: set[str]
+) -> tuple[ItemT, VideoRun, Any]:
+    """Records a video's outcome, releases its in-flight entry, and gives what the call yields."""
+    unfinished.discard(item.output_uri)
+    if isinstance(value, BaseException):
+        run.fail(value)
+        inflight.finish(item.output_uri, error_code=run.error_code, error_message=run.error_message)
+        return item, run, None
+    run.done()
+    inflight.finish(item.output_uri, value)
+    return item, run, value

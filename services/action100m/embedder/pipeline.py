@@ -1,12 +1,13 @@
 """Decoding and preprocessing overlapped with encoding, windows batched across videos.
 
 A CPU thread decodes the videos of a request one after another (every 4th frame, resized by the
-decoder) and preprocesses chunks of sampled frames; a bounded queue hands the chunks to the caller's
-thread, which moves each chunk to the device once, cuts windows out of a per-video frame buffer
-that lives on the device, encodes full batches of windows (from any video), and adds each window's
-per-frame features into the video's running sums, on the device. Each sampled frame is decoded,
-preprocessed and copied to the device once although 8 windows use it; features leave the device
-once per video.
+decoder) and preprocesses chunks of sampled frames; the shared loop (common.batching) hands the
+chunks to the caller's thread, where each video's session moves its chunk to the device once,
+cuts windows out of a frame buffer that lives on the device, and adds each encoded window's
+per-frame features into the video's running sums, on the device. Full batches of windows (from
+any video) are encoded together. Each sampled frame is decoded, preprocessed and copied to the
+device once although 8 windows use it; features leave the device once per video, as soon as its
+last window is encoded.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 
 from action100m.common.artifacts import Embeddings
-from action100m.common.prefetch import prefetched
-from action100m.common.stage import VideoFailed
+from action100m.common.batching import (
+    VideoChunk,
+    VideoEnded,
+    VideoEvent,
+    VideoFailed,
+    VideoStarted,
+    cross_video_batches,
+)
 from action100m.common.video import VideoReader
 
 from .windows import window_starts
@@ -66,29 +73,133 @@ class EmbedStats:
 
 
 @dataclass
-class _VideoState:
-    uid: str
-    fps: float = 0.0
-    duration: float = 0.0
-    buffer: torch.Tensor | None = None  # sampled frames [buffer_start, have) on the device
-    buffer_start: int = 0
-    have: int = 0
-    times: list[float] = field(default_factory=list)
-    starts_done: int = 0  # windows issued, in window_starts order
-    next_start: int = 0
-    pending_windows: int = 0
-    ended: bool = False
-    sums: torch.Tensor | None = None
-    counts: torch.Tensor | None = None
-    frames_decoded: int = 0
-    windows: int = 0
-
-
-@dataclass
 class EmbeddedVideo:
     embeddings: Embeddings
     windows: int
     frames_decoded: int
+
+
+@dataclass(frozen=True)
+class VideoOpened:
+    fps: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class FrameChunk:
+    pixels: torch.Tensor  # preprocessed sampled frames [k, 3, crop, crop], on the CPU
+    times: list[float]
+    frames_decoded: int  # decoded so far in this video
+
+
+@dataclass(frozen=True)
+class Window:
+    """One encoder window: sampled frames [start, start + length) of a video, padded past its end."""
+
+    video_uid: str
+    start: int
+    valid: int  # frames of the window that are the video's own (the rest repeat its last frame)
+    pixels: torch.Tensor
+
+
+class _EmbedSession:
+    """One video: its sampled frames in a buffer on the device, and running sums of per-frame features."""
+
+    def __init__(self, uid: str, opened: VideoOpened, encoder: FrameEncoder, settings: EmbedSettings):
+        self.uid, self.opened, self.encoder, self.settings = uid, opened, encoder, settings
+        self.buffer: torch.Tensor | None = None  # sampled frames [buffer_start, have) on the device
+        self.buffer_start = 0
+        self.have = 0
+        self.times: list[float] = []
+        self.next_start: float = 0  # the next full window's first frame (inf once the last is cut)
+        self.ended = False
+        self.sums: torch.Tensor | None = None
+        self.counts: torch.Tensor | None = None
+        self.frames_decoded = 0
+        self.windows = 0
+
+    def on_chunk(self, chunk: FrameChunk) -> list[Window]:
+        pixels = chunk.pixels.to(self.encoder.device, non_blocking=True)
+        self.buffer = pixels if self.buffer is None else torch.cat([self.buffer, pixels])
+        self.have += len(chunk.times)
+        self.times.extend(chunk.times)
+        self.frames_decoded = chunk.frames_decoded
+        return self._cut()
+
+    def on_end(self, frames_decoded: int) -> list[Window]:
+        self.ended = True
+        self.frames_decoded = frames_decoded
+        return self._cut()
+
+    def _cut(self) -> list[Window]:
+        w = self.settings.window_frames
+        windows = [self._window(start, w) for start in self._ready_starts()]
+        self._trim()
+        self.windows += len(windows)
+        return windows
+
+    def _ready_starts(self) -> list[int]:
+        """Window starts that can be cut now: full windows as frames arrive, the tail and padding at the end."""
+        ready = []
+        w, s = self.settings.window_frames, self.settings.window_stride
+        while self.next_start + w <= self.have:
+            ready.append(int(self.next_start))
+            self.next_start += s
+        if self.ended and self.have > 0 and self.next_start != math.inf:
+            issued = ready[-1] if ready else (int(self.next_start) - s if self.next_start > 0 else None)
+            final = window_starts(self.have, w, s)[-1]
+            if issued is None or issued < final:
+                ready.append(final)
+            self.next_start = math.inf  # nothing after the last window
+        return ready
+
+    def _window(self, start: int, length: int) -> Window:
+        """Frames [start, start + length) from the device buffer, the last frame repeated past the end."""
+        assert self.buffer is not None
+        local = start - self.buffer_start
+        frames = self.buffer[local : local + length]
+        valid = len(frames)
+        if valid < length:
+            pad = frames[-1:].expand(length - valid, *frames.shape[1:])
+            frames = torch.cat([frames, pad])
+        return Window(self.uid, start, valid, frames)
+
+    def _trim(self) -> None:
+        """Drops buffered frames no future window needs (the tail window may reach back 64 frames)."""
+        upcoming = self.have if self.next_start == math.inf else int(self.next_start)
+        keep_from = max(min(upcoming, self.have - self.settings.window_frames), self.buffer_start)
+        if self.buffer is not None and keep_from > self.buffer_start:
+            self.buffer = self.buffer[keep_from - self.buffer_start :]
+            self.buffer_start = keep_from
+
+    def apply(self, window: Window, features: torch.Tensor) -> None:
+        """Adds one window's per-frame features [64, D] into the running sums, on the device."""
+        features = features[: window.valid]
+        end = window.start + len(features)
+        if self.sums is None or self.counts is None or self.sums.shape[0] < end:
+            grow = max(end, 2 * (0 if self.sums is None else self.sums.shape[0]), 256)
+            sums = torch.zeros(grow, features.shape[1], device=features.device, dtype=torch.float32)
+            counts = torch.zeros(grow, device=features.device, dtype=torch.float32)
+            if self.sums is not None and self.counts is not None:
+                sums[: self.sums.shape[0]] = self.sums
+                counts[: self.counts.shape[0]] = self.counts
+            self.sums, self.counts = sums, counts
+        self.sums[window.start : end] += features
+        self.counts[window.start : end] += 1
+
+    def finish(self) -> EmbeddedVideo:
+        assert self.sums is not None and self.counts is not None, f"{self.uid}: no window was encoded"
+        n = self.have
+        mean = (self.sums[:n] / self.counts[:n, None]).to(torch.float16).cpu().numpy()
+        embeddings = Embeddings(
+            features=mean,
+            times=np.asarray(self.times, dtype=np.float64),
+            fps=self.opened.fps,
+            duration=self.opened.duration,
+            frame_stride=self.settings.frame_stride,
+            model=self.encoder.name,
+        )
+        return EmbeddedVideo(embeddings, self.windows, self.frames_decoded)
 
 
 def embed_videos(
@@ -96,169 +207,67 @@ def embed_videos(
     videos: Sequence[tuple[str, str]],
     settings: EmbedSettings = EmbedSettings(),
     stats: EmbedStats | None = None,
-    check_alive: Callable[[], None] = lambda: None,
-) -> dict[str, EmbeddedVideo | BaseException]:
-    """Embeds (video_uid, local path) pairs; each value is the video's result or its error."""
+    keep_going: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[str, EmbeddedVideo | BaseException]]:
+    """Embeds (video_uid, local path) pairs; yields each video's result or error as soon as it is done."""
     stats = stats if stats is not None else EmbedStats()
     started = time.monotonic()
-    results: dict[str, EmbeddedVideo | BaseException] = {}
-    states: dict[str, _VideoState] = {}
-    batch: list[tuple[_VideoState, int, torch.Tensor]] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        check_alive()
+    def encode(windows: list[Window]) -> torch.Tensor:
         t0 = time.monotonic()
-        features = encoder.encode(torch.stack([w for _, _, w in batch]))
-        for (state, start, _), window_features in zip(batch, features, strict=True):
-            valid = min(settings.window_frames, state.have - start) if state.ended else settings.window_frames
-            _accumulate(state, start, window_features[:valid])
-            state.pending_windows -= 1
+        features = encoder.encode(torch.stack([w.pixels for w in windows]))
         if encoder.device.type == "cuda":
             torch.cuda.synchronize(encoder.device)
         stats.encode_seconds += time.monotonic() - t0
         stats.batches += 1
-        batch.clear()
-        finish_ready()
+        stats.windows += len(windows)
+        return features
 
-    def finish_ready() -> None:
-        for state in list(states.values()):
-            if state.ended and state.pending_windows == 0:
-                results[state.uid] = EmbeddedVideo(
-                    _finish(state, settings, encoder.name), state.windows, state.frames_decoded
-                )
-                del states[state.uid]
+    def open_session(event: VideoStarted[VideoOpened]) -> _EmbedSession:
+        return _EmbedSession(event.video_uid, event.info, encoder, settings)
 
-    for item in prefetched(_decode_all(encoder, videos, settings, stats), settings.queue_chunks, "embedder-decode"):
-        if isinstance(item, VideoFailed):
-            results[item.video_uid] = item.error
-            states.pop(item.video_uid, None)
-            batch[:] = [entry for entry in batch if entry[0].uid != item.video_uid]
-            continue
-        kind, uid, payload = item
-        if kind == "start":
-            states[uid] = _VideoState(uid, fps=payload["fps"], duration=payload["duration"])
-            continue
-        state = states[uid]
-        if kind == "frames":
-            pixels, times, decoded = payload
-            _append(state, pixels.to(encoder.device, non_blocking=True), times)
-            state.frames_decoded = decoded
-        elif kind == "end":
-            state.ended = True
-        for start in _ready_windows(state, settings):
-            batch.append((state, start, _window(state, start, settings.window_frames)))
-            state.pending_windows += 1
-            state.windows += 1
-            stats.windows += 1
-            if len(batch) >= settings.windows_per_batch:
-                flush()
-        _trim(state, settings)
-        if kind == "end":
-            finish_ready()  # a video whose windows were all encoded already
-    flush()
+    yield from cross_video_batches(
+        _decode_all(encoder, videos, settings, stats),
+        open_session,
+        encode,
+        settings.windows_per_batch,
+        keep_going=keep_going,
+        queue_depth=settings.queue_chunks,
+        name="embedder-decode",
+    )
     stats.wall_seconds += time.monotonic() - started
-    return results
 
 
-def _decode_all(encoder, videos, settings: EmbedSettings, stats: EmbedStats) -> Iterator:
-    """Decodes and preprocesses the videos in order: start, frames..., end (or VideoFailed) per video."""
+def _decode_all(
+    encoder: FrameEncoder, videos: Sequence[tuple[str, str]], settings: EmbedSettings, stats: EmbedStats
+) -> Iterator[VideoEvent]:
+    """Decodes and preprocesses the videos in order: started, chunks..., ended (or failed) per video."""
     for uid, path in videos:
         t0 = time.monotonic()
         try:
             reader = VideoReader(path)
             info = reader.probe()
-            yield "start", uid, {"fps": info.fps, "duration": info.duration}
+            yield VideoStarted(uid, VideoOpened(info.fps, info.duration))
             size = encoder.decode_size(info.width, info.height)
-            frames, times = [], []
+            frames: list[np.ndarray] = []
+            times: list[float] = []
             for _, t, picture in reader.iter_frames(settings.frame_stride, size):
                 frames.append(picture)
                 times.append(t)
                 if len(frames) == settings.chunk_frames:
-                    pixels = encoder.preprocess(np.stack(frames))
+                    chunk = FrameChunk(encoder.preprocess(np.stack(frames)), times, reader.stats.frames_decoded)
                     stats.decode_seconds += time.monotonic() - t0
-                    yield "frames", uid, (pixels, times, reader.stats.frames_decoded)
+                    yield VideoChunk(uid, chunk)
                     t0 = time.monotonic()
                     frames, times = [], []
             if frames:
-                pixels = encoder.preprocess(np.stack(frames))
+                chunk = FrameChunk(encoder.preprocess(np.stack(frames)), times, reader.stats.frames_decoded)
                 stats.decode_seconds += time.monotonic() - t0
-                yield "frames", uid, (pixels, times, reader.stats.frames_decoded)
+                yield VideoChunk(uid, chunk)
                 t0 = time.monotonic()
             stats.frames_decoded += reader.stats.frames_decoded
             stats.frames_sampled += reader.stats.frames_converted
-            yield "end", uid, None
-        except Exception as error:  # noqa: BLE001 - the video fails, the others go on
+            yield VideoEnded(uid, reader.stats.frames_decoded)
+        except Exception as error:
             stats.decode_seconds += time.monotonic() - t0
             yield VideoFailed(uid, error)
-
-
-def _append(state: _VideoState, pixels: torch.Tensor, times: list[float]) -> None:
-    state.buffer = pixels if state.buffer is None else torch.cat([state.buffer, pixels])
-    state.have += len(times)
-    state.times.extend(times)
-
-
-def _ready_windows(state: _VideoState, settings: EmbedSettings) -> list[int]:
-    """Window starts that can be cut now: full windows as frames arrive, the tail and padding at the end."""
-    ready = []
-    w, s = settings.window_frames, settings.window_stride
-    while state.next_start + w <= state.have:
-        ready.append(state.next_start)
-        state.next_start += s
-    if state.ended and state.have > 0:
-        issued = ready[-1] if ready else (state.next_start - s if state.next_start > 0 else None)
-        final = window_starts(state.have, w, s)[-1]
-        if issued is None or issued < final:
-            ready.append(final)
-            state.next_start = math.inf  # nothing after the last window
-    return ready
-
-
-def _window(state: _VideoState, start: int, length: int) -> torch.Tensor:
-    """Frames [start, start + length) from the device buffer, the last frame repeated past the end."""
-    local = start - state.buffer_start
-    frames = state.buffer[local : local + length]
-    if len(frames) < length:
-        pad = frames[-1:].expand(length - len(frames), *frames.shape[1:])
-        frames = torch.cat([frames, pad])
-    return frames
-
-
-def _trim(state: _VideoState, settings: EmbedSettings) -> None:
-    """Drops buffered frames no future window needs (the tail window may reach back 64 frames)."""
-    keep_from = min(
-        state.next_start if state.next_start != math.inf else state.have, state.have - settings.window_frames
-    )
-    keep_from = max(keep_from, state.buffer_start)
-    if state.buffer is not None and keep_from > state.buffer_start:
-        state.buffer = state.buffer[keep_from - state.buffer_start :]
-        state.buffer_start = keep_from
-
-
-def _accumulate(state: _VideoState, start: int, features: torch.Tensor) -> None:
-    end = start + len(features)
-    if state.sums is None or state.sums.shape[0] < end:
-        grow = max(end, 2 * (0 if state.sums is None else state.sums.shape[0]), 256)
-        sums = torch.zeros(grow, features.shape[1], device=features.device, dtype=torch.float32)
-        counts = torch.zeros(grow, device=features.device, dtype=torch.float32)
-        if state.sums is not None:
-            sums[: state.sums.shape[0]] = state.sums
-            counts[: state.counts.shape[0]] = state.counts
-        state.sums, state.counts = sums, counts
-    state.sums[start:end] += features
-    state.counts[start:end] += 1
-
-
-def _finish(state: _VideoState, settings: EmbedSettings, model: str) -> Embeddings:
-    n = state.have
-    mean = (state.sums[:n] / state.counts[:n, None]).to(torch.float16).cpu().numpy()
-    return Embeddings(
-        features=mean,
-        times=np.asarray(state.times, dtype=np.float64),
-        fps=state.fps,
-        duration=state.duration,
-        frame_stride=settings.frame_stride,
-        model=model,
-    )

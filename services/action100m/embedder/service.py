@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
 
 from action100m.common.config import from_env
-from action100m.common.grpc_server import check_alive, serve
-from action100m.common.stage import VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.grpc_server import is_alive, serve
+from action100m.common.inflight import InFlight
+from action100m.common.stage import VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
 from .pipeline import EmbeddedVideo, EmbedSettings, EmbedStats, embed_videos
+
+if TYPE_CHECKING:
+    from .encoder import VJepa2Encoder
+
+EmbedResult = embedder_pb2.EmbedResult
 
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 
@@ -37,7 +44,8 @@ class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
     def __init__(self, store: ArtifactStore, config: EmbedderConfig):
         self.store = store
         self.config = config
-        self.encoder = None
+        self.encoder: VJepa2Encoder | None = None
+        self.inflight = InFlight()
 
     def load(self) -> None:
         from .encoder import VJepa2Encoder
@@ -69,23 +77,25 @@ class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
             )
         return settings
 
-    def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.ServicerContext):
+    def Embed(self, request: embedder_pb2.EmbedRequest, context: grpc.ServicerContext) -> Iterator[EmbedResult]:
         require_unique_uids(request.videos, context)
         settings = self._settings(request.options, context)
-        runs = run_batched(
+        encoder = self.encoder
+        assert encoder is not None, "the host serves calls only after load()"
+        for item, run, video in stream_videos(
             request.videos,
-            self.store,
-            request.overwrite,
+            store=self.store,
+            overwrite=request.overwrite,
+            inflight=self.inflight,
+            alive=lambda: is_alive(context),
             prepare=lambda item, files: str(files.enter_context(self.store.local_path(item.video_uri))),
-            process=lambda todo: embed_videos(self.encoder, todo, settings, EmbedStats(), lambda: check_alive(context)),
+            process=lambda todo, keep_going: embed_videos(encoder, todo, settings, EmbedStats(), keep_going),
             publish=lambda item, video: self.store.put_bytes(item.output_uri, video.embeddings.to_bytes()),
-        )
-        return embedder_pb2.EmbedResponse(
-            results=[self._result(item, run, video) for item, (run, video) in zip(request.videos, runs, strict=True)]
-        )
+        ):
+            yield self._result(item, run, video)
 
     @staticmethod
-    def _result(item, run: VideoRun, video: EmbeddedVideo | None) -> embedder_pb2.EmbedResult:
+    def _result(item: embedder_pb2.EmbedItem, run: VideoRun, video: EmbeddedVideo | None) -> EmbedResult:
         result = embedder_pb2.EmbedResult(status=run.status())
         if not run.failed:
             result.embeddings_uri = item.output_uri

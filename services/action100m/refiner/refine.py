@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,7 @@ async def refine_node(
             answer = parse_annotation(completion.text)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - the round fails, the previous answer stays
+        except Exception as error:
             result.errors.append(f"round {round_index + 1}: {type(error).__name__}: {error}")
             continue
         if result.gpt is not None:
@@ -85,6 +85,45 @@ async def refine_node(
         result.gpt = answer
         result.rounds_done += 1
     return result
+
+
+async def refine_each(
+    backend: ChatBackend,
+    jobs: list[RefineJob],
+    rounds: int = 3,
+    min_seconds: float = MIN_SEGMENT_SECONDS,
+    limits: PromptLimits | None = None,
+    templates: Templates | None = None,
+    only: Collection[str] | None = None,
+) -> AsyncIterator[tuple[str, Annotations | BaseException]]:
+    """Every eligible node of every video (or those in `only`) submitted together, so the engine
+    batches them; yields (video_uid, annotations or error) as each video's last node finishes."""
+    limits, templates = limits or PromptLimits(), templates or Templates()
+    videos: dict[asyncio.Future[list[Any]], tuple[str, list[str]]] = {}
+    for job in jobs:
+        try:
+            context = build_context(job, limits, templates)
+            nodes = [n for n in eligible_nodes(job.tree, min_seconds) if only is None or n.node_id in only]
+        except Exception as error:
+            yield job.video_uid, error
+            continue
+        tasks = [refine_node(backend, context, job.video_uid, node, rounds) for node in nodes]
+        videos[asyncio.gather(*tasks, return_exceptions=True)] = (job.video_uid, [n.node_id for n in nodes])
+    pending: set[asyncio.Future[list[Any]]] = set(videos)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                uid, node_ids = videos[finished]
+                annotations: dict[str, NodeAnnotation] = {}
+                for node_id, value in zip(node_ids, finished.result(), strict=True):
+                    if isinstance(value, BaseException):
+                        value = NodeAnnotation(errors=[f"{type(value).__name__}: {value}"])
+                    annotations[node_id] = value
+                yield uid, Annotations(uid, backend.name, annotations)
+    finally:
+        for future in pending:  # the caller stopped early: nothing more is wanted
+            future.cancel()
 
 
 async def refine_videos(
@@ -96,27 +135,5 @@ async def refine_videos(
     templates: Templates | None = None,
     only: Collection[str] | None = None,
 ) -> dict[str, Annotations | BaseException]:
-    """Every eligible node of every video (or those in `only`), submitted together; per video its
-    annotations or its error."""
-    limits, templates = limits or PromptLimits(), templates or Templates()
-    results: dict[str, Annotations | BaseException] = {}
-    tasks: dict[str, list[tuple[str, asyncio.Task]]] = {}
-    for job in jobs:
-        try:
-            context = build_context(job, limits, templates)
-            tasks[job.video_uid] = [
-                (node.node_id, asyncio.ensure_future(refine_node(backend, context, job.video_uid, node, rounds)))
-                for node in eligible_nodes(job.tree, min_seconds)
-                if only is None or node.node_id in only
-            ]
-        except Exception as error:  # noqa: BLE001 - this video fails alone
-            results[job.video_uid] = error
-    for uid, node_tasks in tasks.items():
-        done = await asyncio.gather(*(task for _, task in node_tasks), return_exceptions=True)
-        nodes = {}
-        for (node_id, _), value in zip(node_tasks, done, strict=True):
-            if isinstance(value, BaseException):
-                value = NodeAnnotation(errors=[f"{type(value).__name__}: {value}"])
-            nodes[node_id] = value
-        results[uid] = Annotations(uid, backend.name, nodes)
-    return results
+    """`refine_each`, gathered: per video its annotations or its error."""
+    return {uid: value async for uid, value in refine_each(backend, jobs, rounds, min_seconds, limits, templates, only)}

@@ -1,34 +1,40 @@
 """The Refiner gRPC servicer: tree + captions (+ metadata) in, annotations artifact out.
 
 The LLM backend is asynchronous (vLLM's engine, or an HTTP client); it lives on an event loop in
-a thread of its own, and each gRPC call submits all of its videos' nodes there at once.
+a thread of its own; each gRPC call submits all of its videos' nodes there at once and streams
+each video back as soon as its last node is refined.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import grpc
 
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.config import from_env
-from action100m.common.grpc_server import serve
-from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, run_batched, service_info
+from action100m.common.grpc_server import is_alive, serve
+from action100m.common.inflight import InFlight
+from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
 from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
 from .prompts import PromptLimits, load_templates
-from .refine import MIN_SEGMENT_SECONDS, RefineJob, refine_videos
+from .refine import MIN_SEGMENT_SECONDS, RefineJob, refine_each
 from .schema import annotation_schema
 
 SERVICE_NAME = refiner_pb2.DESCRIPTOR.services_by_name["Refiner"].full_name
 BACKENDS = ("vllm", "openai", "transformers")
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,6 +94,7 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
         self.config = config
         self.templates = load_templates(config.templates or None)
         self.backend = config.make_backend()
+        self.inflight = InFlight()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="refiner-loop", daemon=True).start()
 
@@ -124,7 +131,9 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
                 raise StageInputError(f"{item.metadata_uri}: metadata must be a JSON object")
         return RefineJob(item.video_uid, tree, captions, metadata)
 
-    def Refine(self, request: refiner_pb2.RefineRequest, context: grpc.ServicerContext):
+    def Refine(
+        self, request: refiner_pb2.RefineRequest, context: grpc.ServicerContext
+    ) -> Iterator[refiner_pb2.RefineResult]:
         require_unique_uids(request.videos, context)
         options, defaults = request.options, self.defaults()
         if options.reasoning_effort and options.reasoning_effort != self.config.reasoning_effort:
@@ -146,30 +155,66 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
         if rounds < 1 or limits.max_subtree_depth < 0 or min_seconds < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rounds must be >= 1; depths and seconds >= 0")
 
-        def process(todo):
+        def process(
+            todo: list[tuple[str, RefineJob]], keep_going: Callable[[], None]
+        ) -> Iterator[tuple[str, Annotations | BaseException]]:
             jobs = [job for _, job in todo]
-            return self._on_loop(refine_videos(self.backend, jobs, rounds, min_seconds, limits, self.templates))
+            videos = refine_each(self.backend, jobs, rounds, min_seconds, limits, self.templates)
+            return self._iterate_on_loop(videos, keep_going)
 
-        runs = run_batched(
+        for item, run, value in stream_videos(
             request.videos,
-            self.store,
-            request.overwrite,
-            self._prepare,
-            process,
+            store=self.store,
+            overwrite=request.overwrite,
+            inflight=self.inflight,
+            alive=lambda: is_alive(context),
+            prepare=self._prepare,
+            process=process,
             publish=lambda item, value: self.store.put_bytes(
                 item.output_uri, value.to_json(), content_type="application/json"
             ),
-        )
-        return refiner_pb2.RefineResponse(
-            results=[_result(item, run, value) for item, (run, value) in zip(request.videos, runs, strict=True)]
-        )
+        ):
+            yield _result(item, run, value)
+
+    def _iterate_on_loop(self, items: AsyncIterator[T], keep_going: Callable[[], None]) -> Iterator[T]:
+        """Iterates, from this gRPC thread, an async generator that runs on the backend's event loop;
+        stops it (its unfinished requests cancelled) when nobody wants the rest."""
+        step: concurrent.futures.Future[T] | None = None
+        try:
+            while True:
+                step = asyncio.run_coroutine_threadsafe(_next_or_end(items), self.loop)
+                while True:
+                    try:
+                        value = step.result(timeout=0.5)
+                        break
+                    except TimeoutError:
+                        keep_going()
+                step = None
+                if value is _END:
+                    return
+                yield value
+        finally:
+            if step is not None:
+                step.cancel()
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(items.aclose(), self.loop).result(timeout=30)
 
     def Info(self, request, context):
         model = common_pb2.ModelInfo(role="llm", name=self.config.model, dtype=self.config.dtype)
         return service_info("refiner", self.defaults(), [model])
 
 
-def _result(item, run: VideoRun, annotations: Annotations | None) -> refiner_pb2.RefineResult:
+_END: Any = object()
+
+
+async def _next_or_end(items: AsyncIterator[T]) -> T:
+    try:
+        return await anext(items)
+    except StopAsyncIteration:
+        return _END  # type: ignore[no-any-return]
+
+
+def _result(item: refiner_pb2.RefineItem, run: VideoRun, annotations: Annotations | None) -> refiner_pb2.RefineResult:
     result = refiner_pb2.RefineResult(status=run.status())
     if not run.failed:
         result.annotations_uri = item.output_uri

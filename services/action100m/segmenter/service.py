@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import grpc
 
-from action100m.common.artifacts import Embeddings
-from action100m.common.grpc_server import check_alive, serve
-from action100m.common.stage import require_unique_uids, run_batched, service_info
+from action100m.common.artifacts import Embeddings, SegmentTree
+from action100m.common.grpc_server import is_alive, serve
+from action100m.common.inflight import InFlight
+from action100m.common.stage import require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
 
@@ -20,37 +23,40 @@ DEFAULTS = segmenter_pb2.SegmentOptions(min_segment_seconds=MIN_SEGMENT_SECONDS)
 class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
     def __init__(self, store: ArtifactStore):
         self.store = store
+        self.inflight = InFlight()
 
-    def Segment(self, request: segmenter_pb2.SegmentRequest, context: grpc.ServicerContext):
+    def Segment(
+        self, request: segmenter_pb2.SegmentRequest, context: grpc.ServicerContext
+    ) -> Iterator[segmenter_pb2.SegmentResult]:
         require_unique_uids(request.videos, context)
         min_seconds = request.options.min_segment_seconds or DEFAULTS.min_segment_seconds
         if min_seconds < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"min_segment_seconds must be >= 0, got {min_seconds}")
 
-        def segment_each(todo):
+        def segment_each(
+            todo: list[tuple[str, segmenter_pb2.SegmentItem]], keep_going: Callable[[], None]
+        ) -> Iterator[tuple[str, SegmentTree | BaseException]]:
             """Video by video (CPU work, no batching to gain); each error stays its video's."""
-            trees = {}
             for uid, item in todo:
-                check_alive(context)
+                keep_going()
                 try:
                     embeddings = Embeddings.from_bytes(self.store.get_bytes(item.embeddings_uri), item.embeddings_uri)
-                    trees[uid] = segment_video(uid, embeddings, min_seconds, source=item.embeddings_uri)
-                except Exception as error:  # noqa: BLE001 - reported in the video's status
-                    trees[uid] = error
-            return trees
+                    yield uid, segment_video(uid, embeddings, min_seconds, source=item.embeddings_uri)
+                except Exception as error:  # reported in the video's status
+                    yield uid, error
 
-        runs = run_batched(
+        for item, run, tree in stream_videos(
             request.videos,
-            self.store,
-            request.overwrite,
+            store=self.store,
+            overwrite=request.overwrite,
+            inflight=self.inflight,
+            alive=lambda: is_alive(context),
             prepare=lambda item, files: item,
             process=segment_each,
             publish=lambda item, tree: self.store.put_bytes(
                 item.output_uri, tree.to_json(), content_type="application/json"
             ),
-        )
-        results = []
-        for item, (run, tree) in zip(request.videos, runs, strict=True):
+        ):
             result = segmenter_pb2.SegmentResult(status=run.status())
             if not run.failed:
                 result.tree_uri = item.output_uri
@@ -58,8 +64,7 @@ class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
                 result.nodes = len(tree.nodes)
                 result.leaves = len(tree.leaves())
                 result.depth = max(n.level for n in tree.nodes)
-            results.append(result)
-        return segmenter_pb2.SegmentResponse(results=results)
+            yield result
 
     def Info(self, request, context):
         return service_info("segmenter", DEFAULTS)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from action100m.v1 import common_pb2 as action100m_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/captioner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xb1\x01\n\x0e\x43\x61ptionOptions\x12\x14\n\x0cvideo_frames\x18\x01 \x01(\x05\x12\x18\n\x10video_frame_size\x18\x02 \x01(\x05\x12\x1e\n\x16\x63\x61ption_max_new_tokens\x18\x03 \x01(\x05\x12\x1d\n\x15\x61\x63tion_max_new_tokens\x18\x04 \x01(\x05\x12\x1c\n\x14image_max_new_tokens\x18\x05 \x01(\x05\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\"Y\n\x0b\x43\x61ptionItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x10\n\x08tree_uri\x18\x03 \x01(\t\x12\x12\n\noutput_uri\x18\x04 \x01(\t\"\x7f\n\x0e\x43\x61ptionRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.CaptionItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.CaptionOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xa5\x01\n\rCaptionResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x14\n\x0c\x63\x61ptions_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x04 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\"@\n\x0f\x43\x61ptionResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.action100m.v1.CaptionResult2\x95\x01\n\tCaptioner\x12H\n\x07\x43\x61ption\x12\x1d.action100m.v1.CaptionRequest\x1a\x1e.action100m.v1.CaptionResponse\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/captioner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xb1\x01\n\x0e\x43\x61ptionOptions\x12\x14\n\x0cvideo_frames\x18\x01 \x01(\x05\x12\x18\n\x10video_frame_size\x18\x02 \x01(\x05\x12\x1e\n\x16\x63\x61ption_max_new_tokens\x18\x03 \x01(\x05\x12\x1d\n\x15\x61\x63tion_max_new_tokens\x18\x04 \x01(\x05\x12\x1c\n\x14image_max_new_tokens\x18\x05 \x01(\x05\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\"Y\n\x0b\x43\x61ptionItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x10\n\x08tree_uri\x18\x03 \x01(\t\x12\x12\n\noutput_uri\x18\x04 \x01(\t\"\x7f\n\x0e\x43\x61ptionRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.CaptionItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.CaptionOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xa5\x01\n\rCaptionResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x14\n\x0c\x63\x61ptions_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x04 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\x32\x95\x01\n\tCaptioner\x12H\n\x07\x43\x61ption\x12\x1d.action100m.v1.CaptionRequest\x1a\x1c.action100m.v1.CaptionResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CAPTIONREQUEST']._serialized_end=474
   _globals['_CAPTIONRESULT']._serialized_start=477
   _globals['_CAPTIONRESULT']._serialized_end=642
-  _globals['_CAPTIONRESPONSE']._serialized_start=644
-  _globals['_CAPTIONRESPONSE']._serialized_end=708
-  _globals['_CAPTIONER']._serialized_start=711
-  _globals['_CAPTIONER']._serialized_end=860
+  _globals['_CAPTIONER']._serialized_start=645
+  _globals['_CAPTIONER']._serialized_end=794
 # @@protoc_insertion_point(module_scope)

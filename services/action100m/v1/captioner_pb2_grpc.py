@@ -35,10 +35,10 @@ class CaptionerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Caption = channel.unary_unary(
+        self.Caption = channel.unary_stream(
                 '/action100m.v1.Captioner/Caption',
                 request_serializer=action100m_dot_v1_dot_captioner__pb2.CaptionRequest.SerializeToString,
-                response_deserializer=action100m_dot_v1_dot_captioner__pb2.CaptionResponse.FromString,
+                response_deserializer=action100m_dot_v1_dot_captioner__pb2.CaptionResult.FromString,
                 _registered_method=True)
         self.Info = channel.unary_unary(
                 '/action100m.v1.Captioner/Info',
@@ -51,7 +51,9 @@ class CaptionerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Caption(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -65,10 +67,10 @@ class CaptionerServicer:
 
 def add_CaptionerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Caption': grpc.unary_unary_rpc_method_handler(
+            'Caption': grpc.unary_stream_rpc_method_handler(
                     servicer.Caption,
                     request_deserializer=action100m_dot_v1_dot_captioner__pb2.CaptionRequest.FromString,
-                    response_serializer=action100m_dot_v1_dot_captioner__pb2.CaptionResponse.SerializeToString,
+                    response_serializer=action100m_dot_v1_dot_captioner__pb2.CaptionResult.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
                     servicer.Info,
@@ -97,12 +99,12 @@ class Captioner:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/action100m.v1.Captioner/Caption',
             action100m_dot_v1_dot_captioner__pb2.CaptionRequest.SerializeToString,
-            action100m_dot_v1_dot_captioner__pb2.CaptionResponse.FromString,
+            action100m_dot_v1_dot_captioner__pb2.CaptionResult.FromString,
             options,
             channel_credentials,
             insecure,

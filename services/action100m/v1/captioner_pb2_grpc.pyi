@@ -32,13 +32,19 @@ class CaptionerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CaptionerAsyncStub: ...
-    Caption: _grpc.UnaryUnaryMultiCallable[_captioner_pb2.CaptionRequest, _captioner_pb2.CaptionResponse]
+    Caption: _grpc.UnaryStreamMultiCallable[_captioner_pb2.CaptionRequest, _captioner_pb2.CaptionResult]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _grpc.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]
 
 @_typing.type_check_only
 class CaptionerAsyncStub(CaptionerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Caption: _aio.UnaryUnaryMultiCallable[_captioner_pb2.CaptionRequest, _captioner_pb2.CaptionResponse]  # type: ignore[assignment]
+    Caption: _aio.UnaryStreamMultiCallable[_captioner_pb2.CaptionRequest, _captioner_pb2.CaptionResult]  # type: ignore[assignment]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _aio.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]  # type: ignore[assignment]
 
 class CaptionerServicer(metaclass=_abc_1.ABCMeta):
@@ -47,7 +53,10 @@ class CaptionerServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _captioner_pb2.CaptionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_captioner_pb2.CaptionResponse, _abc.Awaitable[_captioner_pb2.CaptionResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_captioner_pb2.CaptionResult], _abc.AsyncIterator[_captioner_pb2.CaptionResult]]:
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
 
     @_abc_1.abstractmethod
     def Info(

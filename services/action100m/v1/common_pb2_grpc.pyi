@@ -7,10 +7,14 @@ Conventions used by every service:
 - Artifacts are named by URI (`s3://bucket/key` or `file:///abs/path`), never sent inline.
   A service refuses URIs outside the buckets/roots it is configured with (INVALID_ARGUMENT).
 - Option fields left at 0 / "" take the service's default (the paper's value, see SPEC.md).
-- Batch calls carry several videos; one bad video gets a FAILED status in its result and the
-  others go on. The call itself fails only for a request that is wrong as a whole.
+- Batch calls carry several videos and stream one result per video as soon as it is published;
+  one bad video gets a FAILED status in its result and the others go on. The call itself fails
+  only for a request that is wrong as a whole.
 - When a video's output artifact already exists the service does not recompute it (CACHED),
-  unless the request sets `overwrite`.
+  unless the request sets `overwrite`. A request naming a video that another call on the same
+  process is computing joins that work (JOINED) instead of computing it twice.
+
+API version: v1 as of action100m 0.2 (server-streaming stage calls; 0.1's unary calls are gone).
 """
 
 from collections import abc as _abc

@@ -35,10 +35,10 @@ class EmbedderStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Embed = channel.unary_unary(
+        self.Embed = channel.unary_stream(
                 '/action100m.v1.Embedder/Embed',
                 request_serializer=action100m_dot_v1_dot_embedder__pb2.EmbedRequest.SerializeToString,
-                response_deserializer=action100m_dot_v1_dot_embedder__pb2.EmbedResponse.FromString,
+                response_deserializer=action100m_dot_v1_dot_embedder__pb2.EmbedResult.FromString,
                 _registered_method=True)
         self.Info = channel.unary_unary(
                 '/action100m.v1.Embedder/Info',
@@ -52,6 +52,8 @@ class EmbedderServicer:
 
     def Embed(self, request, context):
         """Embeds a batch of videos; windows of all videos share GPU batches.
+        One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -66,10 +68,10 @@ class EmbedderServicer:
 
 def add_EmbedderServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Embed': grpc.unary_unary_rpc_method_handler(
+            'Embed': grpc.unary_stream_rpc_method_handler(
                     servicer.Embed,
                     request_deserializer=action100m_dot_v1_dot_embedder__pb2.EmbedRequest.FromString,
-                    response_serializer=action100m_dot_v1_dot_embedder__pb2.EmbedResponse.SerializeToString,
+                    response_serializer=action100m_dot_v1_dot_embedder__pb2.EmbedResult.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
                     servicer.Info,
@@ -98,12 +100,12 @@ class Embedder:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/action100m.v1.Embedder/Embed',
             action100m_dot_v1_dot_embedder__pb2.EmbedRequest.SerializeToString,
-            action100m_dot_v1_dot_embedder__pb2.EmbedResponse.FromString,
+            action100m_dot_v1_dot_embedder__pb2.EmbedResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,15 +32,21 @@ class EmbedderStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> EmbedderAsyncStub: ...
-    Embed: _grpc.UnaryUnaryMultiCallable[_embedder_pb2.EmbedRequest, _embedder_pb2.EmbedResponse]
-    """Embeds a batch of videos; windows of all videos share GPU batches."""
+    Embed: _grpc.UnaryStreamMultiCallable[_embedder_pb2.EmbedRequest, _embedder_pb2.EmbedResult]
+    """Embeds a batch of videos; windows of all videos share GPU batches.
+    One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _grpc.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]
 
 @_typing.type_check_only
 class EmbedderAsyncStub(EmbedderStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Embed: _aio.UnaryUnaryMultiCallable[_embedder_pb2.EmbedRequest, _embedder_pb2.EmbedResponse]  # type: ignore[assignment]
-    """Embeds a batch of videos; windows of all videos share GPU batches."""
+    Embed: _aio.UnaryStreamMultiCallable[_embedder_pb2.EmbedRequest, _embedder_pb2.EmbedResult]  # type: ignore[assignment]
+    """Embeds a batch of videos; windows of all videos share GPU batches.
+    One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _aio.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]  # type: ignore[assignment]
 
 class EmbedderServicer(metaclass=_abc_1.ABCMeta):
@@ -49,8 +55,11 @@ class EmbedderServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _embedder_pb2.EmbedRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_embedder_pb2.EmbedResponse, _abc.Awaitable[_embedder_pb2.EmbedResponse]]:
-        """Embeds a batch of videos; windows of all videos share GPU batches."""
+    ) -> _typing.Union[_abc.Iterator[_embedder_pb2.EmbedResult], _abc.AsyncIterator[_embedder_pb2.EmbedResult]]:
+        """Embeds a batch of videos; windows of all videos share GPU batches.
+        One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
 
     @_abc_1.abstractmethod
     def Info(

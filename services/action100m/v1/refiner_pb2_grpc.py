@@ -35,10 +35,10 @@ class RefinerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Refine = channel.unary_unary(
+        self.Refine = channel.unary_stream(
                 '/action100m.v1.Refiner/Refine',
                 request_serializer=action100m_dot_v1_dot_refiner__pb2.RefineRequest.SerializeToString,
-                response_deserializer=action100m_dot_v1_dot_refiner__pb2.RefineResponse.FromString,
+                response_deserializer=action100m_dot_v1_dot_refiner__pb2.RefineResult.FromString,
                 _registered_method=True)
         self.Info = channel.unary_unary(
                 '/action100m.v1.Refiner/Info',
@@ -51,7 +51,9 @@ class RefinerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Refine(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -65,10 +67,10 @@ class RefinerServicer:
 
 def add_RefinerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Refine': grpc.unary_unary_rpc_method_handler(
+            'Refine': grpc.unary_stream_rpc_method_handler(
                     servicer.Refine,
                     request_deserializer=action100m_dot_v1_dot_refiner__pb2.RefineRequest.FromString,
-                    response_serializer=action100m_dot_v1_dot_refiner__pb2.RefineResponse.SerializeToString,
+                    response_serializer=action100m_dot_v1_dot_refiner__pb2.RefineResult.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
                     servicer.Info,
@@ -97,12 +99,12 @@ class Refiner:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/action100m.v1.Refiner/Refine',
             action100m_dot_v1_dot_refiner__pb2.RefineRequest.SerializeToString,
-            action100m_dot_v1_dot_refiner__pb2.RefineResponse.FromString,
+            action100m_dot_v1_dot_refiner__pb2.RefineResult.FromString,
             options,
             channel_credentials,
             insecure,

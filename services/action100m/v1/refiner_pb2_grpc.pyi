@@ -32,13 +32,19 @@ class RefinerStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RefinerAsyncStub: ...
-    Refine: _grpc.UnaryUnaryMultiCallable[_refiner_pb2.RefineRequest, _refiner_pb2.RefineResponse]
+    Refine: _grpc.UnaryStreamMultiCallable[_refiner_pb2.RefineRequest, _refiner_pb2.RefineResult]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _grpc.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]
 
 @_typing.type_check_only
 class RefinerAsyncStub(RefinerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Refine: _aio.UnaryUnaryMultiCallable[_refiner_pb2.RefineRequest, _refiner_pb2.RefineResponse]  # type: ignore[assignment]
+    Refine: _aio.UnaryStreamMultiCallable[_refiner_pb2.RefineRequest, _refiner_pb2.RefineResult]  # type: ignore[assignment]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _aio.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]  # type: ignore[assignment]
 
 class RefinerServicer(metaclass=_abc_1.ABCMeta):
@@ -47,7 +53,10 @@ class RefinerServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _refiner_pb2.RefineRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_refiner_pb2.RefineResponse, _abc.Awaitable[_refiner_pb2.RefineResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_refiner_pb2.RefineResult], _abc.AsyncIterator[_refiner_pb2.RefineResult]]:
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
 
     @_abc_1.abstractmethod
     def Info(

@@ -35,10 +35,10 @@ class SegmenterStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Segment = channel.unary_unary(
+        self.Segment = channel.unary_stream(
                 '/action100m.v1.Segmenter/Segment',
                 request_serializer=action100m_dot_v1_dot_segmenter__pb2.SegmentRequest.SerializeToString,
-                response_deserializer=action100m_dot_v1_dot_segmenter__pb2.SegmentResponse.FromString,
+                response_deserializer=action100m_dot_v1_dot_segmenter__pb2.SegmentResult.FromString,
                 _registered_method=True)
         self.Info = channel.unary_unary(
                 '/action100m.v1.Segmenter/Info',
@@ -51,7 +51,9 @@ class SegmenterServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Segment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -65,10 +67,10 @@ class SegmenterServicer:
 
 def add_SegmenterServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Segment': grpc.unary_unary_rpc_method_handler(
+            'Segment': grpc.unary_stream_rpc_method_handler(
                     servicer.Segment,
                     request_deserializer=action100m_dot_v1_dot_segmenter__pb2.SegmentRequest.FromString,
-                    response_serializer=action100m_dot_v1_dot_segmenter__pb2.SegmentResponse.SerializeToString,
+                    response_serializer=action100m_dot_v1_dot_segmenter__pb2.SegmentResult.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
                     servicer.Info,
@@ -97,12 +99,12 @@ class Segmenter:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/action100m.v1.Segmenter/Segment',
             action100m_dot_v1_dot_segmenter__pb2.SegmentRequest.SerializeToString,
-            action100m_dot_v1_dot_segmenter__pb2.SegmentResponse.FromString,
+            action100m_dot_v1_dot_segmenter__pb2.SegmentResult.FromString,
             options,
             channel_credentials,
             insecure,

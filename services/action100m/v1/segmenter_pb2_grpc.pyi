@@ -32,13 +32,19 @@ class SegmenterStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SegmenterAsyncStub: ...
-    Segment: _grpc.UnaryUnaryMultiCallable[_segmenter_pb2.SegmentRequest, _segmenter_pb2.SegmentResponse]
+    Segment: _grpc.UnaryStreamMultiCallable[_segmenter_pb2.SegmentRequest, _segmenter_pb2.SegmentResult]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _grpc.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]
 
 @_typing.type_check_only
 class SegmenterAsyncStub(SegmenterStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Segment: _aio.UnaryUnaryMultiCallable[_segmenter_pb2.SegmentRequest, _segmenter_pb2.SegmentResponse]  # type: ignore[assignment]
+    Segment: _aio.UnaryStreamMultiCallable[_segmenter_pb2.SegmentRequest, _segmenter_pb2.SegmentResult]  # type: ignore[assignment]
+    """One result per video, sent the moment that video is published (or found cached, or failed), so
+    a long call reports progress and a lost connection costs only the videos still in flight.
+    """
     Info: _aio.UnaryUnaryMultiCallable[_common_pb2.InfoRequest, _common_pb2.ServiceInfo]  # type: ignore[assignment]
 
 class SegmenterServicer(metaclass=_abc_1.ABCMeta):
@@ -47,7 +53,10 @@ class SegmenterServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _segmenter_pb2.SegmentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_segmenter_pb2.SegmentResponse, _abc.Awaitable[_segmenter_pb2.SegmentResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_segmenter_pb2.SegmentResult], _abc.AsyncIterator[_segmenter_pb2.SegmentResult]]:
+        """One result per video, sent the moment that video is published (or found cached, or failed), so
+        a long call reports progress and a lost connection costs only the videos still in flight.
+        """
 
     @_abc_1.abstractmethod
     def Info(

@@ -1,17 +1,37 @@
-"""Shared by the refiner tests: a small captioned tree, and processes started in .venv-vllm."""
+"""Helpers the tests share (import them from here; conftest.py holds only fixtures)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
 
-VLLM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def in_request_order(stream: Iterable[Any], request: Any) -> list[Any]:
+    """A stage call's streamed results (one per video, in completion order), in the request's order."""
+    by_uid = {result.status.video_uid: result for result in stream}
+    order = [item.video_uid for item in request.videos]
+    assert sorted(by_uid) == sorted(order), f"one result per video expected: {sorted(by_uid)} vs {sorted(order)}"
+    return [by_uid[uid] for uid in order]
+
+
+VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 
 
 def small_tree() -> tuple[SegmentTree, Captions]:

@@ -1,0 +1,176 @@
+"""Decode on a thread, batch across videos, finish per video: the loop of the GPU stages.
+
+A producer (decoding and preprocessing, on a CPU thread via `prefetched`) emits typed events per
+video: `VideoStarted`, any number of `VideoChunk`, then `VideoEnded`, or `VideoFailed` at any
+point. Each started video gets a `VideoSession` that turns its chunks into work items (encoder
+windows, caption jobs). Items of any video are queued by batch key and run `batch_size` at a time;
+each output goes back to its video's session. A video is finished, and yielded at once, when it
+has ended and none of its items is waiting or running, so its result can be published while
+other videos are still being worked on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from .prefetch import prefetched
+
+InfoT = TypeVar("InfoT")
+DataT = TypeVar("DataT")
+W = TypeVar("W", bound="WorkItem")
+O = TypeVar("O")  # noqa: E741 - the output of one work item
+R = TypeVar("R")
+W_contra = TypeVar("W_contra", bound="WorkItem", contravariant=True)
+O_contra = TypeVar("O_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class VideoStarted(Generic[InfoT]):
+    video_uid: str
+    info: InfoT
+
+
+@dataclass(frozen=True)
+class VideoChunk(Generic[DataT]):
+    video_uid: str
+    data: DataT
+
+
+@dataclass(frozen=True)
+class VideoEnded(Generic[InfoT]):
+    video_uid: str
+    info: InfoT
+
+
+@dataclass(frozen=True)
+class VideoFailed:
+    """The video failed (unreadable, corrupt...); the others go on."""
+
+    video_uid: str
+    error: BaseException
+
+
+VideoEvent = VideoStarted[Any] | VideoChunk[Any] | VideoEnded[Any] | VideoFailed
+
+
+class WorkItem(Protocol):
+    @property
+    def video_uid(self) -> str: ...
+
+
+class VideoSession(Protocol[W_contra, O_contra, R_co]):
+    """One video's state while the loop works on it."""
+
+    def on_chunk(self, data: Any) -> Sequence[W_contra]:
+        """Work items that this chunk makes ready."""
+        ...
+
+    def on_end(self, info: Any) -> Sequence[W_contra]:
+        """Work items that only the end of the video makes ready (a tail window, say)."""
+        ...
+
+    def apply(self, item: W_contra, output: O_contra) -> None:
+        """Takes the output of one of its items."""
+        ...
+
+    def finish(self) -> R_co:
+        """The video's result, once every item has been applied."""
+        ...
+
+
+def cross_video_batches(
+    events: Iterable[VideoEvent],
+    open_session: Callable[[VideoStarted[Any]], VideoSession[W, O, R]],
+    run_batch: Callable[[list[W]], Sequence[O]],
+    batch_size: int,
+    batch_key: Callable[[W], Hashable] = lambda item: None,
+    keep_going: Callable[[], None] = lambda: None,
+    queue_depth: int = 8,
+    name: str = "decode",
+) -> Iterator[tuple[str, R | BaseException]]:
+    """Yields (video_uid, result or error) for every video of `events`, as each finishes.
+
+    A batch that raises fails the videos it held (the others go on); `keep_going` is called
+    before every batch and may raise to stop the whole loop.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    sessions: dict[str, VideoSession[W, O, R]] = {}
+    pending: dict[str, int] = defaultdict(int)
+    ended: set[str] = set()
+    queues: dict[Hashable, list[W]] = defaultdict(list)
+
+    def drop(uid: str) -> None:
+        sessions.pop(uid, None)
+        pending.pop(uid, None)
+        ended.discard(uid)
+        for key in queues:
+            queues[key] = [item for item in queues[key] if item.video_uid != uid]
+
+    def finished() -> Iterator[tuple[str, R | BaseException]]:
+        for uid in [u for u in ended if pending[u] == 0]:
+            session = sessions[uid]
+            drop(uid)
+            try:
+                yield uid, session.finish()
+            except Exception as error:
+                yield uid, error
+
+    def run(items: list[W]) -> Iterator[tuple[str, R | BaseException]]:
+        keep_going()
+        try:
+            outputs = run_batch(items)
+        except Exception as error:
+            for uid in dict.fromkeys(item.video_uid for item in items):
+                if uid in sessions:
+                    drop(uid)
+                    yield uid, error
+            return
+        for item, output in zip(items, outputs, strict=True):
+            session = sessions.get(item.video_uid)
+            if session is not None:
+                session.apply(item, output)
+                pending[item.video_uid] -= 1
+        yield from finished()
+
+    def enqueue(items: Sequence[W]) -> Iterator[tuple[str, R | BaseException]]:
+        for item in items:
+            pending[item.video_uid] += 1
+            queue = queues[batch_key(item)]
+            queue.append(item)
+            if len(queue) >= batch_size:
+                queues[batch_key(item)] = []
+                yield from run(queue)
+
+    for event in prefetched(events, queue_depth, name):
+        uid = event.video_uid
+        if isinstance(event, VideoFailed):
+            drop(uid)
+            yield uid, event.error
+            continue
+        if not isinstance(event, VideoStarted) and uid not in sessions:
+            continue  # the video failed while its chunks were still queued
+        try:  # a session that raises fails its video only
+            if isinstance(event, VideoStarted):
+                sessions[uid] = open_session(event)
+                continue
+            if isinstance(event, VideoChunk):
+                ready = sessions[uid].on_chunk(event.data)
+            else:
+                ended.add(uid)
+                ready = sessions[uid].on_end(event.info)
+        except Exception as error:
+            drop(uid)
+            yield uid, error
+            continue
+        yield from enqueue(ready)
+        yield from finished()
+    for key in list(queues):
+        while queues[key]:
+            batch, queues[key] = queues[key][:batch_size], queues[key][batch_size:]
+            yield from run(batch)
+    yield from finished()

@@ -47,7 +47,11 @@ def _cmd_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
-SERVICES = ("embedder", "segmenter", "captioner", "refiner")
+def _services() -> list[str]:
+    """The services, in pipeline order, from the stage registry."""
+    from action100m.pipelines.stages import STAGES
+
+    return [spec.service for spec in STAGES]
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -101,22 +105,28 @@ def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
     import kfp
 
     from action100m.pipelines.dag import build_pipeline
+    from action100m.pipelines.stages import STAGES
 
-    arguments = {
+    roots = args.allowed_roots or ",".join(
+        dict.fromkeys([args.artifact_prefix, args.output_prefix, args.videos.rsplit("/", 1)[0]])
+    )
+    arguments: dict[str, object] = {
         "videos": args.videos,
         "artifact_prefix": args.artifact_prefix,
         "output_prefix": args.output_prefix,
-        "allowed_roots": args.allowed_roots
-        or ",".join({args.artifact_prefix, args.output_prefix, args.videos.rsplit("/", 1)[0]}),
+        "allowed_roots": roots,
         "s3_endpoint": args.s3_endpoint,
         "shard_size": args.shard_size,
     }
-    for stage in ("embedder", "segmenter", "captioner", "refiner"):
-        if getattr(args, stage):
-            arguments[stage] = getattr(args, stage)
+    for spec in STAGES:
+        arguments[f"{spec.name}_address"] = getattr(args, spec.service) or spec.default_address(
+            args.release, args.release_namespace
+        )
     client = kfp.Client(host=args.host, namespace=args.namespace)
     run = client.create_run_from_pipeline_func(
-        build_pipeline(args.parallelism, args.s3_secret or None), arguments=arguments, experiment_name=args.experiment
+        build_pipeline(args.parallelism, args.s3_secret or None, args.release),
+        arguments=arguments,
+        experiment_name=args.experiment,
     )
     print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}")
     return 0
@@ -163,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs a stage service. Settings come from A100M_* environment variables "
         "(A100M_PORT, A100M_METRICS_PORT, A100M_ALLOWED_ROOTS, A100M_<SERVICE>_MODEL, ...; see README).",
     )
-    serve.add_argument("service", choices=SERVICES, help="which service")
+    serve.add_argument("service", choices=_services(), help="which service")
     serve.set_defaults(run=_cmd_serve)
 
     run = commands.add_parser(
@@ -225,8 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")
     submit.add_argument("--shard-size", type=int, default=16)
     submit.add_argument("--parallelism", type=int, default=8)
-    for stage in ("embedder", "segmenter", "captioner", "refiner"):
-        submit.add_argument(f"--{stage}", default=None, help=f"{stage} address (default: the chart's headless Service)")
+    submit.add_argument("--release", default="action100m", help="the chart's release name (default action100m)")
+    submit.add_argument(
+        "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"
+    )
+    for service in _services():
+        submit.add_argument(
+            f"--{service}", default=None, help=f"{service} address (default: the release's headless Service)"
+        )
     submit.set_defaults(run=_cmd_pipeline_submit)
 
     refiner = commands.add_parser("refiner", help="refiner utilities", description="Refiner utilities.")

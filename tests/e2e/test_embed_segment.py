@@ -56,18 +56,18 @@ def test_top_splits_land_on_the_scene_cuts(stages, tmp_path):
     store.put_file(f"{root}/videos/broken.mp4", tmp_path / "broken.mp4")
 
     request = embedder_pb2.EmbedRequest(
-            videos=[
-                embedder_pb2.EmbedItem(
-                    video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"
-                ),
-                embedder_pb2.EmbedItem(
-                    video_uid="broken", video_uri=f"{root}/videos/broken.mp4", output_uri=f"{root}/emb/broken.npz"
-                ),
-                embedder_pb2.EmbedItem(
-                    video_uid="gone", video_uri=f"{root}/videos/gone.mp4", output_uri=f"{root}/emb/gone.npz"
-                ),
-            ]
-        )
+        videos=[
+            embedder_pb2.EmbedItem(
+                video_uid="scenes", video_uri=f"{root}/videos/scenes.mp4", output_uri=f"{root}/emb/scenes.npz"
+            ),
+            embedder_pb2.EmbedItem(
+                video_uid="broken", video_uri=f"{root}/videos/broken.mp4", output_uri=f"{root}/emb/broken.npz"
+            ),
+            embedder_pb2.EmbedItem(
+                video_uid="gone", video_uri=f"{root}/videos/gone.mp4", output_uri=f"{root}/emb/gone.npz"
+            ),
+        ]
+    )
     ok, broken, gone = in_request_order(embed.Embed(request, timeout=300), request)
     assert ok.status.outcome == common_pb2.OUTCOME_DONE
     assert (ok.num_frames, ok.windows, ok.frames_decoded) == (250, 25, 1000)

@@ -15,7 +15,10 @@ import pytest
 from action100m.common.release import RELEASE_SCHEMA, check_video, read_rows, write_parquet
 from action100m.common.synthetic_video import write_video
 from action100m.pipelines.local import local_services, preset_env, preset_options, run_pipeline
+from action100m.pipelines.state import RunReport
 from action100m.pipelines.steps import store_for
+
+from ..support import need_vllm_env
 
 pytestmark = pytest.mark.vllm
 
@@ -44,10 +47,7 @@ def s3_env(moto_s3):
 @pytest.fixture(scope="module")
 def run(s3_env, tiny_models, tmp_path_factory):
     """Starts the services once; `run()` runs the DAG and returns (report, {file: parquet bytes})."""
-    from action100m.pipelines.local import VLLM_PYTHON
-
-    if not VLLM_PYTHON.exists():
-        pytest.skip(f"{VLLM_PYTHON} does not exist: run `make env`")
+    vllm_python = need_vllm_env()
     store, root = s3_env
     folder = tmp_path_factory.mktemp("pipeline")
     write_video(folder / "cooking.mp4", frames=300, fps=25, scene_starts=(0, 120, 220))
@@ -61,22 +61,23 @@ def run(s3_env, tiny_models, tmp_path_factory):
     store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     models = Path(tiny_models["vjepa2"]).parent
     env = {**preset_env("tiny", models), "A100M_ALLOWED_ROOTS": root}
-    with local_services(env, folder / "logs") as services:
+    with local_services(env, folder / "logs", vllm_python=vllm_python) as services:
 
-        def run_once():
-            report = run_pipeline(
+        def run_once(shard_size: int = 2):
+            run_pipeline(
                 services.addresses,
                 f"{root}/manifest.jsonl",
                 f"{root}/artifacts",
                 f"{root}/dataset",
                 [root],
                 folder / "kfp",
-                shard_size=2,
+                shard_size=shard_size,
                 parallelism=2,
                 s3_endpoint=os.environ["A100M_S3_ENDPOINT"],
                 options=preset_options("tiny"),
             )
-            files = {uri: store.get_bytes(uri) for uri in store.list(f"{root}/dataset") if uri.endswith(".parquet")}
+            report = RunReport.from_json(store.get_bytes(f"{root}/dataset/report.json"))
+            files = {uri.rsplit("/", 1)[-1]: store.get_bytes(uri) for uri in store.list(f"{root}/dataset/data")}
             return report, files
 
         yield store, root, run_once, folder
@@ -90,11 +91,19 @@ def first(run):
 
 def test_two_rows_in_the_release_schema_and_the_corrupt_video_reported(first, run, tmp_path, released_sample):
     report, files = first
-    assert sorted(report["done"]) == ["cooking", "crafts"]
-    failure = report["failed"]["corrupt"]
-    assert failure["stage"] == "embed" and failure["code"] == "INVALID_ARGUMENT"
-    assert "corrupt.mp4" in failure["reason"] and "not a readable video container" in failure["reason"]
-    assert report["nodes"] > 2 and report["segments_annotated"] >= 2
+    assert sorted(report.done) == ["cooking", "crafts"]
+    failure = report.failed["corrupt"]
+    assert failure.stage == "embed" and failure.code == "INVALID_ARGUMENT"
+    assert "corrupt.mp4" in failure.reason and "not a readable video container" in failure.reason
+    assert report.export.nodes > 2 and report.export.segments_annotated >= 2
+    # Hub-style names, one file per shard (the corrupt video's shard keeps its one good row)
+    assert sorted(files) == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    store, root, _, _ = run
+    card = store.get_bytes(f"{root}/dataset/README.md").decode()
+    assert card.startswith("---\n") and "path: data/train-*.parquet" in card
+    for stage in ("embed", "segment", "caption", "refine"):
+        assert f"`{report.stages[stage].fingerprint}`" in card
+    assert "| corrupt | embed | INVALID_ARGUMENT |" in card
 
     local = []
     for i, data in enumerate(files.values()):
@@ -138,7 +147,9 @@ def test_a_rerun_recomputes_nothing_and_writes_identical_bytes(first, run):
     _store, _root, run_once, _ = run
     report, files = run_once()
     # Only the video that failed is tried again; nothing finished goes back to a service.
-    assert report["videos_sent"] == {"embed": ["corrupt"]}
+    assert (report.stats["embed"].failed, report.stats["embed"].cached, report.stats["embed"].done) == (1, 2, 0)
+    for stage in ("segment", "caption", "refine"):
+        assert (report.stats[stage].cached, report.stats[stage].done, report.stats[stage].calls) == (2, 0, 0)
     assert files == first_files
 
 
@@ -148,7 +159,18 @@ def test_deleting_one_stage_artifact_reruns_that_video_there_and_downstream(firs
     assert len(captions) == 1
     store.delete(captions[0])
     report, files = run_once()
-    assert report["videos_sent"] == {"embed": ["corrupt"], "caption": ["crafts"], "refine": ["crafts"]}
-    assert sorted(report["done"]) == ["cooking", "crafts"]
+    assert report.stats["segment"].done == 0
+    assert (report.stats["caption"].done, report.stats["caption"].cached) == (1, 1)
+    assert (report.stats["refine"].done, report.stats["refine"].cached) == (1, 1)  # downstream of the new captions
+    assert sorted(report.done) == ["cooking", "crafts"]
     rows = [row for data in files.values() for row in pq.read_table(io.BytesIO(data)).to_pylist()]
     assert len(rows) == 2 and all(check_video(r) == [] for r in rows)
+
+
+def test_a_rerun_with_another_shard_size_leaves_exactly_one_row_per_video(first, run):
+    """Old part files never mix in: the dataset is swapped whole, under the new shard count's names."""
+    report, files = run[2](shard_size=3)
+    assert sorted(files) == ["train-00000-of-00001.parquet"]
+    rows = [row for data in files.values() for row in pq.read_table(io.BytesIO(data)).to_pylist()]
+    assert sorted(r["video_uid"] for r in rows) == ["cooking", "crafts"]
+    assert report.stats["caption"].calls == 0  # nothing recomputed, only re-exported

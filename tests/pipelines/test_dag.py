@@ -21,10 +21,11 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
     spec, platform = documents[0], documents[1]
     assert spec["pipelineInfo"]["name"] == "action100m"
     assert set(spec["components"]) >= {
-        "comp-plan-shards",
+        "comp-plan-run",
+        "comp-shard-indices",
         "comp-run-stage",
         "comp-export-shard",
-        "comp-collect-reports",
+        "comp-publish-dataset",
     }
     loop = next(c for name, c in spec["components"].items() if name.startswith("comp-for-loop"))
     assert loop["dag"]["tasks"]
@@ -37,11 +38,27 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
     chain = {name: t.get("dependentTasks", []) for name, t in stage_tasks.items()}
     assert sum(1 for deps in chain.values() if not deps) == 1  # one entry point: the embed step
     for task in [*stage_tasks.values(), *(t for n, t in root_tasks.items() if not n.startswith("for-loop"))]:
-        assert task["retryPolicy"]["maxRetryCount"] == 3
+        # KFP retries a lost step pod; planning is not retried (its failures are the input's)
+        assert task.get("retryPolicy", {}).get("maxRetryCount", 0) == (
+            0 if task["taskInfo"]["name"] == "plan-run" else 2
+        )
         assert task["cachingOptions"] == {}  # KFP caching off: the artifact store decides what is finished
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for executor in executors.values():
         assert executor["secretAsEnv"][0]["secretName"] == "action100m-s3"
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    assert {"videos", "artifact_prefix", "output_prefix", "embedder", "refiner", "shard_size"} <= set(inputs)
-    assert inputs["embedder"]["defaultValue"] == "dns:///action100m-embedder-headless:50051"
+    assert {"videos", "artifact_prefix", "output_prefix", "embed_address", "refine_address", "shard_size"} <= set(
+        inputs
+    )
+    assert inputs["embed_address"]["defaultValue"] == "dns:///action100m-embedder-headless:50051"
+    # the loop iterates over the plan's shard indices, not over the videos
+    assert "shard-indices" in for_loop["parameterIterator"]["items"]["inputParameter"]
+
+
+def test_default_addresses_follow_the_chart_naming_of_the_release():
+    from action100m.pipelines.stages import BY_NAME
+
+    embed = BY_NAME["embed"]
+    assert embed.default_address() == "dns:///action100m-embedder-headless:50051"
+    assert embed.default_address("a100m", "ml") == "dns:///a100m-action100m-embedder-headless.ml.svc:50051"
+    assert embed.default_address("my-action100m") == "dns:///my-action100m-embedder-headless:50051"

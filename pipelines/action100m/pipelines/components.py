@@ -1,48 +1,95 @@
-"""The KFP components: each is a few lines that call the step functions of this package.
+"""The KFP components: each is a few lines that call this package's functions.
 
 They run in the pipeline image (docker/pipeline.Dockerfile, `action100m[pipelines]` installed),
-or, in the one-machine run, in this environment. Everything heavy happens in the services.
+or, in the one-machine run, in this environment. Everything heavy happens in the services. What
+passes between them stays small whatever the run's size: the plan's URI, shard indices, and one
+shard's state (a few KB).
 (No `from __future__ import annotations` here: KFP reads the real type hints.)
 """
 
+from typing import List
+
 from kfp import dsl
 
-PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.1.0"
+PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.2.0"
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
-def plan_shards(videos: str, artifact_prefix: str, shard_size: int, allowed_roots: str, s3_endpoint: str) -> list[str]:
-    """Reads the manifest or lists the prefix; one JSON shard state per `shard_size` videos."""
-    from action100m.pipelines.shards import plan_shards as plan
+def plan_run(
+    videos: str, artifact_prefix: str, shard_size: int, run: str, job_id: str, allowed_roots: str, s3_endpoint: str
+) -> str:
+    """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its URI."""
+    from action100m.pipelines.plan import plan_run as plan
     from action100m.pipelines.steps import store_for
 
-    return plan(store_for(allowed_roots, s3_endpoint), videos, artifact_prefix, shard_size)
+    return plan(store_for(allowed_roots, s3_endpoint), videos, artifact_prefix, shard_size, run or job_id).uri
+
+
+@dsl.component(base_image=PIPELINE_IMAGE)
+def shard_indices(plan_uri: str, allowed_roots: str, s3_endpoint: str) -> List[int]:
+    """The plan's shard indices: what the ParallelFor iterates over (a few bytes per shard)."""
+    from action100m.pipelines.plan import Plan
+    from action100m.pipelines.steps import store_for
+
+    return list(range(Plan.load(store_for(allowed_roots, s3_endpoint), plan_uri).shards))
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
 def run_stage(
-    stage: str, shard: str, address: str, options_json: str, overwrite: bool, allowed_roots: str, s3_endpoint: str
+    stage: str,
+    artifact_prefix: str,
+    run: str,
+    job_id: str,
+    shard: int,
+    state: str,
+    address: str,
+    options_json: str,
+    overwrite: bool,
+    allowed_roots: str,
+    s3_endpoint: str,
 ) -> str:
-    """Embed, segment, caption or refine one shard through the stage's service."""
-    from action100m.pipelines.steps import run_stage as run
+    """Embed, segment, caption or refine one shard through the stage's service; the shard's new state."""
+    from action100m.pipelines.plan import Plan
+    from action100m.pipelines.state import ShardState
+    from action100m.pipelines.steps import run_stage as run_one_stage
     from action100m.pipelines.steps import store_for
 
-    return run(stage, shard, address, options_json, overwrite, store=store_for(allowed_roots, s3_endpoint))
+    store = store_for(allowed_roots, s3_endpoint)
+    shard = int(shard)  # JSON numbers may arrive as floats
+    if state:
+        current = ShardState.from_json(state)
+    else:  # the first stage starts from the plan
+        plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
+        current = plan.shard(store, shard, artifact_prefix)
+    return run_one_stage(stage, current, address, options_json, overwrite, store=store).to_json()
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
-def export_shard(shard: str, output_prefix: str, allowed_roots: str, s3_endpoint: str) -> str:
-    """One parquet file in the release format for the shard's finished videos."""
+def export_shard(
+    artifact_prefix: str, run: str, job_id: str, state: str, output_prefix: str, allowed_roots: str, s3_endpoint: str
+) -> int:
+    """Stages the shard's parquet file in the release format and writes its report; its row count."""
     from action100m.pipelines.export import export_shard as export
+    from action100m.pipelines.plan import Plan
+    from action100m.pipelines.state import ShardState
     from action100m.pipelines.steps import store_for
 
-    return export(shard, output_prefix, store_for(allowed_roots, s3_endpoint))
+    store = store_for(allowed_roots, s3_endpoint)
+    plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
+    done = export(ShardState.from_json(state), output_prefix, plan, store)
+    return done.export.rows if done.export else 0
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
-def collect_reports(reports: list[str], output_prefix: str, allowed_roots: str, s3_endpoint: str) -> str:
-    """The run report (also written next to the parquet files as report.json)."""
-    from action100m.pipelines.export import collect_reports as collect
+def publish_dataset(plan_uri: str, rows: list[int], output_prefix: str, allowed_roots: str, s3_endpoint: str) -> str:
+    """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary."""
+    from action100m.pipelines.export import publish_dataset as publish
+    from action100m.pipelines.plan import Plan
     from action100m.pipelines.steps import store_for
 
-    return collect(reports, output_prefix, store_for(allowed_roots, s3_endpoint))
+    store = store_for(allowed_roots, s3_endpoint)
+    report = publish(Plan.load(store, plan_uri), output_prefix, store)
+    return (
+        f"{report.export.rows} rows of {report.videos} videos ({len(report.failed)} failed), "
+        f"{sum(rows)} exported: {output_prefix.rstrip('/')}/README.md"
+    )

@@ -1,40 +1,41 @@
-"""The DAG: plan shards -> ParallelFor over shards (embed -> segment -> caption -> refine -> export)
--> collect. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
-object size limit). ParallelFor's parallelism is fixed when the pipeline is built, hence a factory.
+"""The DAG: plan -> ParallelFor over shard indices (embed -> segment -> caption -> refine -> export)
+-> publish. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
+object size limit), and iterates over shard indices while the plan itself stays in the store.
+ParallelFor's parallelism is fixed when the pipeline is built, hence a factory.
 """
 
 from pathlib import Path
+from typing import Any
 
 from kfp import compiler, dsl
 
-from .components import collect_reports, export_shard, plan_shards, run_stage
+from .components import export_shard, plan_run, publish_dataset, run_stage, shard_indices
+from .stages import STAGES
 
-STAGE_ORDER = ("embed", "segment", "caption", "refine")
-DEFAULT_ADDRESSES = {
-    "embed": "dns:///action100m-embedder-headless:50051",
-    "segment": "dns:///action100m-segmenter-headless:50051",
-    "caption": "dns:///action100m-captioner-headless:50051",
-    "refine": "dns:///action100m-refiner-headless:50051",
-}
-RETRIES = 3
+# A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
+# is retried by the step itself; a failed video is never retried (README, "Retries").
+POD_RETRIES = 2
 # Secret with the S3 credentials, mounted as env vars in every step (Kubernetes runs only).
 S3_SECRET = "action100m-s3"
 S3_SECRET_KEYS = {"access-key": "AWS_ACCESS_KEY_ID", "secret-key": "AWS_SECRET_ACCESS_KEY"}
 
 
-def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET):
-    """The pipeline function, with `parallelism` shards in flight at once."""
+def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m") -> Any:
+    """The pipeline function, with `parallelism` shards in flight at once; the services' default
+    addresses are those of the chart installed as `release`."""
 
-    def configure(task, retries: int = RETRIES, cache: bool = False):
-        task.set_retry(num_retries=retries, backoff_duration="60s", backoff_factor=2.0)
+    def configure(task: Any, retries: int = POD_RETRIES) -> Any:
+        task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0)
         # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
         # only for missing outputs, and a changed parameter changes the fingerprints downstream.
-        task.set_caching_options(cache)
+        task.set_caching_options(False)
         if s3_secret:
             from kfp import kubernetes
 
             kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_SECRET_KEYS)
         return task
+
+    addresses = {stage.name: stage.default_address(release) for stage in STAGES}
 
     @dsl.pipeline(name="action100m", description="Annotate videos into an Action100M-style dataset.")
     def action100m(
@@ -43,10 +44,11 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET):
         output_prefix: str,
         allowed_roots: str,
         s3_endpoint: str = "",
-        embedder: str = DEFAULT_ADDRESSES["embed"],
-        segmenter: str = DEFAULT_ADDRESSES["segment"],
-        captioner: str = DEFAULT_ADDRESSES["caption"],
-        refiner: str = DEFAULT_ADDRESSES["refine"],
+        run: str = "",
+        embed_address: str = addresses["embed"],
+        segment_address: str = addresses["segment"],
+        caption_address: str = addresses["caption"],
+        refine_address: str = addresses["refine"],
         shard_size: int = 16,
         embed_options: str = "{}",
         segment_options: str = "{}",
@@ -55,33 +57,52 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET):
         overwrite: bool = False,
     ) -> str:
         store = {"allowed_roots": allowed_roots, "s3_endpoint": s3_endpoint}
-        plan = configure(plan_shards(videos=videos, artifact_prefix=artifact_prefix, shard_size=shard_size, **store))
-        with dsl.ParallelFor(plan.output, parallelism=parallelism) as shard:
-            state = shard
-            for stage, address, options in (
-                ("embed", embedder, embed_options),
-                ("segment", segmenter, segment_options),
-                ("caption", captioner, caption_options),
-                ("refine", refiner, refine_options),
-            ):
+        # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
+        # never from an upstream task's output.
+        run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+        stage_inputs = {
+            "embed": (embed_address, embed_options),
+            "segment": (segment_address, segment_options),
+            "caption": (caption_address, caption_options),
+            "refine": (refine_address, refine_options),
+        }
+        # Planning is deterministic: a failure there is the input's, and retrying cannot help.
+        plan = configure(plan_run(videos=videos, shard_size=shard_size, **run_id, **store), 0)
+        plan_uri = plan.output
+        shards = configure(shard_indices(plan_uri=plan_uri, **store))
+        with dsl.ParallelFor(shards.output, parallelism=parallelism) as shard:
+            state: Any = ""
+            for stage in STAGES:
+                address, options = stage_inputs[stage.name]
                 task = configure(
                     run_stage(
-                        stage=stage, shard=state, address=address, options_json=options, overwrite=overwrite, **store
+                        stage=stage.name,
+                        **run_id,
+                        shard=shard,
+                        state=state,
+                        address=address,
+                        options_json=options,
+                        overwrite=overwrite,
+                        **store,
                     )
                 )
-                task.set_display_name(stage)
+                task.set_display_name(stage.name)
                 state = task.output
-            exported = configure(export_shard(shard=state, output_prefix=output_prefix, **store))
-        report = configure(
-            collect_reports(reports=dsl.Collected(exported.output), output_prefix=output_prefix, **store)
+            exported = configure(export_shard(**run_id, state=state, output_prefix=output_prefix, **store))
+        published = configure(
+            publish_dataset(
+                plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, **store
+            )
         )
-        return report.output
+        return published.output  # type: ignore[no-any-return]
 
     return action100m
 
 
-def compile_pipeline(path, parallelism: int = 8, s3_secret: "str | None" = S3_SECRET) -> Path:
+def compile_pipeline(
+    path: "str | Path", parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m"
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(parallelism, s3_secret), str(path))
+    compiler.Compiler().compile(build_pipeline(parallelism, s3_secret, release), str(path))
     return path

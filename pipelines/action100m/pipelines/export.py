@@ -1,10 +1,18 @@
-"""The last steps: a parquet shard in the release format, then the run report over all shards."""
+"""The last steps: a parquet shard in the release format per shard, then the dataset published whole.
+
+Each shard's parquet is written into the run's staging folder (`{output}/.staging/{run}/`) under
+its Hub-style name (`data/train-00003-of-00016.parquet`), and the shard's final state (its report)
+into the run's folder of the artifact store. `publish_dataset` then moves the new files into
+`{output}/data/`, removes every other file there (a rerun with another shard size leaves no stale
+part behind), and writes `report.json` and the dataset card `README.md`.
+"""
 
 from __future__ import annotations
 
 import io
-import json
+import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -14,78 +22,85 @@ from action100m.common.release.assemble import to_row
 from action100m.common.release.files import to_table
 from action100m.common.stage import classify
 from action100m.common.store import ArtifactStore
+from action100m.common.version import __version__
 
-from .steps import artifacts_of, store_for
+from .card import dataset_card
+from .plan import Plan
+from .state import ExportStats, Failure, RunReport, ShardState, VideoEntry
+
+log = logging.getLogger("action100m.pipeline")
 
 
-def shard_file(output_prefix: str, shard: int) -> str:
-    return f"{output_prefix.rstrip('/')}/part-{shard:05d}.parquet"
+def data_file(shard: int, shards: int) -> str:
+    return f"data/train-{shard:05d}-of-{shards:05d}.parquet"
 
 
-def export_shard(shard_json: str, output_prefix: str, store: ArtifactStore | None = None) -> str:
-    """Writes the shard's finished videos as one parquet file (one row per video); returns its report."""
-    shard = json.loads(shard_json)
-    store = store or store_for()
+def staging_prefix(output_prefix: str, run: str) -> str:
+    return f"{output_prefix.rstrip('/')}/.staging/{run}"
+
+
+def _row(state: ShardState, video: VideoEntry, store: ArtifactStore) -> dict[str, Any]:
+    tree_uri, captions_uri, annotations_uri = (state.artifact(s, video) for s in ("segment", "caption", "refine"))
+    tree = SegmentTree.from_json(store.get_bytes(tree_uri), tree_uri)
+    captions = Captions.from_json(store.get_bytes(captions_uri), captions_uri)
+    annotations = Annotations.from_json(store.get_bytes(annotations_uri), annotations_uri)
+    metadata = None
+    if video.metadata_uri:
+        import json
+
+        metadata = json.loads(store.get_bytes(video.metadata_uri))
+    row = to_row(tree, captions, annotations, metadata)
+    to_table([row])  # one row that does not fit the release schema fails its video, not the shard
+    return row
+
+
+def export_shard(state: ShardState, output_prefix: str, plan: Plan, store: ArtifactStore) -> ShardState:
+    """Writes the shard's finished videos as one staged parquet file (one row per video) and its report."""
     started = time.monotonic()
-    rows, nodes, annotated = [], 0, 0
-    for video in shard["videos"]:
-        uid = video["video_uid"]
-        if uid in shard["failed"]:
-            continue
+    rows = []
+    for video in state.active():
         try:
-            uris = artifacts_of(shard, video)
-            tree = SegmentTree.from_json(store.get_bytes(uris["segment"]), uris["segment"])
-            captions = Captions.from_json(store.get_bytes(uris["caption"]), uris["caption"])
-            annotations = Annotations.from_json(store.get_bytes(uris["refine"]), uris["refine"])
-            metadata = json.loads(store.get_bytes(video["metadata_uri"])) if video["metadata_uri"] else None
-        except Exception as error:
+            rows.append(_row(state, video, store))
+        except Exception as error:  # this video fails, the shard goes on
             code, reason = classify(error)
-            shard["failed"][uid] = {"stage": "export", "code": code.name, "reason": reason}
-            continue
-        row = to_row(tree, captions, annotations, metadata)
-        nodes += len(row["nodes"])
-        annotated += sum(1 for n in row["nodes"] if n["gpt"] is not None)
-        rows.append(row)
-    path = ""
-    if rows:
-        buffer = io.BytesIO()
-        pq.write_table(to_table(rows), buffer, compression="zstd")
-        path = store.put_bytes(shard_file(output_prefix, shard["shard"]), buffer.getvalue())
-    shard["stage_seconds"]["export"] = time.monotonic() - started
-    shard["export"] = {"path": path, "rows": len(rows), "nodes": nodes, "segments_annotated": annotated}
-    return json.dumps(shard)
+            state.failed[video.video_uid] = Failure("export", code.name, reason)
+    buffer = io.BytesIO()
+    pq.write_table(to_table(rows), buffer, compression="zstd")  # an empty shard still has its file
+    staged = f"{staging_prefix(output_prefix, state.run)}/{data_file(state.shard, state.shards)}"
+    store.put_bytes(staged, buffer.getvalue())
+    state.export = ExportStats(
+        rows=len(rows),
+        nodes=sum(len(r["nodes"]) for r in rows),
+        segments_annotated=sum(1 for r in rows for n in r["nodes"] if n["gpt"] is not None),
+        seconds=time.monotonic() - started,
+    )
+    store.put_bytes(plan.report_uri(state.shard), state.to_json().encode(), "application/json")
+    return state
 
 
-def collect_reports(reports: list[str], output_prefix: str, store: ArtifactStore | None = None) -> str:
-    """The run report: videos done and failed (with stage and reason), nodes, annotated segments, times."""
-    store = store or store_for()
-    shards = sorted((json.loads(r) for r in reports), key=lambda s: s["shard"])
-    report: dict[str, Any] = {
-        "videos": 0,
-        "done": [],
-        "failed": {},
-        "nodes": 0,
-        "segments_annotated": 0,
-        "files": [],
-        "stage_seconds": {},
-        "service_calls": {},
-        "videos_sent": {},
-    }
-    for shard in shards:
-        report["videos"] += len(shard["videos"])
-        report["failed"].update(shard["failed"])
-        report["done"] += [v["video_uid"] for v in shard["videos"] if v["video_uid"] not in shard["failed"]]
-        export = shard.get("export", {})
-        report["nodes"] += export.get("nodes", 0)
-        report["segments_annotated"] += export.get("segments_annotated", 0)
-        if export.get("path"):
-            report["files"].append(export["path"])
-        for name, seconds in shard["stage_seconds"].items():
-            report["stage_seconds"][name] = round(report["stage_seconds"].get(name, 0.0) + seconds, 3)
-        for name, count in shard["calls"].items():
-            report["service_calls"][name] = report["service_calls"].get(name, 0) + count
-        for name, uids in shard.get("sent", {}).items():
-            report["videos_sent"].setdefault(name, []).extend(uids)
-    text = json.dumps(report, indent=1)
-    store.put_bytes(f"{output_prefix.rstrip('/')}/report.json", text.encode(), "application/json")
-    return text
+def collect_report(plan: Plan, store: ArtifactStore, workers: int = 32) -> RunReport:
+    """The run's report from every shard's report, read concurrently."""
+    with ThreadPoolExecutor(workers) as pool:
+        texts = list(pool.map(lambda i: store.get_bytes(plan.report_uri(i)).decode(), range(plan.shards)))
+    report = RunReport(run=plan.run, version=__version__)
+    for text in texts:
+        report.add(ShardState.from_json(text))
+    return report
+
+
+def publish_dataset(plan: Plan, output_prefix: str, store: ArtifactStore, workers: int = 32) -> RunReport:
+    """Swaps the run's staged files into `{output}/data/`, removes stale ones, writes report and card."""
+    output = output_prefix.rstrip("/")
+    report = collect_report(plan, store, workers)
+    names = [data_file(i, plan.shards) for i in range(plan.shards)]
+    staging = staging_prefix(output, plan.run)
+    with ThreadPoolExecutor(workers) as pool:
+        report.files = list(pool.map(lambda name: store.move(f"{staging}/{name}", f"{output}/{name}"), names))
+        wanted = set(report.files)
+        stale = [uri for uri in store.list(f"{output}/data") if uri not in wanted]
+        list(pool.map(store.delete, stale))
+    if stale:
+        log.info("removed %d file(s) of earlier runs from %s/data", len(stale), output)
+    store.put_bytes(f"{output}/report.json", report.to_json().encode(), "application/json")
+    store.put_bytes(f"{output}/README.md", dataset_card(report).encode(), "text/markdown")
+    return report

@@ -1,26 +1,36 @@
 """The one-machine run (`a100m run`): the four services on loopback, the same DAG through kfp.local.
 
-The artifact store is a local folder (or `--store s3://...`); the refiner runs in `.venv-vllm` when
-its backend is vLLM. Progress (videos through each stage) is read from the artifact store as the
-run goes; the run ends with the output path and a summary.
+The artifact store is a local folder (or `--store s3://...`); the refiner runs in its vLLM
+environment when its backend is vLLM. Progress (the run's videos published by each stage under the
+current fingerprints) is read from the artifact store as the run goes; the run ends with the
+output path and a summary. A rerun whose settings and inputs match the last finished run, with
+everything still published, says so and starts no service.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import to_uri
+
+from .keys import artifact_key
+from .plan import Plan
+from .progress import ProgressWatcher
+from .stages import BY_SERVICE, FINAL, STAGES
+from .state import RunReport, StageConfig
+from .steps import RetryPolicy, stage_config
 
 # Where the refiner's vLLM environment is, unless --refiner-python or A100M_REFINER_PYTHON says: the
 # checkout's own `.venv-vllm` (made by `make env`), relative to the directory `a100m run` starts in.
@@ -30,11 +40,6 @@ DEFAULT_REFINER_PYTHON = Path(".venv-vllm") / "bin" / "python"
 def refiner_python(explicit: str | None = None, env: Mapping[str, str] = os.environ) -> Path:
     """The Python that runs the refiner when its backend is vLLM (the engine lives in its own environment)."""
     return Path(explicit or env.get("A100M_REFINER_PYTHON") or DEFAULT_REFINER_PYTHON).absolute()
-
-
-SERVICES = ("embedder", "segmenter", "captioner", "refiner")
-STAGE_OF_SERVICE = {"embedder": "embed", "segmenter": "segment", "captioner": "caption", "refiner": "refine"}
-KIND_OF_STAGE = {"embed": "embeddings", "segment": "trees", "caption": "captions", "refine": "annotations"}
 
 
 def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
@@ -82,7 +87,7 @@ def _free_port() -> int:
 @dataclass
 class LocalServices:
     addresses: dict[str, str]  # stage -> host:port
-    processes: dict[str, subprocess.Popen]
+    processes: dict[str, subprocess.Popen[bytes]]
     logs: Path
 
 
@@ -95,9 +100,10 @@ def local_services(
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     logs.mkdir(parents=True, exist_ok=True)
-    processes, addresses = {}, {}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    addresses: dict[str, str] = {}
     try:
-        for name in SERVICES:
+        for name in (spec.service for spec in STAGES):
             port = _free_port()
             python = sys.executable
             if name == "refiner" and env.get("A100M_REFINER_BACKEND", "vllm") == "vllm":
@@ -119,10 +125,10 @@ def local_services(
                 processes[name] = subprocess.Popen(
                     [python, "-m", f"action100m.{name}"], env=service_env, stdout=sink, stderr=subprocess.STDOUT
                 )
-            addresses[STAGE_OF_SERVICE[name]] = f"127.0.0.1:{port}"
+            addresses[BY_SERVICE[name].name] = f"127.0.0.1:{port}"
         deadline = time.monotonic() + startup_timeout
-        for name in SERVICES:
-            channel = grpc.insecure_channel(addresses[STAGE_OF_SERVICE[name]])
+        for name in (spec.service for spec in STAGES):
+            channel = grpc.insecure_channel(addresses[BY_SERVICE[name].name])
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if processes[name].poll() is not None:
@@ -140,7 +146,7 @@ def local_services(
                     )
                 time.sleep(0.5)
             channel.close()
-            print(f"  {name} ready on {addresses[STAGE_OF_SERVICE[name]]}", flush=True)
+            print(f"  {name} ready on {addresses[BY_SERVICE[name].name]}", flush=True)
         yield LocalServices(addresses, processes, logs)
     finally:
         for process in processes.values():
@@ -167,19 +173,77 @@ def write_manifest(store: ArtifactStore, inputs: Sequence[str], artifact_prefix:
     return manifest
 
 
-def _progress(store: ArtifactStore, prefix: str, total: int, stop: threading.Event, out, every: float = 3.0) -> None:
-    last = None
-    while not stop.wait(every):
-        counts = []
-        for stage, kind in KIND_OF_STAGE.items():
-            try:
-                counts.append(f"{stage} {len(store.list(f'{prefix}/{kind}'))}/{total}")
-            except Exception:
-                counts.append(f"{stage} ?")
-        line = "  progress: " + ", ".join(counts)
-        if line != last:
-            print(line, file=out, flush=True)
-            last = line
+def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> dict[str, StageConfig]:
+    """Each stage's models, options and fingerprint, asked of the running services as the steps ask."""
+    from google.protobuf import json_format
+
+    from action100m.common.grpc_client import open_channel
+
+    configs: dict[str, StageConfig] = {}
+    for spec in STAGES:
+        with open_channel(addresses[spec.name]) as channel:
+            stage_options = json_format.Parse(options.get(spec.name, "{}"), spec.options())
+            configs[spec.name] = stage_config(spec.stub(channel), spec, stage_options, configs, RetryPolicy())
+    return configs
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the last finished run of an output folder was: enough to see that a rerun has nothing to do."""
+
+    key: str  # hash of the inputs, the preset's settings, the options and the shard size
+    fingerprints: dict[str, str]
+    videos: list[str]
+
+    @staticmethod
+    def path(out_dir: Path) -> Path:
+        return out_dir / "run.json"
+
+    def save(self, out_dir: Path) -> None:
+        self.path(out_dir).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, out_dir: Path) -> RunRecord | None:
+        try:
+            return cls(**json.loads(cls.path(out_dir).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def run_key(
+    store: ArtifactStore, manifest: str, env: Mapping[str, str], options: Mapping[str, str], shard_size: int
+) -> str:
+    from action100m.common.version import __version__
+
+    blob = json.dumps(
+        {
+            "manifest": hashlib.sha256(store.get_bytes(manifest)).hexdigest(),
+            "env": dict(env),
+            "options": dict(options),
+            "shard_size": shard_size,
+            "version": __version__,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def nothing_to_do(store: ArtifactStore, out_dir: Path, key: str, artifact_prefix: str, output_prefix: str) -> bool:
+    """Whether the last run of this folder had the same key, and every video's final artifact and the
+    dataset it exported are still there."""
+    record = RunRecord.load(out_dir)
+    if record is None or record.key != key:
+        return False
+    try:
+        report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json"))
+    except Exception:
+        return False
+    if report.failed or not all(store.exists(uri) for uri in report.files):
+        return False
+    fp = record.fingerprints.get(FINAL.name, "")
+    return all(
+        store.exists(artifact_key(artifact_prefix, FINAL.kind, fp, uid, FINAL.extension)) for uid in record.videos
+    )
 
 
 def run_pipeline(
@@ -193,9 +257,10 @@ def run_pipeline(
     parallelism: int = 2,
     s3_endpoint: str = "",
     overwrite: bool = False,
-    options: dict[str, str] | None = None,
-) -> dict:
-    """Runs the DAG through kfp.local against running services; returns the run report."""
+    options: Mapping[str, str] | None = None,
+    run: str = "",
+) -> str:
+    """Runs the DAG through kfp.local against running services; returns its one-line summary."""
     import warnings
 
     from kfp import local
@@ -208,35 +273,34 @@ def run_pipeline(
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     pipeline = build_pipeline(parallelism=parallelism, s3_secret=None)
-    run = pipeline(
+    arguments: dict[str, object] = {f"{spec.name}_address": addresses[spec.name] for spec in STAGES}
+    arguments.update({f"{spec.name}_options": options.get(spec.name, "{}") for spec in STAGES})
+    task = pipeline(
         videos=manifest,
         artifact_prefix=artifact_prefix,
         output_prefix=output_prefix,
         allowed_roots=",".join(allowed_roots),
         s3_endpoint=s3_endpoint,
-        embedder=addresses["embed"],
-        segmenter=addresses["segment"],
-        captioner=addresses["caption"],
-        refiner=addresses["refine"],
         shard_size=shard_size,
         overwrite=overwrite,
-        embed_options=options.get("embed", "{}"),
-        segment_options=options.get("segment", "{}"),
-        caption_options=options.get("caption", "{}"),
-        refine_options=options.get("refine", "{}"),
+        run=run,
+        **arguments,
     )
-    return json.loads(run.output)
+    return str(task.output)
 
 
-def summary(report: dict, output_prefix: str) -> str:
+def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> str:
+    export = report.export
     lines = [
-        f"output: {output_prefix}",
-        f"videos: {len(report['done'])} done, {len(report['failed'])} failed of {report['videos']}",
-        f"nodes: {report['nodes']}, segments annotated: {report['segments_annotated']}",
-        "stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["stage_seconds"].items()),
+        f"output: {output_prefix}/data/ (card: README.md, report: report.json)",
+        f"videos: {export.rows} done, {len(report.failed)} failed of {report.videos}",
+        f"nodes: {export.nodes}, segments annotated: {export.segments_annotated}",
+        "stage seconds: " + ", ".join(f"{name} {s.seconds:.1f}" for name, s in report.stats.items()),
     ]
-    for uid, failure in report["failed"].items():
-        lines.append(f"  failed {uid} at {failure['stage']} ({failure['code']}): {failure['reason']}")
+    for uid, failure in list(report.failed.items())[:max_failures]:
+        lines.append(f"  failed {uid} at {failure.stage} ({failure.code}): {failure.reason}")
+    if len(report.failed) > max_failures:
+        lines.append(f"  ... {len(report.failed) - max_failures} more in report.json")
     return "\n".join(lines)
 
 
@@ -275,37 +339,47 @@ def run_main(
     if manifest.startswith("file://") and not any(manifest.startswith(r.rstrip("/") + "/") for r in roots):
         roots.append(manifest.rsplit("/", 1)[0])
         env["A100M_ALLOWED_ROOTS"] = os.environ["A100M_ALLOWED_ROOTS"] = ",".join(roots)
+        store = ArtifactStore.from_env()
+    options = preset_options(preset)
+    key = run_key(store, manifest, env, options, shard_size)
+    if nothing_to_do(store, out_dir, key, artifact_prefix, output_prefix):
+        record = RunRecord.load(out_dir)
+        count = len(record.videos) if record else 0
+        print(
+            f"nothing to do: all {count} videos are published under {output_prefix}/data/ with these "
+            "settings; no service started (change an option, or delete the output, to recompute)"
+        )
+        return 0
     started = time.monotonic()
+    run = uuid.uuid4().hex[:12]
     print(f"starting the services ({preset} preset) ...", flush=True)
     with local_services(env, out_dir / "logs", vllm_python=refiner_python(vllm_python)) as services:
         print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
-        stop = threading.Event()
-        total = len(inputs) if len(inputs) > 1 or not inputs[0].endswith((".jsonl", ".parquet")) else "?"
-        watcher = threading.Thread(
-            target=_progress, args=(store, artifact_prefix, total, stop, sys.stdout), daemon=True
-        )
-        watcher.start()
+        configs = current_stages(services.addresses, options)
+        fingerprints = {name: config.fingerprint for name, config in configs.items()}
         print(f"  kfp.local task logs: {out_dir / 'logs' / 'pipeline.log'}", flush=True)
-        try:
-            with (
-                open(out_dir / "logs" / "pipeline.log", "w") as task_log,
-                contextlib.redirect_stdout(task_log),
-                contextlib.redirect_stderr(task_log),
-            ):
-                report = run_pipeline(
-                    services.addresses,
-                    manifest,
-                    artifact_prefix,
-                    output_prefix,
-                    roots,
-                    out_dir / "kfp",
-                    shard_size,
-                    parallelism,
-                    s3_endpoint,
-                    options=preset_options(preset),
-                )
-        finally:
-            stop.set()
+        plan_uri = Plan.uri_for(artifact_prefix, run)
+        with (
+            ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints),
+            open(out_dir / "logs" / "pipeline.log", "w") as task_log,
+            contextlib.redirect_stdout(task_log),
+            contextlib.redirect_stderr(task_log),
+        ):
+            run_pipeline(
+                services.addresses,
+                manifest,
+                artifact_prefix,
+                output_prefix,
+                roots,
+                out_dir / "kfp",
+                shard_size,
+                parallelism,
+                s3_endpoint,
+                options=options,
+                run=run,
+            )
+    report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json"))
+    RunRecord(key, fingerprints, report.done + list(report.failed)).save(out_dir)
     print(summary(report, output_prefix))
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    return 0 if report["done"] else 1
+    return 0 if report.done else 1

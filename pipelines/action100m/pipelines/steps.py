@@ -1,113 +1,74 @@
 """What each pipeline step does: a thin gRPC client of one service, working on one shard.
 
-A shard state (JSON) flows through the steps: its videos, the fingerprints of the stages done, the
-videos that failed (with stage, code and reason), stage times and service calls. A step asks its
-service for the videos whose output is not published yet under the stage's fingerprint, and skips
-the call entirely when there are none, so a rerun recomputes nothing that is finished.
+A step asks its service only for the videos whose output is not published under the stage's
+fingerprint (a rerun recomputes nothing finished), reads the streamed result of each video as it
+is published, and records it in the shard's state.
+
+Retries, one layer per kind of failure (README, "Retries"):
+- a transient error of the call (UNAVAILABLE: a pod starting or lost; RESOURCE_EXHAUSTED: its
+  queue full; DEADLINE_EXCEEDED, CANCELLED, ABORTED): this step, with backoff, sending again only
+  the videos that have no result yet (published ones are found CACHED, ones still in flight on
+  the same pod are JOINED);
+- a video that fails (bad input, a stage error): never retried; the video is reported failed;
+- the step's own pod dying: KFP's `set_retry` on the task.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from action100m.common.grpc_client import open_channel
 from action100m.common.store import ArtifactStore
-from action100m.v1 import (
-    captioner_pb2,
-    captioner_pb2_grpc,
-    common_pb2,
-    embedder_pb2,
-    embedder_pb2_grpc,
-    refiner_pb2,
-    refiner_pb2_grpc,
-    segmenter_pb2,
-    segmenter_pb2_grpc,
-)
+from action100m.v1 import common_pb2
 
-from .fingerprint import artifact_key, fingerprint
+from .keys import fingerprint
+from .stages import Stage, stage
+from .state import Failure, ShardState, StageConfig
 
 log = logging.getLogger("action100m.pipeline")
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+OUTCOME_NAMES = {
+    common_pb2.OUTCOME_DONE: "done",
+    common_pb2.OUTCOME_CACHED: "cached",
+    common_pb2.OUTCOME_JOINED: "joined",
+    common_pb2.OUTCOME_FAILED: "failed",
+}
 
 
 @dataclass(frozen=True)
-class Stage:
-    name: str  # also the key of its artifacts' folder
-    kind: str  # artifact kind (fingerprint.EXTENSIONS)
-    stub: Callable
-    method: str
-    request: Callable
-    item: Callable
-    options: Callable
-    reads: tuple[str, ...]  # upstream stages whose fingerprints this one depends on
+class RetryPolicy:
+    """How a step retries a transient failure of its service call."""
 
+    attempts: int = 8
+    initial_backoff: float = 2.0
+    max_backoff: float = 120.0
+    call_timeout: float = 6 * 3600.0  # one call; a retry resumes where it stopped
 
-STAGES = {
-    "embed": Stage(
-        "embed",
-        "embeddings",
-        embedder_pb2_grpc.EmbedderStub,
-        "Embed",
-        embedder_pb2.EmbedRequest,
-        lambda v, a, out: embedder_pb2.EmbedItem(video_uid=v["video_uid"], video_uri=v["uri"], output_uri=out),
-        embedder_pb2.EmbedOptions,
-        (),
-    ),
-    "segment": Stage(
-        "segment",
-        "trees",
-        segmenter_pb2_grpc.SegmenterStub,
-        "Segment",
-        segmenter_pb2.SegmentRequest,
-        lambda v, a, out: segmenter_pb2.SegmentItem(
-            video_uid=v["video_uid"], embeddings_uri=a["embed"], output_uri=out
-        ),
-        segmenter_pb2.SegmentOptions,
-        ("embed",),
-    ),
-    "caption": Stage(
-        "caption",
-        "captions",
-        captioner_pb2_grpc.CaptionerStub,
-        "Caption",
-        captioner_pb2.CaptionRequest,
-        lambda v, a, out: captioner_pb2.CaptionItem(
-            video_uid=v["video_uid"], video_uri=v["uri"], tree_uri=a["segment"], output_uri=out
-        ),
-        captioner_pb2.CaptionOptions,
-        ("segment",),
-    ),
-    "refine": Stage(
-        "refine",
-        "annotations",
-        refiner_pb2_grpc.RefinerStub,
-        "Refine",
-        refiner_pb2.RefineRequest,
-        lambda v, a, out: refiner_pb2.RefineItem(
-            video_uid=v["video_uid"],
-            tree_uri=a["segment"],
-            captions_uri=a["caption"],
-            metadata_uri=v["metadata_uri"],
-            output_uri=out,
-        ),
-        refiner_pb2.RefineOptions,
-        ("segment", "caption"),
-    ),
-}
+    def backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
 
 
 def store_for(allowed_roots: str = "", s3_endpoint: str = "") -> ArtifactStore:
     """The step's artifact store: roots and endpoint from the pipeline's parameters when given, else
     from A100M_* variables; credentials always from the environment (a Secret on Kubernetes)."""
-    import os
-
     env = dict(os.environ)
     if allowed_roots:
         env["A100M_ALLOWED_ROOTS"] = allowed_roots
@@ -116,93 +77,135 @@ def store_for(allowed_roots: str = "", s3_endpoint: str = "") -> ArtifactStore:
     return ArtifactStore.from_env(env)
 
 
-def _call(stub_method, request, timeout: float, attempts: int = 3):
-    for attempt in range(1, attempts + 1):
+def _retrying(call: Callable[[], Any], what: str, policy: RetryPolicy) -> Any:
+    for attempt in range(1, policy.attempts + 1):
         try:
-            return stub_method(request, timeout=timeout)
+            return call()
         except grpc.RpcError as error:
-            if error.code() not in RETRYABLE or attempt == attempts:
+            if error.code() not in TRANSIENT or attempt == policy.attempts:
                 raise
-            delay = min(60.0, 5.0 * 2 ** (attempt - 1))
-            log.warning("%s (attempt %d); retrying in %.0fs", error.code().name, attempt, delay)
+            delay = policy.backoff(attempt)
+            log.warning("%s: %s (attempt %d); retrying in %.0fs", what, error.code().name, attempt, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
 
-def artifacts_of(shard: dict[str, Any], video: dict[str, Any]) -> dict[str, str]:
-    return {
-        name: artifact_key(shard["prefix"], STAGES[name].kind, fp, video["video_uid"])
-        for name, fp in shard["fingerprints"].items()
-    }
+def stage_config(
+    stub: Any, spec: Stage, options: Any, upstream: dict[str, StageConfig], policy: RetryPolicy
+) -> StageConfig:
+    """The stage's models, options and fingerprint, from its service's Info."""
+    info = _retrying(lambda: stub.Info(common_pb2.InfoRequest(), timeout=120), f"{spec.service} Info", policy)
+    requested = json_format.MessageToDict(options)
+    models = [m.name for m in info.models]
+    fp = fingerprint(
+        spec.name,
+        models=models,
+        defaults=info.default_options_json,
+        options=requested,
+        upstream=[upstream[name].fingerprint for name in spec.reads],
+    )
+    effective = {**json.loads(info.default_options_json or "{}"), **requested}
+    return StageConfig(fp, models, effective, info.version)
 
 
 def run_stage(
     stage_name: str,
-    shard_json: str,
+    state: ShardState,
     address: str,
     options_json: str = "{}",
     overwrite: bool = False,
-    timeout: float = 6 * 3600,
     store: ArtifactStore | None = None,
-) -> str:
-    """One stage on one shard: returns the shard state with this stage's results added."""
-    from google.protobuf import json_format
-
-    stage = STAGES[stage_name]
-    shard = json.loads(shard_json)
+    policy: RetryPolicy = RetryPolicy(),
+) -> ShardState:
+    """One stage on one shard: returns the shard's state with this stage's outcomes added."""
+    spec = stage(stage_name)
     store = store or store_for()
     started = time.monotonic()
-    options = json_format.Parse(options_json or "{}", stage.options())
+    options = json_format.Parse(options_json or "{}", spec.options())
+    stats = state.stats_of(spec.name)
     with open_channel(address) as channel:
-        stub = stage.stub(channel)
-        info = _call(stub.Info, common_pb2.InfoRequest(), timeout=120)
-        fp = fingerprint(
-            stage.name,
-            models=[m.name for m in info.models],
-            defaults=info.default_options_json,
-            options=json_format.MessageToDict(options),
-            upstream=[shard["fingerprints"][s] for s in stage.reads],
-        )
-        shard["fingerprints"][stage.name] = fp
-        # A video recomputed upstream in this run is recomputed here too, even if an output exists.
-        recomputed = set(shard.setdefault("recomputed", []))
+        stub = spec.stub(channel)
+        state.stages[spec.name] = stage_config(stub, spec, options, state.stages, policy)
+        recomputed = set(state.recomputed)
         fresh, forced = [], []
-        for video in shard["videos"]:
-            if video["video_uid"] in shard["failed"]:
-                continue
-            output = artifacts_of(shard, video)[stage.name]
-            item = stage.item(video, artifacts_of(shard, video), output)
-            if overwrite or video["video_uid"] in recomputed:
-                forced.append(item)
-            elif not store.exists(output):
+        for video in state.active():
+            output = state.artifact(spec.name, video)
+            item = spec.make_item(video, {name: state.artifact(name, video) for name in spec.reads}, output)
+            if overwrite or video.video_uid in recomputed:
+                forced.append(item)  # recomputed upstream in this run: its old output is stale
+            elif store.exists(output):
+                stats.count("cached")
+            else:
                 fresh.append(item)
         for items, force in ((fresh, False), (forced, True)):
-            if not items:
+            if items:
+                _call_resuming(stub, spec, items, options, force, state, policy)
+    stats.seconds += time.monotonic() - started
+    log.info(
+        "shard %d %s: %d done, %d cached, %d joined, %d failed, %d calls",
+        state.shard,
+        spec.name,
+        stats.done,
+        stats.cached,
+        stats.joined,
+        stats.failed,
+        stats.calls,
+    )
+    return state
+
+
+def _call_resuming(
+    stub: Any, spec: Stage, items: list[Any], options: Any, force: bool, state: ShardState, policy: RetryPolicy
+) -> None:
+    """Streams the stage's call; after a transient error, calls again for the videos with no result yet."""
+    stats = state.stats_of(spec.name)
+    remaining = {item.video_uid: item for item in items}
+    attempt = 0
+    while remaining:
+        stats.calls += 1
+        request = spec.request(videos=list(remaining.values()), options=options, overwrite=force)
+        try:
+            for result in getattr(stub, spec.method)(request, timeout=policy.call_timeout):
+                if remaining.pop(result.status.video_uid, None) is not None:
+                    _record(state, spec, result)
+        except grpc.RpcError as error:
+            attempt += 1
+            if error.code() in TRANSIENT and attempt < policy.attempts:
+                stats.retries += 1
+                delay = policy.backoff(attempt)
+                log.warning(
+                    "shard %d %s: %s with %d video(s) unfinished (attempt %d); resuming in %.0fs: %s",
+                    state.shard,
+                    spec.name,
+                    error.code().name,
+                    len(remaining),
+                    attempt,
+                    delay,
+                    error.details(),
+                )
+                time.sleep(delay)
                 continue
-            request = stage.request(videos=items, options=options, overwrite=force)
-            response = _call(getattr(stub, stage.method), request, timeout=timeout)
-            shard["calls"][stage.name] = shard["calls"].get(stage.name, 0) + 1
-            for result in response.results:
-                status = result.status
-                shard.setdefault("sent", {}).setdefault(stage.name, []).append(status.video_uid)
-                if status.outcome == common_pb2.OUTCOME_FAILED:
-                    shard["failed"][status.video_uid] = {
-                        "stage": stage.name,
-                        "code": status.error_code,
-                        "reason": status.error_message,
-                    }
-                elif status.outcome == common_pb2.OUTCOME_DONE and status.video_uid not in recomputed:
-                    recomputed.add(status.video_uid)
-                    shard["recomputed"].append(status.video_uid)
-                _record_stats(shard, stage.name, result)
-        pending = fresh + forced
-    shard["stage_seconds"][stage.name] = shard["stage_seconds"].get(stage.name, 0.0) + time.monotonic() - started
-    log.info("shard %s %s: %d sent, %d failed so far", shard["shard"], stage.name, len(pending), len(shard["failed"]))
-    return json.dumps(shard)
+            reason = f"{spec.service} call failed after {attempt} attempt(s): {error.details()}"
+            _fail_all(state, spec, remaining, error.code().name, reason)
+            return
+        if remaining:  # the stream ended without a result for these: a server bug, said plainly
+            _fail_all(state, spec, remaining, "INTERNAL", f"{spec.service} sent no result for this video")
+            return
 
 
-def _record_stats(shard: dict[str, Any], stage: str, result) -> None:
-    stats = shard["stats"].setdefault(stage, {})
-    for field in ("nodes", "nodes_refined", "frames_decoded", "windows", "output_tokens", "prompt_tokens"):
-        if hasattr(result, field):
-            stats[field] = stats.get(field, 0) + int(getattr(result, field))
+def _record(state: ShardState, spec: Stage, result: Any) -> None:
+    status = result.status
+    outcome = OUTCOME_NAMES.get(status.outcome, "failed")
+    counters = {name: int(getattr(result, name)) for name in spec.counters}
+    state.stats_of(spec.name).count(outcome, counters)
+    if outcome == "failed":
+        state.failed[status.video_uid] = Failure(spec.name, status.error_code, status.error_message)
+    elif outcome in ("done", "joined") and status.video_uid not in state.recomputed:
+        state.recomputed.append(status.video_uid)
+
+
+def _fail_all(state: ShardState, spec: Stage, remaining: dict[str, Any], code: str, reason: str) -> None:
+    for uid in remaining:
+        state.failed[uid] = Failure(spec.name, code, reason)
+        state.stats_of(spec.name).count("failed")
+    remaining.clear()

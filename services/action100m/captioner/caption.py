@@ -88,8 +88,9 @@ class _CaptionSession:
 
     def finish(self) -> CaptionedVideo:
         models = {"video": self.models.get("video", ""), "image": self.models.get("image", "")}
-        return CaptionedVideo(Captions(self.uid, self.captions, models), self.frames_decoded, self.passes,
-                              self.output_tokens)
+        return CaptionedVideo(
+            Captions(self.uid, self.captions, models), self.frames_decoded, self.passes, self.output_tokens
+        )
 
 
 def caption_videos(

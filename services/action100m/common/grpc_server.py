@@ -244,9 +244,7 @@ class ServiceHost:
         s = self.settings
         # Threads for every admitted call plus spares so health probes and Info never wait behind work.
         pool = futures.ThreadPoolExecutor(max_workers=s.max_concurrent + s.max_queued + 4, thread_name_prefix=self.name)
-        self.server = grpc.server(
-            pool, interceptors=[_Interceptor(self)], options=s.channel_options(self.keepalive)
-        )
+        self.server = grpc.server(pool, interceptors=[_Interceptor(self)], options=s.channel_options(self.keepalive))
         for add, servicer in self.servicers:
             add(servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -248,6 +248,26 @@ class ArtifactStore:
             objects = self._s3.list_objects(base.bucket, prefix=key_prefix, recursive=True)
             return sorted(f"s3://{base.bucket}/{o.object_name}" for o in objects if not o.is_dir)
 
+    def move(self, source: str | ArtifactUri, dest: str | ArtifactUri) -> str:
+        """Moves an artifact: an atomic rename on a local folder, copy-then-delete on S3 (the
+        destination appears whole either way). Both URIs must share a scheme."""
+        src, dst = self.resolve(source), self.resolve(dest)
+        if src.scheme != dst.scheme:
+            raise UriError(f"cannot move {src} to {dst}: different schemes")
+        if src.scheme == "file":
+            dst.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(src.path, dst.path)
+            except FileNotFoundError:
+                raise ArtifactNotFound(src) from None
+            return str(dst)
+        from minio.commonconfig import CopySource
+
+        with self._s3_errors(src):
+            self._s3.copy_object(dst.bucket, dst.key, CopySource(src.bucket, src.key))
+            self._s3.remove_object(src.bucket, src.key)
+        return str(dst)
+
     def delete(self, uri: str | ArtifactUri) -> None:
         """Removes one artifact; deleting a missing one is not an error."""
         target = self.resolve(uri)

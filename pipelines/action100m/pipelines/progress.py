@@ -1,0 +1,150 @@
+"""Progress of a run as the store shows it: per stage, the run's videos published under the current
+fingerprints, with rate and ETA.
+
+Each service publishes a video's artifact the moment it is finished, so counting the artifacts of
+the run's videos under the stage's current fingerprint moves video by video, counts nothing of
+other configurations, and knows its total from the plan as soon as the plan is written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from action100m.common.store import ArtifactStore
+
+from .keys import artifact_key
+from .plan import Plan
+from .stages import STAGES
+
+
+@dataclass
+class StageCount:
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_seen: int = -1  # published when we started watching (a rerun's cached part)
+
+    def rate(self) -> float:
+        """Videos per second published since watching began."""
+        fresh = self.done - max(self.first_seen, 0)
+        elapsed = time.monotonic() - self.started
+        return fresh / elapsed if elapsed > 0 and fresh > 0 else 0.0
+
+
+def published_counts(
+    store: ArtifactStore, prefix: str, fingerprints: Mapping[str, str], video_uids: list[str]
+) -> dict[str, int]:
+    """Per stage, how many of these videos have their artifact under the stage's fingerprint."""
+    counts = {}
+    for spec in STAGES:
+        fp = fingerprints.get(spec.name)
+        if fp is None:
+            counts[spec.name] = 0
+            continue
+        folder = posixpath.dirname(artifact_key(prefix, spec.kind, fp, "x", spec.extension))
+        present = {uri.rsplit("/", 1)[-1] for uri in store.list(folder)}
+        counts[spec.name] = sum(
+            1
+            for uid in video_uids
+            if artifact_key(prefix, spec.kind, fp, uid, spec.extension).rsplit("/", 1)[-1] in present
+        )
+    return counts
+
+
+class ProgressWatcher:
+    """Polls the store on a thread and draws one bar per stage (rich on a terminal, lines otherwise)."""
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        plan_uri: str,
+        fingerprints: Mapping[str, str],
+        out: TextIO = sys.stdout,
+        every: float = 1.0,
+    ):
+        self.store, self.prefix, self.plan_uri, self.fingerprints = store, prefix, plan_uri, dict(fingerprints)
+        self.out, self.every = out, every
+        self.stop_event = threading.Event()
+        self.counts = {spec.name: StageCount() for spec in STAGES}
+        self.total: int | None = None
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._uids: list[str] = []
+
+    def __enter__(self) -> ProgressWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout=10)
+
+    def poll(self) -> bool:
+        """Reads the plan (once) and the counts; True when something changed."""
+        if self.total is None:
+            try:
+                plan = Plan.load(self.store, self.plan_uri)
+            except Exception:
+                return False  # not planned yet
+            uids: list[str] = []
+            for index in range(plan.shards):
+                uids.extend(v.video_uid for v in plan.shard(self.store, index, self.prefix).videos)
+            self._uids, self.total = uids, plan.videos
+        counts = published_counts(self.store, self.prefix, self.fingerprints, self._uids)
+        changed = False
+        for name, done in counts.items():
+            count = self.counts[name]
+            if count.first_seen < 0:
+                count.first_seen = done
+            if done != count.done:
+                count.done, changed = done, True
+        return changed
+
+    def line(self) -> str:
+        parts = []
+        for name, count in self.counts.items():
+            rate = count.rate()
+            left = (self.total or 0) - count.done
+            eta = f", ETA {left / rate:.0f}s" if rate > 0 and left > 0 else ""
+            per = f" ({rate * 60:.1f}/min{eta})" if rate > 0 else ""
+            parts.append(f"{name} {count.done}/{self.total if self.total is not None else '?'}{per}")
+        return "  progress: " + ", ".join(parts)
+
+    def _run(self) -> None:
+        if self.out.isatty():
+            self._run_rich()
+            return
+        last = ""
+        while not self.stop_event.wait(self.every):
+            try:
+                self.poll()
+            except Exception:  # progress is best effort; the run's own errors are reported elsewhere
+                continue
+            text = self.line()
+            if text != last:
+                print(text, file=self.out, flush=True)
+                last = text
+        self.poll()
+        print(self.line(), file=self.out, flush=True)
+
+    def _run_rich(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=None, transient=False) as bars:
+            tasks = {name: bars.add_task(name, total=None) for name in self.counts}
+            while not self.stop_event.wait(self.every):
+                try:
+                    self.poll()
+                except Exception:
+                    continue
+                for name, count in self.counts.items():
+                    bars.update(tasks[name], completed=count.done, total=self.total)
+            self.poll()
+            for name, count in self.counts.items():
+                bars.update(tasks[name], completed=count.done, total=self.total)

@@ -1,0 +1,188 @@
+"""The pipeline's data model: a video of the plan, a failure, per-stage statistics, a shard's state,
+and the run report. Each class owns its JSON form, and statistics merge themselves.
+
+A `ShardState` travels between the steps of one shard (a few KB: its videos, fingerprints,
+failures and statistics); the plan and the reports live in the artifact store, so what passes
+through KFP parameters stays small whatever the size of the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .keys import artifact_key
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """A video of the plan: its id, where it is, and its metadata artifact ("" when it has none)."""
+
+    video_uid: str
+    uri: str
+    metadata_uri: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoEntry:
+        return cls(str(data["video_uid"]), str(data["uri"]), str(data.get("metadata_uri") or ""))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a video has no row: the stage that failed it, a gRPC status code name and the reason."""
+
+    stage: str
+    code: str
+    reason: str
+
+
+OUTCOMES = ("done", "cached", "joined", "failed")
+
+
+@dataclass
+class StageStats:
+    """What one stage did: videos by outcome, service calls and retries, time, summed result counters."""
+
+    done: int = 0
+    cached: int = 0  # found published, nothing computed (by the step or the service)
+    joined: int = 0  # computed by another call in flight on the same service process
+    failed: int = 0
+    calls: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str, counters: dict[str, int] | None = None) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        for name, value in (counters or {}).items():
+            self.counters[name] = self.counters.get(name, 0) + value
+
+    def merge(self, other: StageStats) -> None:
+        for name in (*OUTCOMES, "calls", "retries"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.seconds += other.seconds
+        for name, value in other.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStats:
+        return cls(**{**data, "counters": dict(data.get("counters", {}))})
+
+
+@dataclass
+class ExportStats:
+    rows: int = 0
+    nodes: int = 0
+    segments_annotated: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: ExportStats) -> None:
+        self.rows += other.rows
+        self.nodes += other.nodes
+        self.segments_annotated += other.segments_annotated
+        self.seconds += other.seconds
+
+
+@dataclass
+class StageConfig:
+    """What made a stage's artifacts: its service's models, the options in force, its fingerprint."""
+
+    fingerprint: str
+    models: list[str]
+    options: dict[str, Any]
+    version: str = ""
+
+
+@dataclass
+class ShardState:
+    """One shard as it moves through the stages."""
+
+    run: str  # the run's id (folder of its plan, staging and reports)
+    shard: int
+    shards: int
+    prefix: str  # the artifact prefix
+    videos: list[VideoEntry]
+    stages: dict[str, StageConfig] = field(default_factory=dict)
+    failed: dict[str, Failure] = field(default_factory=dict)
+    recomputed: list[str] = field(default_factory=list)  # computed now upstream: recompute downstream
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    export: ExportStats | None = None
+
+    def artifact(self, stage_name: str, video: VideoEntry) -> str:
+        from .stages import stage
+
+        spec = stage(stage_name)
+        return artifact_key(
+            self.prefix, spec.kind, self.stages[stage_name].fingerprint, video.video_uid, spec.extension
+        )
+
+    def active(self) -> list[VideoEntry]:
+        """The videos no stage has failed so far."""
+        return [v for v in self.videos if v.video_uid not in self.failed]
+
+    def stats_of(self, stage_name: str) -> StageStats:
+        return self.stats.setdefault(stage_name, StageStats())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardState:
+        data = json.loads(text)
+        return cls(
+            run=data["run"],
+            shard=int(data["shard"]),
+            shards=int(data["shards"]),
+            prefix=data["prefix"],
+            videos=[VideoEntry.from_dict(v) for v in data["videos"]],
+            stages={k: StageConfig(**v) for k, v in data.get("stages", {}).items()},
+            failed={k: Failure(**v) for k, v in data.get("failed", {}).items()},
+            recomputed=list(data.get("recomputed", [])),
+            stats={k: StageStats.from_dict(v) for k, v in data.get("stats", {}).items()},
+            export=ExportStats(**data["export"]) if data.get("export") else None,
+        )
+
+
+@dataclass
+class RunReport:
+    """The run over all shards: written as report.json beside the dataset, and summarised in its card."""
+
+    run: str
+    videos: int = 0
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, Failure] = field(default_factory=dict)
+    stages: dict[str, StageConfig] = field(default_factory=dict)
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    export: ExportStats = field(default_factory=ExportStats)
+    files: list[str] = field(default_factory=list)
+    version: str = ""
+
+    def add(self, shard: ShardState) -> None:
+        self.videos += len(shard.videos)
+        self.failed.update(shard.failed)
+        self.done.extend(v.video_uid for v in shard.videos if v.video_uid not in shard.failed)
+        for name, config in shard.stages.items():
+            self.stages.setdefault(name, config)
+        for name, stats in shard.stats.items():
+            self.stats.setdefault(name, StageStats()).merge(stats)
+        if shard.export is not None:
+            self.export.merge(shard.export)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunReport:
+        data = json.loads(text)
+        return cls(
+            run=data["run"],
+            videos=int(data["videos"]),
+            done=list(data["done"]),
+            failed={k: Failure(**v) for k, v in data["failed"].items()},
+            stages={k: StageConfig(**v) for k, v in data["stages"].items()},
+            stats={k: StageStats.from_dict(v) for k, v in data["stats"].items()},
+            export=ExportStats(**data["export"]),
+            files=list(data["files"]),
+            version=data.get("version", ""),
+        )

@@ -1,0 +1,91 @@
+"""Planning: manifests (JSONL, parquet), prefixes with sidecar metadata, the plan as an artifact in the
+store, and the errors a manifest can have."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from action100m.pipelines.plan import ManifestError, Plan, plan_run
+
+
+def planned_shards(store, videos, prefix, shard_size):
+    """The shards as the first step sees them: loaded back from the plan in the store."""
+    plan = Plan.load(store, plan_run(store, videos, prefix, shard_size).uri)
+    return [plan.shard(store, i, prefix) for i in range(plan.shards)]
+
+
+def test_jsonl_manifest_is_sharded_and_metadata_published(local_store):
+    store, root = local_store
+    lines = [{"video_uid": f"v{i}", "uri": f"{root}/videos/v{i}.mp4"} for i in range(5)]
+    lines[1]["title"] = "Bread"
+    lines[2]["metadata"] = {"title": "Soup", "transcript": [{"time": "1.0", "text": "hello"}]}
+    store.put_bytes(f"{root}/m.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
+    shards = planned_shards(store, f"{root}/m.jsonl", f"{root}/art", shard_size=2)
+    assert [[v.video_uid for v in s.videos] for s in shards] == [["v0", "v1"], ["v2", "v3"], ["v4"]]
+    assert [(s.shard, s.shards) for s in shards] == [(0, 3), (1, 3), (2, 3)]
+    v1 = shards[0].videos[1]
+    meta = json.loads(store.get_bytes(v1.metadata_uri))
+    assert meta == {
+        "title": "Bread",
+        "description": None,
+        "view_count": None,
+        "like_count": None,
+        "duration": None,
+        "upload_date": None,
+        "transcript": None,
+    }
+    assert shards[0].videos[0].metadata_uri == ""
+    assert json.loads(store.get_bytes(shards[1].videos[0].metadata_uri))["transcript"][0]["text"] == "hello"
+
+
+def test_parquet_manifest_and_prefix_with_sidecars(local_store, tmp_path):
+    store, root = local_store
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.Table.from_pylist([{"video_uid": "a", "uri": f"{root}/x/a.mp4", "view_count": 7}]), path)
+    store.put_file(f"{root}/m.parquet", path)
+    (shard,) = planned_shards(store, f"{root}/m.parquet", f"{root}/art", 8)
+    assert json.loads(store.get_bytes(shard.videos[0].metadata_uri))["view_count"] == 7
+
+    store.put_bytes(f"{root}/in/cook.mp4", b"video")
+    store.put_bytes(f"{root}/in/cook.json", json.dumps({"title": "Cooking", "like_count": 3}).encode())
+    store.put_bytes(f"{root}/in/walk.webm", b"video")
+    store.put_bytes(f"{root}/in/notes.txt", b"not a video")
+    (shard,) = planned_shards(store, f"{root}/in", f"{root}/art", 8)
+    assert [v.video_uid for v in shard.videos] == ["cook", "walk"]
+    assert json.loads(store.get_bytes(shard.videos[0].metadata_uri))["title"] == "Cooking"
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ('{"video_uid": "a"}\n', "row 1 needs 'video_uid' and 'uri'"),
+        ('{"video_uid": "a", "uri": "x"}\nnot json\n', "line 2 is not JSON"),
+        ('{"video_uid": "a", "uri": "x"}\n{"video_uid": "a", "uri": "y"}\n', "video_uid a appears twice"),
+        ("", "no videos found"),
+    ],
+)
+def test_bad_manifests_are_refused_with_the_row_named(local_store, content, problem):
+    store, root = local_store
+    store.put_bytes(f"{root}/bad.jsonl", content.encode())
+    with pytest.raises(ManifestError, match=problem):
+        plan_run(store, f"{root}/bad.jsonl", f"{root}/art", 4)
+
+
+def test_what_passes_through_kfp_stays_the_same_size_whatever_the_number_of_videos(local_store):
+    """The plan is in the store; the DAG passes its URI and shard indices, and each shard's state."""
+    store, root = local_store
+    sizes = {}
+    for count in (40, 400):
+        lines = [{"video_uid": f"v{i:06d}", "uri": f"{root}/videos/v{i}.mp4", "title": f"t{i}"} for i in range(count)]
+        store.put_bytes(f"{root}/m{count}.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
+        plan = plan_run(store, f"{root}/m{count}.jsonl", f"{root}/art", shard_size=8)
+        assert plan.shards == count // 8 and plan.videos == count
+        first = plan.shard(store, 0, f"{root}/art")
+        sizes[count] = (len(plan.uri), len(first.to_json()))
+        assert sum(len(plan.shard(store, i, f"{root}/art").videos) for i in range(plan.shards)) == count
+    # per-shard parameters do not grow with the run (a digit more in the shard count, at most)
+    assert sizes[40][0] == sizes[400][0] and abs(sizes[400][1] - sizes[40][1]) <= 4

@@ -61,7 +61,7 @@ def test_validate_prints_each_violation_and_fails(released_sample, tmp_path):
     root_id, bad_level_id = nodes[0]["node_id"], nodes[2]["node_id"]
     assert f"{path}: video=hySSAAw4t24 node={root_id} [llama3_caption]" in done.stdout
     assert f"{path}: video=hySSAAw4t24 node={bad_level_id} [level]" in done.stdout
-    assert "checked 2 video(s) in 2 file(s): " in done.stderr and "violation(s)" in done.stderr
+    assert "checked 2 video(s) in 2 file(s): " in done.stderr and "problem(s)" in done.stderr
 
 
 def test_validate_reads_parquet_too(released_sample, tmp_path):
@@ -75,7 +75,7 @@ def test_validate_reports_an_unreadable_file(tmp_path):
     path = tmp_path / "garbage.json"
     path.write_text("{not json")
     done = a100m("validate", str(path))
-    assert done.returncode == 1 and "cannot read" in done.stderr
+    assert done.returncode == 1 and f"{path}: not a release file (not JSON or parquet" in done.stdout
 
 
 def test_build_tiny_writes_four_loadable_models_offline(tmp_path):
@@ -85,3 +85,22 @@ def test_build_tiny_writes_four_loadable_models_offline(tmp_path):
         assert f"{role}: {tmp_path / 'm' / role}" in done.stdout
         assert (tmp_path / "m" / role / "config.json").exists()
         assert list((tmp_path / "m" / role).glob("*.safetensors"))
+
+
+def test_validate_finds_a_video_in_two_files_and_names_a_non_release_file(tmp_path):
+    from action100m.common.release import write_parquet
+
+    row = {
+        "video_uid": "v",
+        "metadata": None,
+        "nodes": [{"node_id": "r", "parent_id": None, "level": 0, "start": 0.0, "end": 3.0}],
+    }
+    write_parquet([row], tmp_path / "a.parquet")
+    write_parquet([row], tmp_path / "b.parquet")
+    (tmp_path / "report.json").write_text(json.dumps({"run": "x", "videos": 1, "done": ["v"]}))
+    done = a100m("validate", str(tmp_path / "a.parquet"), str(tmp_path / "report.json"), str(tmp_path / "b.parquet"))
+    assert done.returncode == 1
+    assert f"{tmp_path / 'b.parquet'}: video v appears twice (also in {tmp_path / 'a.parquet'})" in done.stdout
+    assert f"{tmp_path / 'report.json'}: not a release file: row 1 needs a video_uid and a list of nodes" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "checked 2 video(s) in 3 file(s): 2 problem(s)" in done.stderr

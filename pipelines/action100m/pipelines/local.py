@@ -173,6 +173,16 @@ def write_manifest(store: ArtifactStore, inputs: Sequence[str], artifact_prefix:
     return manifest
 
 
+def manifest_size(store: ArtifactStore, manifest: str) -> int | None:
+    """How many videos the manifest names (None if it cannot be read: planning will say why)."""
+    from .plan import read_manifest
+
+    try:
+        return len(read_manifest(store, manifest))
+    except Exception:
+        return None
+
+
 def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> dict[str, StageConfig]:
     """Each stage's models, options and fingerprint, asked of the running services as the steps ask."""
     from google.protobuf import json_format
@@ -360,7 +370,7 @@ def run_main(
         print(f"  kfp.local task logs: {out_dir / 'logs' / 'pipeline.log'}", flush=True)
         plan_uri = Plan.uri_for(artifact_prefix, run)
         with (
-            ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints),
+            ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=manifest_size(store, manifest)),
             open(out_dir / "logs" / "pipeline.log", "w") as task_log,
             contextlib.redirect_stdout(task_log),
             contextlib.redirect_stderr(task_log),

@@ -67,12 +67,14 @@ class ProgressWatcher:
         fingerprints: Mapping[str, str],
         out: TextIO = sys.stdout,
         every: float = 1.0,
+        total: int | None = None,
     ):
         self.store, self.prefix, self.plan_uri, self.fingerprints = store, prefix, plan_uri, dict(fingerprints)
         self.out, self.every = out, every
         self.stop_event = threading.Event()
         self.counts = {spec.name: StageCount() for spec in STAGES}
-        self.total: int | None = None
+        self.total: int | None = total  # known from the manifest before the plan is written
+        self._planned = False
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
         self._uids: list[str] = []
 
@@ -86,7 +88,7 @@ class ProgressWatcher:
 
     def poll(self) -> bool:
         """Reads the plan (once) and the counts; True when something changed."""
-        if self.total is None:
+        if not self._planned:
             try:
                 plan = Plan.load(self.store, self.plan_uri)
             except Exception:
@@ -94,7 +96,7 @@ class ProgressWatcher:
             uids: list[str] = []
             for index in range(plan.shards):
                 uids.extend(v.video_uid for v in plan.shard(self.store, index, self.prefix).videos)
-            self._uids, self.total = uids, plan.videos
+            self._uids, self.total, self._planned = uids, plan.videos, True
         counts = published_counts(self.store, self.prefix, self.fingerprints, self._uids)
         changed = False
         for name, done in counts.items():

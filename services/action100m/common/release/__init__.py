@@ -1,6 +1,6 @@
 """The released Action100M format: its Arrow schema, its files (parquet and JSON), its tree rules."""
 
-from .files import read_rows, write_json, write_parquet
+from .files import NotReleaseFile, read_release_rows, read_rows, write_json, write_parquet
 from .rules import Violation, check_video
 from .schema import GPT_SCHEMA, METADATA_SCHEMA, NODE_SCHEMA, RELEASE_SCHEMA
 
@@ -9,8 +9,10 @@ __all__ = [
     "METADATA_SCHEMA",
     "NODE_SCHEMA",
     "RELEASE_SCHEMA",
+    "NotReleaseFile",
     "Violation",
     "check_video",
+    "read_release_rows",
     "read_rows",
     "write_json",
     "write_parquet",

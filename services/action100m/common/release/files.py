@@ -61,3 +61,24 @@ def read_rows(path: str | os.PathLike[str]) -> list[Row]:
     if isinstance(data, list):
         return data
     raise ValueError(f"{path}: expected a JSON object or list of rows, got {type(data).__name__}")
+
+
+class NotReleaseFile(ValueError):
+    """A file that is not in the release layout (a report, some other JSON or parquet)."""
+
+
+def read_release_rows(path: str | os.PathLike[str]) -> list[Row]:
+    """`read_rows`, refusing with a plain message anything that is not release rows."""
+    try:
+        rows = read_rows(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NotReleaseFile(f"{path}: not a release file (not JSON or parquet: {err})") from None
+    except pa.ArrowException as err:
+        raise NotReleaseFile(f"{path}: not a release file (unreadable parquet: {err})") from None
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or "video_uid" not in row or not isinstance(row.get("nodes"), list):
+            found = sorted(row)[:8] if isinstance(row, dict) else type(row).__name__
+            raise NotReleaseFile(
+                f"{path}: not a release file: row {number} needs a video_uid and a list of nodes (found {found})"
+            )
+    return rows

@@ -47,7 +47,7 @@ format: $(VENV)/.installed
 # 5 ("no tests ran") included, is make's.
 test:
 	$(MAKE) -j2 env
-	# $(MAKE) lint  (enabled once mypy is clean)
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 
 DEMO := demo

@@ -81,7 +81,7 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -245,7 +245,7 @@ def nothing_to_do(store: ArtifactStore, out_dir: Path, key: str, artifact_prefix
     if record is None or record.key != key:
         return False
     try:
-        report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json"))
+        report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json").decode())
     except Exception:
         return False
     if report.failed or not all(store.exists(uri) for uri in report.files):
@@ -388,7 +388,7 @@ def run_main(
                 options=options,
                 run=run,
             )
-    report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json"))
+    report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json").decode())
     RunRecord(key, fingerprints, report.done + list(report.failed)).save(out_dir)
     print(summary(report, output_prefix))
     print(f"wall time: {time.monotonic() - started:.0f}s")

@@ -32,7 +32,8 @@ class ManifestError(ValueError):
 
 
 def _metadata(row: dict[str, Any]) -> dict[str, Any] | None:
-    source = row.get("metadata") if isinstance(row.get("metadata"), dict) else row
+    nested = row.get("metadata")
+    source: dict[str, Any] = nested if isinstance(nested, dict) else row
     meta = {key: source.get(key) for key in METADATA_FIELDS}
     return meta if any(v is not None for v in meta.values()) else None
 
@@ -82,7 +83,7 @@ def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[di
     with ThreadPoolExecutor(workers) as pool:
         for video, metadata in zip(videos, pool.map(read_sidecar, videos), strict=True):
             del video["sidecar"]
-            video["metadata"] = metadata
+            video["metadata"] = metadata  # type: ignore[assignment]
     return videos
 
 

@@ -63,7 +63,7 @@ class RetryPolicy:
     call_timeout: float = 6 * 3600.0  # one call; a retry resumes where it stopped
 
     def backoff(self, attempt: int) -> float:
-        return min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+        return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
 
 
 def store_for(allowed_roots: str = "", s3_endpoint: str = "") -> ArtifactStore:

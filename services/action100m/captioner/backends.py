@@ -71,7 +71,8 @@ class TransformersCaptioner:
         for kind, name in self.models.items():
             processor = AutoProcessor.from_pretrained(name)
             processor.tokenizer.padding_side = "left"  # batched generation continues from the right edge
-            model = AutoModelForImageTextToText.from_pretrained(name, dtype=self.dtype).to(self.device).eval()
+            model = AutoModelForImageTextToText.from_pretrained(name, dtype=self.dtype)
+            model = model.to(self.device).eval()  # type: ignore[arg-type]
             self._loaded[kind] = (processor, model)
             log.info("loaded %s (%s) on %s as %s", name, type(model).__name__, self.device, self.dtype)
 

@@ -61,7 +61,7 @@ class Embeddings:
         return cls(features, times, fps, duration, stride, model)
 
 
-def _parse_json_artifact(data: bytes, source: str, expected_format: str, build: Callable[[dict], T]) -> T:
+def _parse_json_artifact(data: bytes, source: str, expected_format: str, build: Callable[[dict[str, Any]], T]) -> T:
     """Parses a JSON artifact of `expected_format`; anything malformed is a StageInputError naming `source`."""
     try:
         body = json.loads(data)
@@ -134,7 +134,7 @@ class SegmentTree:
 
     @classmethod
     def from_json(cls, data: bytes, source: str = "tree") -> SegmentTree:
-        def build(body: dict) -> SegmentTree:
+        def build(body: dict[str, Any]) -> SegmentTree:
             nodes = [TreeNode(**n) for n in body["nodes"]]
             return cls(
                 body["video_uid"],
@@ -179,7 +179,7 @@ class Captions:
 
     @classmethod
     def from_json(cls, data: bytes, source: str = "captions") -> Captions:
-        def build(body: dict) -> Captions:
+        def build(body: dict[str, Any]) -> Captions:
             nodes = {node_id: NodeCaptions(**c) for node_id, c in body["nodes"].items()}
             return cls(body["video_uid"], nodes, body.get("models", {}))
 

@@ -23,7 +23,6 @@ DataT = TypeVar("DataT")
 W = TypeVar("W", bound="WorkItem")
 O = TypeVar("O")  # noqa: E741 - the output of one work item
 R = TypeVar("R")
-W_contra = TypeVar("W_contra", bound="WorkItem", contravariant=True)
 O_contra = TypeVar("O_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
 
@@ -62,18 +61,18 @@ class WorkItem(Protocol):
     def video_uid(self) -> str: ...
 
 
-class VideoSession(Protocol[W_contra, O_contra, R_co]):
+class VideoSession(Protocol[W, O_contra, R_co]):
     """One video's state while the loop works on it."""
 
-    def on_chunk(self, data: Any) -> Sequence[W_contra]:
+    def on_chunk(self, data: Any) -> Sequence[W]:
         """Work items that this chunk makes ready."""
         ...
 
-    def on_end(self, info: Any) -> Sequence[W_contra]:
+    def on_end(self, info: Any) -> Sequence[W]:
         """Work items that only the end of the video makes ready (a tail window, say)."""
         ...
 
-    def apply(self, item: W_contra, output: O_contra) -> None:
+    def apply(self, item: W, output: O_contra) -> None:
         """Takes the output of one of its items."""
         ...
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def env_var(field) -> str:
-    return field.metadata.get("env", f"A100M_{field.name.upper()}")
+def env_var(field: Field[Any]) -> str:
+    return str(field.metadata.get("env", f"A100M_{field.name.upper()}"))
 
 
 def from_env(cls: type[T], env: Mapping[str, str] = os.environ, **overrides: Any) -> T:
     values: dict[str, Any] = {}
-    for field in fields(cls):
+    for field in fields(cls):  # type: ignore[arg-type]
         raw = env.get(env_var(field))
         if raw is None:
             continue

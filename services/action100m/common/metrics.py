@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -45,7 +47,7 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.ready = Gauge("a100m_model_ready", "1 once the models are loaded", ["service"], registry=self.registry)
-        self._http = None
+        self._http: Any = None
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         self.requests.labels(self.service, method, code).inc()
@@ -57,7 +59,7 @@ class ServiceMetrics:
         """Starts the /metrics HTTP endpoint; port 0 picks a free port. Returns the bound port."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         self._http = server
-        return server.server_address[1]
+        return int(server.server_address[1])
 
     def close(self) -> None:
         if self._http is not None:

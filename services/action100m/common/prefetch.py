@@ -22,10 +22,10 @@ class _Raised:
 
 
 def prefetched(items: Iterable[T], depth: int = 8, name: str = "prefetch") -> Iterator[T]:
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def put(item) -> bool:
+    def put(item: object) -> bool:
         while not stop.is_set():
             try:
                 handoff.put(item, timeout=0.1)
@@ -57,7 +57,7 @@ def prefetched(items: Iterable[T], depth: int = 8, name: str = "prefetch") -> It
                 return
             if isinstance(item, _Raised):
                 raise item.error
-            yield item
+            yield item  # type: ignore[misc]  # the producer put a T
     finally:
         stop.set()
         thread.join(timeout=5)

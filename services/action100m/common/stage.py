@@ -91,7 +91,7 @@ class VideoRun:
     def status(self) -> common_pb2.VideoStatus:
         return common_pb2.VideoStatus(
             video_uid=self.video_uid,
-            outcome=self.outcome,
+            outcome=self.outcome,  # type: ignore[arg-type]
             error_code=self.error_code,
             error_message=self.error_message,
             wall_seconds=time.monotonic() - self.started,
@@ -138,7 +138,7 @@ def stream_videos(
     alive: Callable[[], bool],
     prepare: Callable[[ItemT, contextlib.ExitStack[Any]], InputT],
     process: Callable[[list[tuple[str, InputT]], Keep], Iterator[tuple[str, ResultT | BaseException]]],
-    publish: Callable[[ItemT, ResultT], None],
+    publish: Callable[[ItemT, ResultT], object],
 ) -> Iterator[tuple[ItemT, VideoRun, ResultT | None]]:
     """The batch call of every stage, one (item, run, result) per video as soon as it is settled.
 

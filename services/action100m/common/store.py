@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from .uris import AllowList, ArtifactUri, UriError
@@ -68,9 +68,14 @@ class S3Settings:
             ca_bundle=env.get("A100M_S3_CA_BUNDLE") or env.get("AWS_CA_BUNDLE"),
         )
 
-    def client(self):
+    def client(self) -> Any:
         from minio import Minio
-        from minio.credentials import AWSConfigProvider, ChainedProvider, EnvAWSProvider, EnvMinioProvider
+        from minio.credentials.providers import (
+            AWSConfigProvider,
+            ChainedProvider,
+            EnvAWSProvider,
+            EnvMinioProvider,
+        )
 
         http_client = None
         if self.ca_bundle:
@@ -119,7 +124,7 @@ class ArtifactStore:
         return self.allow.check(uri)
 
     @property
-    def _s3(self):
+    def _s3(self) -> Any:
         if self._s3_client is None:
             if self._s3_settings is None:
                 raise UriError("s3:// URIs need S3 settings (A100M_S3_ENDPOINT and credentials)")
@@ -181,7 +186,8 @@ class ArtifactStore:
         with self._s3_errors(source):
             response = self._s3.get_object(source.bucket, source.key)
             try:
-                return response.read()
+                data: bytes = response.read()
+                return data
             finally:
                 response.close()
                 response.release_conn()

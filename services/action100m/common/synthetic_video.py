@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ def scene_picture(scene: int, width: int, height: int) -> np.ndarray:
     period = 12 + 9 * (scene % 5)
     wave = 0.5 + 0.5 * np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)
     picture = colour[None, None, :] * (0.45 + 0.55 * wave[..., None])
-    return picture.clip(0, 255).astype(np.uint8)
+    result: np.ndarray = picture.clip(0, 255).astype(np.uint8)
+    return result
 
 
 def stamp_frame(picture: np.ndarray, index: int) -> np.ndarray:
@@ -89,7 +91,7 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
     width, height = size
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=rate)
+        stream: Any = container.add_stream(codec, rate=rate)  # a video stream (PyAV types it as any stream)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         if codec in ("libx264", "libvpx-vp9"):
@@ -131,7 +133,7 @@ def write_audio_only(path: str | os.PathLike[str], seconds: float = 1.0) -> Path
     return path
 
 
-def _write_tone(container, stream, seconds: float) -> None:
+def _write_tone(container: Any, stream: Any, seconds: float) -> None:
     import av
 
     samples = int(16000 * seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 # Roles, as the presets name them.
 ENCODER = "vjepa2"
@@ -129,7 +130,7 @@ _HARMONY_STYLE_TEMPLATE = (
 )
 
 
-def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, vocab_size: int = 640):
+def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, vocab_size: int = 640) -> Any:
     """A byte-level BPE tokenizer trained on a small built-in corpus (any text still encodes)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -149,7 +150,7 @@ def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, v
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, extra_special_tokens=extra or {})
 
 
-def _save_generator(model, tokenizer, out: Path) -> None:
+def _save_generator(model: Any, tokenizer: Any, out: Path) -> None:
     """Saves a generative model whose generate() pads and stops with the tokenizer's tokens."""
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 Size = tuple[int, int]  # (width, height)
+K = TypeVar("K", bound=Hashable)  # whatever a caller names its requests by
 
 
 class VideoError(Exception):
@@ -86,7 +88,7 @@ def frame_indices_for_times(frame_times: Sequence[float], times: Sequence[float]
     return np.clip(idx, 0, len(starts) - 1)
 
 
-def _open(path: str | os.PathLike[str]):
+def _open(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     import av
 
     path = os.fspath(path)
@@ -105,7 +107,7 @@ def _open(path: str | os.PathLike[str]):
     except (av.error.FFmpegError, OSError) as err:
         raise CorruptVideo(path, f"cannot open ({err})") from None
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["no"]
+        kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["no"]
         container.close()
         raise NoVideoStream(path, f"no video stream (the file has {', '.join(kinds)} streams)")
     stream = container.streams.video[0]
@@ -115,7 +117,7 @@ def _open(path: str | os.PathLike[str]):
     return container, stream
 
 
-def _display_rotation(frame) -> int:
+def _display_rotation(frame: Any) -> int:
     """Counter-clockwise degrees to turn a decoded picture to show it upright (its display matrix)."""
     return round(float(getattr(frame, "rotation", 0) or 0)) % 360
 
@@ -128,7 +130,7 @@ class _Declared:
     frames: int | None
 
     @classmethod
-    def of(cls, container, stream) -> _Declared:
+    def of(cls, container: Any, stream: Any) -> _Declared:
         seconds = None
         if stream.duration is not None and stream.time_base is not None:
             seconds = float(stream.duration * stream.time_base)
@@ -214,7 +216,7 @@ class VideoReader:
         raise EmptyVideo(self.path, "the video stream has no decodable frames")
 
     # -- decoding ---------------------------------------------------------------------------
-    def _decoded(self) -> Iterator[tuple[int, float, object]]:
+    def _decoded(self) -> Generator[tuple[int, float, Any], None, None]:
         """Yields (index, time, av.VideoFrame) in presentation order for the whole file."""
         import av
 
@@ -244,7 +246,7 @@ class VideoReader:
             raise EmptyVideo(self.path, "the video stream has no decodable frames")
         declared.check(self.path, t + 1.0 / nominal, index + 1)
 
-    def _to_array(self, frame, size: Size | None) -> np.ndarray:
+    def _to_array(self, frame: Any, size: Size | None) -> np.ndarray:
         self.stats.frames_converted += 1
         rotation = _display_rotation(frame)
         if size is not None and rotation in (90, 270):
@@ -252,14 +254,15 @@ class VideoReader:
         elif size is not None:
             width, height = size
         else:
-            width = height = None
-        if width is None:
+            width = height = 0
+        if not width:
             picture = frame.to_ndarray(format="rgb24")
         else:
             picture = frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
         if rotation:
             picture = np.ascontiguousarray(np.rot90(picture, k=rotation // 90))
-        return picture
+        result: np.ndarray = picture
+        return result
 
     def iter_frames(self, every: int = 1, size: Size | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
         """Yields (frame index, time, RGB uint8 [H, W, 3]) for frames 0, every, 2*every, ..."""
@@ -279,21 +282,25 @@ class VideoReader:
 
     def frame_at(self, t: float, size: Size | None = None) -> np.ndarray:
         """The frame shown at time t (seconds from the first frame)."""
-        return self.gather({"t": [t]}, size)["t"][0]
+        frames: np.ndarray = self.gather({"t": [t]}, size)["t"]
+        first: np.ndarray = frames[0]
+        return first
 
     def frames_between(self, start: float, end: float, count: int, size: Size | None = None) -> np.ndarray:
         """`count` evenly spaced frames of [start, end] (see `evenly_spaced_times`)."""
-        return self.gather({"span": evenly_spaced_times(start, end, count)}, size)["span"]
+        times: list[float] = evenly_spaced_times(start, end, count).tolist()
+        frames: np.ndarray = self.gather({"span": times}, size)["span"]
+        return frames
 
     def gather(
-        self, requests: Mapping[Hashable, Sequence[float]], size: Size | Mapping[Hashable, Size | None] | None = None
-    ) -> dict[Hashable, np.ndarray]:
+        self, requests: Mapping[K, Sequence[float] | np.ndarray], size: Size | Mapping[K, Size | None] | None = None
+    ) -> dict[K, np.ndarray]:
         """Frames at many times for many callers in one decoding pass (see `stream`), all at once."""
         return dict(self.stream(requests, size))
 
     def stream(
-        self, requests: Mapping[Hashable, Sequence[float]], size: Size | Mapping[Hashable, Size | None] | None = None
-    ) -> Iterator[tuple[Hashable, np.ndarray]]:
+        self, requests: Mapping[K, Sequence[float] | np.ndarray], size: Size | Mapping[K, Size | None] | None = None
+    ) -> Iterator[tuple[K, np.ndarray]]:
         """Frames at many times for many callers in one decoding pass, each key as soon as it is complete.
 
         `requests` maps a key (a node id, say) to the times it needs; `size` is one size for all or a
@@ -304,20 +311,20 @@ class VideoReader:
         sizes = size if isinstance(size, Mapping) else None
         keys = list(requests)  # wanted entries name keys by position: keys need not be orderable
         wanted = sorted((float(t), k, slot) for k, key in enumerate(keys) for slot, t in enumerate(requests[key]))
-        out: dict[Hashable, list] = {key: [None] * len(times) for key, times in requests.items()}
+        out: dict[K, list[Any]] = {key: [None] * len(times) for key, times in requests.items()}
         missing = {key: len(times) for key, times in requests.items()}
         for key in [k for k, n in missing.items() if n == 0]:
             del missing[key]
             yield key, np.empty((0, 0, 0, 3), np.uint8)
         cursor = 0
 
-        def give(frame, limit: float) -> Iterator[tuple[Hashable, np.ndarray]]:
+        def give(frame: Any, limit: float) -> Iterator[tuple[K, np.ndarray]]:
             nonlocal cursor
             converted: dict[Size | None, np.ndarray] = {}
             while cursor < len(wanted) and wanted[cursor][0] < limit:
                 _, k, slot = wanted[cursor]
                 key = keys[k]
-                key_size = sizes.get(key) if sizes is not None else size
+                key_size: Size | None = sizes.get(key) if sizes is not None else size  # type: ignore[assignment]
                 if key_size not in converted:
                     converted[key_size] = self._to_array(frame, key_size)
                 out[key][slot] = converted[key_size]

@@ -213,7 +213,7 @@ def embed_videos(
     stats = stats if stats is not None else EmbedStats()
     started = time.monotonic()
 
-    def encode(windows: list[Window]) -> torch.Tensor:
+    def encode(windows: list[Window]) -> Sequence[torch.Tensor]:
         t0 = time.monotonic()
         features = encoder.encode(torch.stack([w.pixels for w in windows]))
         if encoder.device.type == "cuda":
@@ -221,7 +221,7 @@ def embed_videos(
         stats.encode_seconds += time.monotonic() - t0
         stats.batches += 1
         stats.windows += len(windows)
-        return features
+        return features.unbind(0)
 
     def open_session(event: VideoStarted[VideoOpened]) -> _EmbedSession:
         return _EmbedSession(event.video_uid, event.info, encoder, settings)

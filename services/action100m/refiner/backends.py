@@ -111,7 +111,7 @@ class VllmBackend(_TokenizerMixin):
                 "reasoning_parser": reasoning_parser,
             },
         )
-        self.engine = None
+        self.engine: Any = None
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -136,7 +136,7 @@ class VllmBackend(_TokenizerMixin):
             structured_outputs=StructuredOutputsParams(json=self.settings.schema),
         )
         prompt_ids = self._prompt_ids(messages)
-        final = None
+        final: Any = None
         async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id=request_id):
             final = output
         completion = final.outputs[0]
@@ -171,7 +171,7 @@ class OpenAIBackend(_TokenizerMixin):
         self.timeout = timeout
         self.api_key = os.environ.get(api_key_env, "EMPTY")  # a Secret in the chart, never a literal
         self.limit = asyncio.Semaphore(concurrency)
-        self.client = None
+        self.client: Any = None
 
     async def start(self) -> None:
         from openai import AsyncOpenAI
@@ -236,7 +236,9 @@ class TransformersBackend(_TokenizerMixin):
         self._load_tokenizer()
         device = pick_device(self.device)
         self.llm = (
-            AutoModelForCausalLM.from_pretrained(self.model, dtype=pick_dtype(self.dtype, device)).to(device).eval()
+            AutoModelForCausalLM.from_pretrained(self.model, dtype=pick_dtype(self.dtype, device))
+            .to(device)  # type: ignore[arg-type]
+            .eval()
         )
 
     async def close(self) -> None:
@@ -262,4 +264,4 @@ class TransformersBackend(_TokenizerMixin):
         async with self.lock:  # one generate() at a time on the model
             new = await asyncio.to_thread(run)
         text = self.tokenizer.decode(new, skip_special_tokens=False)
-        return Completion(final_answer(text), len(ids), len(new))
+        return Completion(final_answer(str(text)), len(ids), len(new))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,7 @@ async def refine_each(
     limits: PromptLimits | None = None,
     templates: Templates | None = None,
     only: Collection[str] | None = None,
-) -> AsyncIterator[tuple[str, Annotations | BaseException]]:
+) -> AsyncGenerator[tuple[str, Annotations | BaseException], None]:
     """Every eligible node of every video (or those in `only`) submitted together, so the engine
     batches them; yields (video_uid, annotations or error) as each video's last node finishes."""
     limits, templates = limits or PromptLimits(), templates or Templates()

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -176,7 +176,7 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
         ):
             yield _result(item, run, value)
 
-    def _iterate_on_loop(self, items: AsyncIterator[T], keep_going: Callable[[], None]) -> Iterator[T]:
+    def _iterate_on_loop(self, items: AsyncGenerator[T, None], keep_going: Callable[[], None]) -> Iterator[T]:
         """Iterates, from this gRPC thread, an async generator that runs on the backend's event loop;
         stops it (its unfinished requests cancelled) when nobody wants the rest."""
         step: concurrent.futures.Future[T] | None = None
@@ -211,7 +211,7 @@ async def _next_or_end(items: AsyncIterator[T]) -> T:
     try:
         return await anext(items)
     except StopAsyncIteration:
-        return _END  # type: ignore[no-any-return]
+        return _END  # type: ignore[no-any-return,unused-ignore]
 
 
 def _result(item: refiner_pb2.RefineItem, run: VideoRun, annotations: Annotations | None) -> refiner_pb2.RefineResult:

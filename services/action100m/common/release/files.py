@@ -46,7 +46,8 @@ def read_rows(path: str | os.PathLike[str]) -> list[Row]:
     """Rows from a parquet file, or from JSON in the columnar layout, a list of rows, or one row."""
     path = Path(path)
     if path.suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
+        rows: list[Row] = pq.read_table(path).to_pylist()
+        return rows
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     if isinstance(data, dict) and isinstance(data.get("video_uid"), list):

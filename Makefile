@@ -55,7 +55,7 @@ demo: env
 	$(BIN)/a100m sample-videos $(DEMO)/videos
 	$(BIN)/a100m models build-tiny $(DEMO)/models
 	$(BIN)/a100m run $(DEMO)/videos/*.mp4 --out $(DEMO)/out --models $(DEMO)/models
-	$(BIN)/a100m validate $(DEMO)/out/dataset/*.parquet
+	$(BIN)/a100m validate $(DEMO)/out/dataset/data/*.parquet
 
 protos: $(VENV)/.installed
 	$(BIN)/python protos/generate.py

@@ -26,6 +26,25 @@ def released_sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_release(tmp_path_factory) -> Path:
+    """A release file made by the tests from the tree rules (JSON, the official columnar layout)."""
+    from action100m.common.release import write_json
+
+    from .support import synthetic_release_row
+
+    return write_json([synthetic_release_row()], tmp_path_factory.mktemp("release") / "synthetic.json")
+
+
+@pytest.fixture(scope="session", params=["synthetic", "released"])
+def release_file(request) -> Path:
+    """Each release-format test runs on the synthetic release, and also on the real released sample
+    when the project's shared/ folder is here (skipped otherwise)."""
+    if request.param == "synthetic":
+        return request.getfixturevalue("synthetic_release")
+    return request.getfixturevalue("released_sample")
+
+
+@pytest.fixture(scope="session")
 def moto_s3():
     """A real S3-protocol server (moto) on loopback; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer

@@ -94,3 +94,73 @@ def wait_for(predicate, process: subprocess.Popen, timeout: float, log: Path) ->
         if time.monotonic() > deadline:
             raise RuntimeError(f"not ready after {timeout}s:\n{log.read_text()[-4000:]}")
         time.sleep(1)
+
+
+def synthetic_release_row(
+    video_uid: str = "synthetic-cooking", seconds: float = 480.0, seed: int = 0
+) -> dict[str, Any]:
+    """A release row made from the tree rules, so release tests run without the released sample.
+
+    Scenes of random length with drifting features (30 fps, every 4th frame sampled) go through the
+    segmenter's real clustering and tree building; every node gets a video caption and an action,
+    leaves a middle-frame caption, and every eligible node (non-leaf, >= 4 s) a gpt annotation, as in
+    the release. Metadata carries a title, a description and a timestamped transcript.
+    """
+    import numpy as np
+
+    from action100m.common.artifacts import Annotations, NodeAnnotation
+    from action100m.common.release.assemble import to_row
+    from action100m.refiner.refine import eligible_nodes
+    from action100m.segmenter.clustering import ward_dendrogram
+    from action100m.segmenter.tree import build_tree
+
+    rng = np.random.default_rng(seed)
+    frames = int(seconds * 30 / 4)
+    features = np.empty((frames, 32), np.float32)
+    start = 0
+    while start < frames:
+        length = int(rng.integers(15, 300))
+        centre = rng.normal(size=32)
+        drift = rng.normal(scale=0.02, size=(min(length, frames - start), 32)).cumsum(0)
+        features[start : start + length] = centre + drift + rng.normal(scale=0.3, size=drift.shape)
+        start += length
+    times = np.arange(frames) * 4 / 30
+    tree = SegmentTree(video_uid, seconds, build_tree(video_uid, ward_dendrogram(features), times, seconds))
+    leaves = {n.node_id for n in tree.leaves()}
+    actions = ("Crack the eggs", "Whisk the batter", "Pour into the pan", "Flip the pancake", "Serve the plate")
+    captions = Captions(
+        video_uid,
+        {
+            n.node_id: NodeCaptions(
+                f"A cook works at a stove between {n.start:.1f}s and {n.end:.1f}s, moving a pan with one hand.",
+                actions[i % len(actions)],
+                f"A close view of a pan on a stove at {(n.start + n.end) / 2:.1f}s." if n.node_id in leaves else None,
+            )
+            for i, n in enumerate(tree.nodes)
+        },
+    )
+    annotations = Annotations(
+        video_uid,
+        "synthetic",
+        {
+            n.node_id: NodeAnnotation(
+                gpt={
+                    "summary": {"brief": f"A cook prepares food ({n.level}).", "detailed": "A cook cracks eggs."},
+                    "action": {"brief": "Cook pancakes", "detailed": "Cook the pancakes in a pan.", "actor": "a cook"},
+                }
+            )
+            for n in eligible_nodes(tree)
+        },
+    )
+    metadata = {
+        "title": "Pancakes in ten minutes",
+        "description": "How to make pancakes for breakfast.",
+        "view_count": 1234,
+        "like_count": 56,
+        "duration": int(seconds),
+        "upload_date": "20250101",
+        "transcript": [
+            {"time": f"{t:.1f}", "text": f"now we step {i}"} for i, t in enumerate(range(0, int(seconds), 20))
+        ],
+    }
+    return to_row(tree, captions, annotations, metadata)

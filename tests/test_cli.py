@@ -42,32 +42,34 @@ def test_help_lists_subcommands_and_every_subcommand_has_help():
         assert done.value.code == 0
 
 
-def test_validate_accepts_the_released_sample(released_sample):
-    done = a100m("validate", str(released_sample))
+def test_validate_accepts_a_release_file(release_file):
+    done = a100m("validate", str(release_file))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checked 1 video(s) in 1 file(s): OK" in done.stderr
 
 
-def test_validate_prints_each_violation_and_fails(released_sample, tmp_path):
-    data = json.loads(released_sample.read_text())
+def test_validate_prints_each_violation_and_fails(release_file, tmp_path):
+    data = json.loads(release_file.read_text())
+    uid = data["video_uid"][0]
+    data["video_uid"][0] = f"{uid}-copy"  # the broken copy is another video
     broken = copy.deepcopy(data)
     nodes = broken["nodes"][0]
     nodes[0]["llama3_caption"] = "not on a root"
     nodes[2]["level"] = 5
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
-    done = a100m("validate", str(released_sample), str(path))
+    done = a100m("validate", str(release_file), str(path))
     assert done.returncode == 1
     root_id, bad_level_id = nodes[0]["node_id"], nodes[2]["node_id"]
-    assert f"{path}: video=hySSAAw4t24 node={root_id} [llama3_caption]" in done.stdout
-    assert f"{path}: video=hySSAAw4t24 node={bad_level_id} [level]" in done.stdout
+    assert f"{path}: video={uid}-copy node={root_id} [llama3_caption]" in done.stdout
+    assert f"{path}: video={uid}-copy node={bad_level_id} [level]" in done.stdout
     assert "checked 2 video(s) in 2 file(s): " in done.stderr and "problem(s)" in done.stderr
 
 
-def test_validate_reads_parquet_too(released_sample, tmp_path):
+def test_validate_reads_parquet_too(release_file, tmp_path):
     from action100m.common.release import read_rows, write_parquet
 
-    path = write_parquet(read_rows(released_sample), tmp_path / "sample.parquet")
+    path = write_parquet(read_rows(release_file), tmp_path / "sample.parquet")
     assert main(["validate", str(path)]) == 0
 
 

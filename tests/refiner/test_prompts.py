@@ -1,4 +1,5 @@
-"""The request builder on the real released tree and captions."""
+"""The request builder on a release's tree and captions (synthetic, and the real released sample
+where present)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def words(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def sample(released_sample):
-    (row,) = read_rows(released_sample)
+def sample(release_file):
+    (row,) = read_rows(release_file)
     tree, captions, metadata = from_row(row)
     return row, tree, captions, metadata
 
@@ -29,7 +30,7 @@ def test_eligible_nodes_are_exactly_those_with_gpt_in_the_release(sample):
     row, tree, _, _ = sample
     with_gpt = {n["node_id"] for n in row["nodes"] if n["gpt"] is not None}
     assert {n.node_id for n in eligible_nodes(tree)} == with_gpt
-    assert len(with_gpt) == 262
+    assert len(with_gpt) > 10
 
 
 def test_global_tree_headings_and_times_match_the_tree(sample):
@@ -45,13 +46,14 @@ def test_global_tree_headings_and_times_match_the_tree(sample):
         for j, grandchild in enumerate(view.children.get(child.node_id, []), start=1):
             expected.append(f"#### Segment {i}.{j} — {span_text(grandchild)}")
     assert headings == expected
-    assert headings[0] == "## 0.00s → 689.83s (duration: 689.8s)"
+    end = f"{root.end:.2f}"
+    assert headings[0] == f"## 0.00s → {end}s (duration: {root.end:.1f}s)"
     assert captions.nodes[root.node_id].plm_caption in rendered
     assert rendered.count("\n---\n") == len(view.children[root.node_id]) - 1 + sum(
         max(len(view.children.get(c.node_id, [])) - 1, 0) for c in view.children[root.node_id]
     )
     assert "Segment 1.1.1" not in rendered  # depth 2 only
-    assert rendered in context.prefix and "to 689.83s" in context.prefix
+    assert rendered in context.prefix and f"to {end}s" in context.prefix
 
 
 def test_leaves_carry_their_middle_frame_caption_as_a_quote(sample):
@@ -78,7 +80,7 @@ def test_shared_head_is_identical_for_every_node_and_segment_times_come_last(sam
     shared = len(context.prefix)
     assert all(o[:shared] == openings[0][:shared] for o in openings)
     assert len({o[shared:] for o in openings}) == len(openings)
-    assert "transcript" in context.prefix and "Journal with Me No. 39" in context.prefix
+    assert "transcript" in context.prefix and metadata["title"] in context.prefix
 
 
 def test_the_budget_is_respected_on_the_longest_node(sample):

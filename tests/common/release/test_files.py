@@ -26,15 +26,15 @@ def test_schema_is_the_release_schema():
     assert all(field.nullable for field in RELEASE_SCHEMA)
 
 
-def test_sample_survives_parquet_and_json_round_trips(released_sample, tmp_path):
-    rows = read_rows(released_sample)
+def test_sample_survives_parquet_and_json_round_trips(release_file, tmp_path):
+    rows = read_rows(release_file)
     parquet = write_parquet(rows, tmp_path / "sample.parquet")
     assert pq.read_schema(parquet).remove_metadata() == RELEASE_SCHEMA
     back = read_rows(parquet)
     assert back == to_table(rows).to_pylist()
     json_path = write_json(back, tmp_path / "sample.json")
     # Same layout as the official file: columnar, and the same values once through float32.
-    assert json.loads(json_path.read_text()) == json.loads(released_sample.read_text())
+    assert json.loads(json_path.read_text()) == json.loads(release_file.read_text())
     assert read_rows(json_path) == back
 
 

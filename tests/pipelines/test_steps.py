@@ -1,0 +1,115 @@
+"""The pipeline's steps, export and publication against the four real servicers, in this environment.
+
+No vLLM and no KFP: the servicers run in-process on loopback gRPC (the refiner on its transformers
+backend with the tiny GPT-OSS), and the test calls what each KFP component calls. This covers the
+plan, the fingerprints, the per-video results, the export and the dataset swap on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from action100m.captioner.service import SERVICE_NAME as CAPTIONER
+from action100m.captioner.service import CaptionerConfig, CaptionerService
+from action100m.common.release import check_video
+from action100m.common.synthetic_video import write_video
+from action100m.embedder.service import SERVICE_NAME as EMBEDDER
+from action100m.embedder.service import EmbedderConfig, EmbedderService
+from action100m.pipelines.export import export_shard, publish_dataset
+from action100m.pipelines.local import preset_options
+from action100m.pipelines.plan import plan_run
+from action100m.pipelines.stages import STAGES
+from action100m.pipelines.state import ShardState
+from action100m.pipelines.steps import run_stage
+from action100m.refiner.service import SERVICE_NAME as REFINER
+from action100m.refiner.service import RefinerConfig, RefinerService
+from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
+from action100m.segmenter.service import SegmenterService
+from action100m.v1 import captioner_pb2_grpc, embedder_pb2_grpc, refiner_pb2_grpc, segmenter_pb2_grpc
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def services(serve_in_process, tiny_models, local_store):
+    store, root = local_store
+    refiner = RefinerConfig(
+        backend="transformers",
+        model=str(tiny_models["gpt_oss"]),
+        device="cpu",
+        dtype="float32",
+        max_output_tokens=24,
+        max_string_chars=40,
+        reasoning_parser="",
+    )
+    captioner = CaptionerConfig(
+        video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]), device="cpu"
+    )
+    servicers = {
+        "embed": (
+            EmbedderService(store, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu")),
+            embedder_pb2_grpc.add_EmbedderServicer_to_server,
+            EMBEDDER,
+        ),
+        "segment": (SegmenterService(store), segmenter_pb2_grpc.add_SegmenterServicer_to_server, SEGMENTER),
+        "caption": (CaptionerService(store, captioner), captioner_pb2_grpc.add_CaptionerServicer_to_server, CAPTIONER),
+        "refine": (RefinerService(store, refiner), refiner_pb2_grpc.add_RefinerServicer_to_server, REFINER),
+    }
+    addresses = {}
+    for name, (servicer, add, service_name) in servicers.items():
+        host, _channel = serve_in_process(servicer, add, service_name)
+        addresses[name] = f"127.0.0.1:{host.port}"
+    return store, root, addresses
+
+
+def run_all(store, root, addresses, options, shard_size=2):
+    """What the DAG does, step by step, for every shard; returns the published report."""
+    plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", shard_size)
+    for index in range(plan.shards):
+        state = plan.shard(store, index, f"{root}/art")
+        for spec in STAGES:
+            state = ShardState.from_json(
+                run_stage(spec.name, state, addresses[spec.name], options.get(spec.name, "{}"), store=store).to_json()
+            )
+        export_shard(state, f"{root}/dataset", plan, store)
+    return publish_dataset(plan, f"{root}/dataset", store)
+
+
+def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
+    store, root, addresses = services
+    rows = []
+    for name, cuts in (("bread", (0, 60)), ("soup", (0, 40, 90)), ("tea", (0,))):
+        path = write_video(tmp_path / f"{name}.mp4", frames=125, fps=25, size=(96, 64), scene_starts=cuts)
+        rows.append({"video_uid": name, "uri": store.put_file(f"{root}/videos/{name}.mp4", path), "title": name})
+    store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    options = preset_options("tiny")
+
+    report = run_all(store, root, addresses, options)
+    assert sorted(report.done) == ["bread", "soup", "tea"] and not report.failed
+    assert {name: s.done for name, s in report.stats.items()} == {"embed": 3, "segment": 3, "caption": 3, "refine": 3}
+    assert [uri.rsplit("/", 1)[1] for uri in report.files] == [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
+    table_rows = [r for uri in report.files for r in pq.read_table(uri.removeprefix("file://")).to_pylist()]
+    assert sorted(r["video_uid"] for r in table_rows) == ["bread", "soup", "tea"]
+    assert all(check_video(r) == [] for r in table_rows)
+    assert {r["metadata"]["title"] for r in table_rows} == {"bread", "soup", "tea"}
+
+    # A rerun finds everything published: no service call at all.
+    again = run_all(store, root, addresses, options)
+    assert all(s.calls == 0 and s.cached == 3 for s in again.stats.values())
+    assert {n: c.fingerprint for n, c in again.stages.items()} == {n: c.fingerprint for n, c in report.stages.items()}
+
+    # One refine option changed: new refine fingerprint, upstream untouched and not recomputed.
+    changed = run_all(store, root, addresses, {**options, "refine": json.dumps({"rounds": 1})}, shard_size=3)
+    for name in ("embed", "segment", "caption"):
+        assert changed.stages[name].fingerprint == report.stages[name].fingerprint
+        assert changed.stats[name].calls == 0
+    assert changed.stages["refine"].fingerprint != report.stages["refine"].fingerprint
+    assert changed.stats["refine"].done == 3
+    # the dataset was swapped whole: the old two-shard files are gone
+    assert [uri.rsplit("/", 1)[1] for uri in store.list(f"{root}/dataset/data")] == ["train-00000-of-00001.parquet"]

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .common import paper
 from .common.version import __version__
 
 
@@ -168,9 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "files", nargs="+", metavar="FILE", help="a .parquet file or a .json file in the release layout"
     )
-    validate.add_argument("--min-leaf-seconds", type=float, default=0.5, help="shortest allowed leaf (default 0.5)")
     validate.add_argument(
-        "--min-gpt-seconds", type=float, default=4.0, help="shortest node with a gpt annotation (default 4)"
+        "--min-leaf-seconds",
+        type=float,
+        default=paper.MIN_LEAF_SECONDS,
+        help=f"shortest allowed leaf (default {paper.MIN_LEAF_SECONDS})",
+    )
+    validate.add_argument(
+        "--min-gpt-seconds",
+        type=float,
+        default=paper.MIN_ANNOTATED_SECONDS,
+        help=f"shortest node with a gpt annotation (default {paper.MIN_ANNOTATED_SECONDS})",
     )
     validate.set_defaults(run=_cmd_validate)
 

@@ -15,9 +15,7 @@ from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
 from ..support import in_request_order
 
-OPTIONS = captioner_pb2.CaptionOptions(
-    caption_max_new_tokens=6, action_max_new_tokens=4, image_max_new_tokens=6, batch_size=16
-)
+OPTIONS = captioner_pb2.CaptionOptions(caption_max_new_tokens=6, action_max_new_tokens=4, image_max_new_tokens=6)
 
 
 class FailsOnOneNode:
@@ -52,7 +50,10 @@ def captioner(serve_in_process, tiny_models, local_store, segmented):
     store.put_file(f"{root}/videos/scenes.mp4", path)
     store.put_bytes(f"{root}/trees/scenes.json", tree.to_json())
     config = CaptionerConfig(
-        video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]), device="cpu"
+        video_model=str(tiny_models["perception_lm"]),
+        image_model=str(tiny_models["mllama"]),
+        device="cpu",
+        batch_size=16,
     )
     leaf = tree.leaves()[0].node_id
     backend = FailsOnOneNode(TransformersCaptioner(config.video_model, config.image_model, "cpu"), leaf)

@@ -101,6 +101,7 @@ def stage_config(
         spec.name,
         models=models,
         defaults=info.default_options_json,
+        settings=info.output_settings_json,
         options=requested,
         upstream=[upstream[name].fingerprint for name in spec.reads],
     )

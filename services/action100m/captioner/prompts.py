@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from action100m.common import paper
+
 VIDEO_CAPTION_PROMPT = "Describe this video in detail."
 # The paper does not publish this prompt; ours asks for what the released plm_action holds.
 VIDEO_ACTION_PROMPT = (
@@ -15,9 +17,9 @@ IMAGE_CAPTION_PROMPT = "Describe this image in detail."
 
 @dataclass(frozen=True)
 class CaptionLimits:
-    video_frames: int = 32
-    video_frame_size: int = 320
-    caption_max_new_tokens: int = 1024
-    action_max_new_tokens: int = 32
-    image_max_new_tokens: int = 1024
-    batch_size: int = 8
+    video_frames: int = paper.VIDEO_FRAMES
+    video_frame_size: int = paper.VIDEO_FRAME_SIZE
+    caption_max_new_tokens: int = paper.CAPTION_MAX_NEW_TOKENS
+    action_max_new_tokens: int = paper.ACTION_MAX_NEW_TOKENS
+    image_max_new_tokens: int = paper.IMAGE_MAX_NEW_TOKENS
+    batch_size: int = 8  # throughput only: the server's A100M_CAPTION_BATCH_SIZE

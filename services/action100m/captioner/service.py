@@ -12,6 +12,7 @@ from action100m.common.artifacts import SegmentTree
 from action100m.common.config import from_env
 from action100m.common.grpc_server import is_alive, serve
 from action100m.common.inflight import InFlight
+from action100m.common.options import resolve_checked
 from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
@@ -21,6 +22,7 @@ from .caption import CaptionedVideo, CaptionStats, caption_videos
 from .prompts import CaptionLimits
 
 SERVICE_NAME = captioner_pb2.DESCRIPTOR.services_by_name["Captioner"].full_name
+CAPTION_OPTIONS = [field.name for field in captioner_pb2.CaptionOptions.DESCRIPTOR.fields]
 
 
 @dataclass
@@ -56,24 +58,19 @@ class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
         self.backend.load()
 
     def defaults(self) -> captioner_pb2.CaptionOptions:
-        limits = CaptionLimits(batch_size=self.config.batch_size)
+        limits = CaptionLimits()
         return captioner_pb2.CaptionOptions(
             video_frames=limits.video_frames,
             video_frame_size=limits.video_frame_size,
             caption_max_new_tokens=limits.caption_max_new_tokens,
             action_max_new_tokens=limits.action_max_new_tokens,
             image_max_new_tokens=limits.image_max_new_tokens,
-            batch_size=limits.batch_size,
         )
 
     def _limits(self, options: captioner_pb2.CaptionOptions, context: grpc.ServicerContext) -> CaptionLimits:
         defaults = self.defaults()
-        values = {
-            name: getattr(options, name) or getattr(defaults, name) for name in CaptionLimits.__dataclass_fields__
-        }
-        if min(values.values()) < 1:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"caption options must be positive: {values}")
-        return CaptionLimits(**values)
+        values = resolve_checked(options, defaults, dict.fromkeys(CAPTION_OPTIONS, 1), context)
+        return CaptionLimits(**values, batch_size=self.config.batch_size)
 
     def _prepare(self, item: captioner_pb2.CaptionItem, files):
         tree = SegmentTree.from_json(self.store.get_bytes(item.tree_uri), item.tree_uri)

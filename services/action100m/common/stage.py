@@ -9,6 +9,7 @@ dies part-way loses only the videos still in flight.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -111,7 +112,12 @@ def require_unique_uids(items: Sequence[Any], context: grpc.ServicerContext) -> 
         seen.add(item.video_uid)
 
 
-def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelInfo] = ()) -> common_pb2.ServiceInfo:
+def service_info(
+    service: str,
+    defaults: Any,
+    models: Sequence[common_pb2.ModelInfo] = (),
+    output_settings: dict[str, Any] | None = None,
+) -> common_pb2.ServiceInfo:
     """The Info answer: version, models and the effective default options as JSON."""
     from google.protobuf import json_format
 
@@ -122,6 +128,7 @@ def service_info(service: str, defaults: Any, models: Sequence[common_pb2.ModelI
         version=__version__,
         models=list(models),
         default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
+        output_settings_json=json.dumps(output_settings or {}, sort_keys=True),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from action100m.common import paper
 from action100m.common.artifacts import Embeddings
 from action100m.common.batching import (
     VideoChunk,
@@ -53,10 +54,10 @@ class FrameEncoder(Protocol):
 
 @dataclass
 class EmbedSettings:
-    frame_stride: int = 4
-    window_frames: int = 64
-    window_stride: int = 8
-    windows_per_batch: int = 8
+    frame_stride: int = paper.FRAME_STRIDE
+    window_frames: int = paper.WINDOW_FRAMES
+    window_stride: int = paper.WINDOW_STRIDE
+    windows_per_batch: int = 8  # throughput only: never changes the features
     chunk_frames: int = 32  # sampled frames preprocessed together
     queue_chunks: int = 8  # bound of the decode -> encode queue
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from action100m.common import paper
 from action100m.common.config import from_env
 from action100m.common.grpc_server import is_alive, serve
 from action100m.common.inflight import InFlight
+from action100m.common.options import resolve_checked
 from action100m.common.stage import VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
@@ -53,23 +55,15 @@ class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
         self.encoder = VJepa2Encoder(self.config.model, self.config.device, self.config.dtype)
 
     def defaults(self) -> embedder_pb2.EmbedOptions:
-        frames = self.encoder.shape.frames_per_window if self.encoder else 64
+        frames = self.encoder.shape.frames_per_window if self.encoder else paper.WINDOW_FRAMES
         return embedder_pb2.EmbedOptions(
-            frame_stride=4, window_frames=frames, window_stride=8, windows_per_batch=self.config.windows_per_batch
+            frame_stride=paper.FRAME_STRIDE, window_frames=frames, window_stride=paper.WINDOW_STRIDE
         )
 
     def _settings(self, options: embedder_pb2.EmbedOptions, context: grpc.ServicerContext) -> EmbedSettings:
         defaults = self.defaults()
-        settings = EmbedSettings(
-            frame_stride=options.frame_stride or defaults.frame_stride,
-            window_frames=options.window_frames or defaults.window_frames,
-            window_stride=options.window_stride or defaults.window_stride,
-            windows_per_batch=options.windows_per_batch or defaults.windows_per_batch,
-        )
-        if min(settings.frame_stride, settings.window_stride, settings.windows_per_batch) < 1:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "frame_stride, window_stride and windows_per_batch must be >= 1"
-            )
+        values = resolve_checked(options, defaults, {"frame_stride": 1, "window_stride": 1}, context)
+        settings = EmbedSettings(**values, windows_per_batch=self.config.windows_per_batch)
         if settings.window_frames != defaults.window_frames:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,

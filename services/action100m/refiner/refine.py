@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, NodeAnnotation, SegmentTree, TreeNode
 from action100m.common.stage import StageInputError
 
@@ -25,11 +26,10 @@ from .schema import parse_annotation
 
 log = logging.getLogger("action100m.refiner")
 
-MIN_SEGMENT_SECONDS = 4.0
 TIME_TOLERANCE = 1e-6
 
 
-def eligible_nodes(tree: SegmentTree, min_seconds: float = MIN_SEGMENT_SECONDS) -> list[TreeNode]:
+def eligible_nodes(tree: SegmentTree, min_seconds: float = paper.MIN_ANNOTATED_SECONDS) -> list[TreeNode]:
     parents = {n.parent_id for n in tree.nodes}
     return [n for n in tree.nodes if n.node_id in parents and n.end - n.start >= min_seconds - TIME_TOLERANCE]
 
@@ -91,7 +91,7 @@ async def refine_each(
     backend: ChatBackend,
     jobs: list[RefineJob],
     rounds: int = 3,
-    min_seconds: float = MIN_SEGMENT_SECONDS,
+    min_seconds: float = paper.MIN_ANNOTATED_SECONDS,
     limits: PromptLimits | None = None,
     templates: Templates | None = None,
     only: Collection[str] | None = None,
@@ -130,7 +130,7 @@ async def refine_videos(
     backend: ChatBackend,
     jobs: list[RefineJob],
     rounds: int = 3,
-    min_seconds: float = MIN_SEGMENT_SECONDS,
+    min_seconds: float = paper.MIN_ANNOTATED_SECONDS,
     limits: PromptLimits | None = None,
     templates: Templates | None = None,
     only: Collection[str] | None = None,

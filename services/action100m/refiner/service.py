@@ -19,17 +19,19 @@ from typing import Any, TypeVar
 
 import grpc
 
+from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.config import from_env
 from action100m.common.grpc_server import is_alive, serve
 from action100m.common.inflight import InFlight
+from action100m.common.options import resolve_checked
 from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
 from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
 from .prompts import PromptLimits, load_templates
-from .refine import MIN_SEGMENT_SECONDS, RefineJob, refine_each
+from .refine import RefineJob, refine_each
 from .schema import annotation_schema
 
 SERVICE_NAME = refiner_pb2.DESCRIPTOR.services_by_name["Refiner"].full_name
@@ -110,12 +112,10 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
 
     def defaults(self) -> refiner_pb2.RefineOptions:
         return refiner_pb2.RefineOptions(
-            rounds=3,
-            min_segment_seconds=MIN_SEGMENT_SECONDS,
-            max_subtree_depth=6,
+            rounds=paper.ROUNDS,
+            min_annotated_seconds=paper.MIN_ANNOTATED_SECONDS,
+            max_subtree_depth=paper.MAX_SUBTREE_DEPTH,
             prompt_token_budget=self.config.subtree_token_budget,
-            reasoning_effort=self.config.reasoning_effort,
-            max_output_tokens=self.config.max_output_tokens,
         )
 
     def _prepare(self, item: refiner_pb2.RefineItem, files) -> RefineJob:
@@ -135,25 +135,12 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
         self, request: refiner_pb2.RefineRequest, context: grpc.ServicerContext
     ) -> Iterator[refiner_pb2.RefineResult]:
         require_unique_uids(request.videos, context)
-        options, defaults = request.options, self.defaults()
-        if options.reasoning_effort and options.reasoning_effort != self.config.reasoning_effort:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"this refiner runs with reasoning effort {self.config.reasoning_effort!r}",
-            )
-        if options.max_output_tokens and options.max_output_tokens != self.config.max_output_tokens:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"this refiner runs with max_output_tokens {self.config.max_output_tokens}",
-            )
-        rounds = options.rounds or defaults.rounds
+        minimums = {"rounds": 1, "max_subtree_depth": 0, "prompt_token_budget": 1, "min_annotated_seconds": 0}
+        values = resolve_checked(request.options, self.defaults(), minimums, context)
+        rounds, min_seconds = values["rounds"], values["min_annotated_seconds"]
         limits = PromptLimits(
-            subtree_token_budget=options.prompt_token_budget or defaults.prompt_token_budget,
-            max_subtree_depth=options.max_subtree_depth or defaults.max_subtree_depth,
+            subtree_token_budget=values["prompt_token_budget"], max_subtree_depth=values["max_subtree_depth"]
         )
-        min_seconds = options.min_segment_seconds or defaults.min_segment_seconds
-        if rounds < 1 or limits.max_subtree_depth < 0 or min_seconds < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rounds must be >= 1; depths and seconds >= 0")
 
         def process(
             todo: list[tuple[str, RefineJob]], keep_going: Callable[[], None]
@@ -201,7 +188,13 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
 
     def Info(self, request, context):
         model = common_pb2.ModelInfo(role="llm", name=self.config.model, dtype=self.config.dtype)
-        return service_info("refiner", self.defaults(), [model])
+        settings = {
+            "backend": self.config.backend,
+            "reasoning_effort": self.config.reasoning_effort,
+            "max_output_tokens": self.config.max_output_tokens,
+            "max_string_chars": self.config.max_string_chars,
+        }
+        return service_info("refiner", self.defaults(), [model], settings)
 
 
 _END: Any = object()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from action100m.common import paper
 from action100m.common.artifacts import Embeddings, SegmentTree
 from action100m.common.stage import StageInputError
 
 from .clustering import ward_dendrogram
-from .tree import MIN_SEGMENT_SECONDS, build_tree
+from .tree import build_tree
 
 
 def check_embeddings(embeddings: Embeddings, source: str) -> None:
@@ -36,7 +37,7 @@ def check_embeddings(embeddings: Embeddings, source: str) -> None:
 
 
 def segment_video(
-    video_uid: str, embeddings: Embeddings, min_seconds: float = MIN_SEGMENT_SECONDS, source: str = "embeddings"
+    video_uid: str, embeddings: Embeddings, min_seconds: float = paper.MIN_LEAF_SECONDS, source: str = "embeddings"
 ) -> SegmentTree:
     check_embeddings(embeddings, source)
     children = ward_dendrogram(embeddings.features)
@@ -47,5 +48,5 @@ def segment_video(
         nodes=nodes,
         fps=embeddings.fps,
         frame_stride=embeddings.frame_stride,
-        params={"min_segment_seconds": min_seconds, "linkage": "ward", "connectivity": "temporal-chain"},
+        params={"min_leaf_seconds": min_seconds, "linkage": "ward", "connectivity": "temporal-chain"},
     )

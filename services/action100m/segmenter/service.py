@@ -6,18 +6,19 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
+from action100m.common import paper
 from action100m.common.artifacts import Embeddings, SegmentTree
 from action100m.common.grpc_server import is_alive, serve
 from action100m.common.inflight import InFlight
+from action100m.common.options import resolve_checked
 from action100m.common.stage import require_unique_uids, service_info, stream_videos
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
 
 from .segment import segment_video
-from .tree import MIN_SEGMENT_SECONDS
 
 SERVICE_NAME = segmenter_pb2.DESCRIPTOR.services_by_name["Segmenter"].full_name
-DEFAULTS = segmenter_pb2.SegmentOptions(min_segment_seconds=MIN_SEGMENT_SECONDS)
+DEFAULTS = segmenter_pb2.SegmentOptions(min_leaf_seconds=paper.MIN_LEAF_SECONDS)
 
 
 class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
@@ -29,9 +30,7 @@ class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
         self, request: segmenter_pb2.SegmentRequest, context: grpc.ServicerContext
     ) -> Iterator[segmenter_pb2.SegmentResult]:
         require_unique_uids(request.videos, context)
-        min_seconds = request.options.min_segment_seconds or DEFAULTS.min_segment_seconds
-        if min_seconds < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"min_segment_seconds must be >= 0, got {min_seconds}")
+        min_seconds = resolve_checked(request.options, DEFAULTS, {"min_leaf_seconds": 0}, context)["min_leaf_seconds"]
 
         def segment_each(
             todo: list[tuple[str, segmenter_pb2.SegmentItem]], keep_going: Callable[[], None]

@@ -14,12 +14,12 @@ from collections import deque
 
 import numpy as np
 
+from action100m.common import paper
 from action100m.common.artifacts import TreeNode
 
 # The project's namespace for node ids (the official recipe is unknown); never change it, or ids of
 # every tree ever written change with it.
 NODE_ID_NAMESPACE = uuid.UUID("6f3c1c3e-52a5-4d0f-9a8e-a100a100a100")
-MIN_SEGMENT_SECONDS = 0.5
 
 
 def node_id(video_uid: str, start: float, end: float) -> str:
@@ -52,7 +52,7 @@ def build_tree(
     children: np.ndarray,
     frame_times: np.ndarray,
     duration: float,
-    min_seconds: float = MIN_SEGMENT_SECONDS,
+    min_seconds: float = paper.MIN_LEAF_SECONDS,
 ) -> list[TreeNode]:
     """The pruned tree of a dendrogram, as nodes sorted by (level, start)."""
     n = len(frame_times)

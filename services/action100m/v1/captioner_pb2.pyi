@@ -21,6 +21,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class CaptionOptions(_message.Message):
+    """What changes the output (and so the artifact fingerprint); unset fields take the paper's value.
+    Throughput settings (the generation batch) are the server's, A100M_CAPTION_BATCH_SIZE.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VIDEO_FRAMES_FIELD_NUMBER: _builtins.int
@@ -28,7 +32,6 @@ class CaptionOptions(_message.Message):
     CAPTION_MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
     ACTION_MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
     IMAGE_MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
-    BATCH_SIZE_FIELD_NUMBER: _builtins.int
     video_frames: _builtins.int
     """frames per node for Perception-LM (default 32)"""
     video_frame_size: _builtins.int
@@ -39,23 +42,39 @@ class CaptionOptions(_message.Message):
     """plm_action (default 32)"""
     image_max_new_tokens: _builtins.int
     """llama3_caption (default 1024)"""
-    batch_size: _builtins.int
-    """generation batch size (default: server setting)"""
     def __init__(
         self,
         *,
-        video_frames: _builtins.int = ...,
-        video_frame_size: _builtins.int = ...,
-        caption_max_new_tokens: _builtins.int = ...,
-        action_max_new_tokens: _builtins.int = ...,
-        image_max_new_tokens: _builtins.int = ...,
-        batch_size: _builtins.int = ...,
+        video_frames: _builtins.int | None = ...,
+        video_frame_size: _builtins.int | None = ...,
+        caption_max_new_tokens: _builtins.int | None = ...,
+        action_max_new_tokens: _builtins.int | None = ...,
+        image_max_new_tokens: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_action_max_new_tokens", b"_action_max_new_tokens", "_caption_max_new_tokens", b"_caption_max_new_tokens", "_image_max_new_tokens", b"_image_max_new_tokens", "_video_frame_size", b"_video_frame_size", "_video_frames", b"_video_frames", "action_max_new_tokens", b"action_max_new_tokens", "caption_max_new_tokens", b"caption_max_new_tokens", "image_max_new_tokens", b"image_max_new_tokens", "video_frame_size", b"video_frame_size", "video_frames", b"video_frames"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_max_new_tokens", b"action_max_new_tokens", "batch_size", b"batch_size", "caption_max_new_tokens", b"caption_max_new_tokens", "image_max_new_tokens", b"image_max_new_tokens", "video_frame_size", b"video_frame_size", "video_frames", b"video_frames"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_action_max_new_tokens", b"_action_max_new_tokens", "_caption_max_new_tokens", b"_caption_max_new_tokens", "_image_max_new_tokens", b"_image_max_new_tokens", "_video_frame_size", b"_video_frame_size", "_video_frames", b"_video_frames", "action_max_new_tokens", b"action_max_new_tokens", "caption_max_new_tokens", b"caption_max_new_tokens", "image_max_new_tokens", b"image_max_new_tokens", "video_frame_size", b"video_frame_size", "video_frames", b"video_frames"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__action_max_new_tokens: _TypeAlias = _typing.Literal["action_max_new_tokens"]  # noqa: Y015
+    _WhichOneofArgType__action_max_new_tokens: _TypeAlias = _typing.Literal["_action_max_new_tokens", b"_action_max_new_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__caption_max_new_tokens: _TypeAlias = _typing.Literal["caption_max_new_tokens"]  # noqa: Y015
+    _WhichOneofArgType__caption_max_new_tokens: _TypeAlias = _typing.Literal["_caption_max_new_tokens", b"_caption_max_new_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__image_max_new_tokens: _TypeAlias = _typing.Literal["image_max_new_tokens"]  # noqa: Y015
+    _WhichOneofArgType__image_max_new_tokens: _TypeAlias = _typing.Literal["_image_max_new_tokens", b"_image_max_new_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__video_frame_size: _TypeAlias = _typing.Literal["video_frame_size"]  # noqa: Y015
+    _WhichOneofArgType__video_frame_size: _TypeAlias = _typing.Literal["_video_frame_size", b"_video_frame_size"]  # noqa: Y015
+    _WhichOneofReturnType__video_frames: _TypeAlias = _typing.Literal["video_frames"]  # noqa: Y015
+    _WhichOneofArgType__video_frames: _TypeAlias = _typing.Literal["_video_frames", b"_video_frames"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__action_max_new_tokens) -> _WhichOneofReturnType__action_max_new_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__caption_max_new_tokens) -> _WhichOneofReturnType__caption_max_new_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__image_max_new_tokens) -> _WhichOneofReturnType__image_max_new_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__video_frame_size) -> _WhichOneofReturnType__video_frame_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__video_frames) -> _WhichOneofReturnType__video_frames | None: ...
 
 Global___CaptionOptions: _TypeAlias = CaptionOptions  # noqa: Y015
 

@@ -21,33 +21,44 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class EmbedOptions(_message.Message):
+    """What changes the output (and so the artifact fingerprint); unset fields take the paper's value.
+    Throughput settings (windows per encoder batch) are the server's, A100M_WINDOWS_PER_BATCH.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FRAME_STRIDE_FIELD_NUMBER: _builtins.int
     WINDOW_FRAMES_FIELD_NUMBER: _builtins.int
     WINDOW_STRIDE_FIELD_NUMBER: _builtins.int
-    WINDOWS_PER_BATCH_FIELD_NUMBER: _builtins.int
     frame_stride: _builtins.int
     """keep every k-th decoded frame (default 4)"""
     window_frames: _builtins.int
-    """sampled frames per encoder window (default 64)"""
+    """sampled frames per encoder window (the model's clip length, 64)"""
     window_stride: _builtins.int
     """sampled frames between window starts (default 8)"""
-    windows_per_batch: _builtins.int
-    """encoder batch size in windows (default: server setting)"""
     def __init__(
         self,
         *,
-        frame_stride: _builtins.int = ...,
-        window_frames: _builtins.int = ...,
-        window_stride: _builtins.int = ...,
-        windows_per_batch: _builtins.int = ...,
+        frame_stride: _builtins.int | None = ...,
+        window_frames: _builtins.int | None = ...,
+        window_stride: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_frame_stride", b"_frame_stride", "_window_frames", b"_window_frames", "_window_stride", b"_window_stride", "frame_stride", b"frame_stride", "window_frames", b"window_frames", "window_stride", b"window_stride"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame_stride", b"frame_stride", "window_frames", b"window_frames", "window_stride", b"window_stride", "windows_per_batch", b"windows_per_batch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frame_stride", b"_frame_stride", "_window_frames", b"_window_frames", "_window_stride", b"_window_stride", "frame_stride", b"frame_stride", "window_frames", b"window_frames", "window_stride", b"window_stride"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__frame_stride: _TypeAlias = _typing.Literal["frame_stride"]  # noqa: Y015
+    _WhichOneofArgType__frame_stride: _TypeAlias = _typing.Literal["_frame_stride", b"_frame_stride"]  # noqa: Y015
+    _WhichOneofReturnType__window_frames: _TypeAlias = _typing.Literal["window_frames"]  # noqa: Y015
+    _WhichOneofArgType__window_frames: _TypeAlias = _typing.Literal["_window_frames", b"_window_frames"]  # noqa: Y015
+    _WhichOneofReturnType__window_stride: _TypeAlias = _typing.Literal["window_stride"]  # noqa: Y015
+    _WhichOneofArgType__window_stride: _TypeAlias = _typing.Literal["_window_stride", b"_window_stride"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__frame_stride) -> _WhichOneofReturnType__frame_stride | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__window_frames) -> _WhichOneofReturnType__window_frames | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__window_stride) -> _WhichOneofReturnType__window_stride | None: ...
 
 Global___EmbedOptions: _TypeAlias = EmbedOptions  # noqa: Y015
 

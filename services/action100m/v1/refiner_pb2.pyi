@@ -21,41 +21,53 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class RefineOptions(_message.Message):
+    """What changes the output (and so the artifact fingerprint); unset fields take the paper's value.
+    The model's reasoning effort and output limit are the server's (A100M_REFINER_REASONING_EFFORT,
+    A100M_REFINER_MAX_OUTPUT_TOKENS): they belong to the engine a deployment runs.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ROUNDS_FIELD_NUMBER: _builtins.int
-    MIN_SEGMENT_SECONDS_FIELD_NUMBER: _builtins.int
     MAX_SUBTREE_DEPTH_FIELD_NUMBER: _builtins.int
     PROMPT_TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
-    REASONING_EFFORT_FIELD_NUMBER: _builtins.int
-    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    MIN_ANNOTATED_SECONDS_FIELD_NUMBER: _builtins.int
     rounds: _builtins.int
     """draft + revisions (default 3)"""
-    min_segment_seconds: _builtins.float
-    """eligible: non-leaf nodes at least this long (default 4 s)"""
     max_subtree_depth: _builtins.int
     """deepest level of the segment's own subtree (default 6)"""
     prompt_token_budget: _builtins.int
     """tokens for the segment's subtree (default: server setting)"""
-    reasoning_effort: _builtins.str
-    """"low" | "medium" | "high" (default "high")"""
-    max_output_tokens: _builtins.int
-    """per round (default: server setting)"""
+    min_annotated_seconds: _builtins.float
+    """Eligible nodes: non-leaf nodes at least this long (default 4 s)."""
     def __init__(
         self,
         *,
-        rounds: _builtins.int = ...,
-        min_segment_seconds: _builtins.float = ...,
-        max_subtree_depth: _builtins.int = ...,
-        prompt_token_budget: _builtins.int = ...,
-        reasoning_effort: _builtins.str = ...,
-        max_output_tokens: _builtins.int = ...,
+        rounds: _builtins.int | None = ...,
+        max_subtree_depth: _builtins.int | None = ...,
+        prompt_token_budget: _builtins.int | None = ...,
+        min_annotated_seconds: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_subtree_depth", b"_max_subtree_depth", "_min_annotated_seconds", b"_min_annotated_seconds", "_prompt_token_budget", b"_prompt_token_budget", "_rounds", b"_rounds", "max_subtree_depth", b"max_subtree_depth", "min_annotated_seconds", b"min_annotated_seconds", "prompt_token_budget", b"prompt_token_budget", "rounds", b"rounds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_output_tokens", b"max_output_tokens", "max_subtree_depth", b"max_subtree_depth", "min_segment_seconds", b"min_segment_seconds", "prompt_token_budget", b"prompt_token_budget", "reasoning_effort", b"reasoning_effort", "rounds", b"rounds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_subtree_depth", b"_max_subtree_depth", "_min_annotated_seconds", b"_min_annotated_seconds", "_prompt_token_budget", b"_prompt_token_budget", "_rounds", b"_rounds", "max_subtree_depth", b"max_subtree_depth", "min_annotated_seconds", b"min_annotated_seconds", "prompt_token_budget", b"prompt_token_budget", "rounds", b"rounds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_subtree_depth: _TypeAlias = _typing.Literal["max_subtree_depth"]  # noqa: Y015
+    _WhichOneofArgType__max_subtree_depth: _TypeAlias = _typing.Literal["_max_subtree_depth", b"_max_subtree_depth"]  # noqa: Y015
+    _WhichOneofReturnType__min_annotated_seconds: _TypeAlias = _typing.Literal["min_annotated_seconds"]  # noqa: Y015
+    _WhichOneofArgType__min_annotated_seconds: _TypeAlias = _typing.Literal["_min_annotated_seconds", b"_min_annotated_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__prompt_token_budget: _TypeAlias = _typing.Literal["prompt_token_budget"]  # noqa: Y015
+    _WhichOneofArgType__prompt_token_budget: _TypeAlias = _typing.Literal["_prompt_token_budget", b"_prompt_token_budget"]  # noqa: Y015
+    _WhichOneofReturnType__rounds: _TypeAlias = _typing.Literal["rounds"]  # noqa: Y015
+    _WhichOneofArgType__rounds: _TypeAlias = _typing.Literal["_rounds", b"_rounds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_subtree_depth) -> _WhichOneofReturnType__max_subtree_depth | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_annotated_seconds) -> _WhichOneofReturnType__min_annotated_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__prompt_token_budget) -> _WhichOneofReturnType__prompt_token_budget | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rounds) -> _WhichOneofReturnType__rounds | None: ...
 
 Global___RefineOptions: _TypeAlias = RefineOptions  # noqa: Y015
 

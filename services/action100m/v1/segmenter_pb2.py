@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from action100m.v1 import common_pb2 as action100m_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/segmenter.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"-\n\x0eSegmentOptions\x12\x1b\n\x13min_segment_seconds\x18\x01 \x01(\x02\"L\n\x0bSegmentItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x16\n\x0e\x65mbeddings_uri\x18\x02 \x01(\t\x12\x12\n\noutput_uri\x18\x03 \x01(\t\"\x7f\n\x0eSegmentRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.SegmentItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.SegmentOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"{\n\rSegmentResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x10\n\x08tree_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x0e\n\x06leaves\x18\x04 \x01(\x05\x12\r\n\x05\x64\x65pth\x18\x05 \x01(\x05\x32\x95\x01\n\tSegmenter\x12H\n\x07Segment\x12\x1d.action100m.v1.SegmentRequest\x1a\x1c.action100m.v1.SegmentResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/segmenter.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"_\n\x0eSegmentOptions\x12\x1d\n\x10min_leaf_seconds\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x13\n\x11_min_leaf_secondsJ\x04\x08\x01\x10\x02R\x13min_segment_seconds\"L\n\x0bSegmentItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x16\n\x0e\x65mbeddings_uri\x18\x02 \x01(\t\x12\x12\n\noutput_uri\x18\x03 \x01(\t\"\x7f\n\x0eSegmentRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.SegmentItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.SegmentOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"{\n\rSegmentResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x10\n\x08tree_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x0e\n\x06leaves\x18\x04 \x01(\x05\x12\r\n\x05\x64\x65pth\x18\x05 \x01(\x05\x32\x95\x01\n\tSegmenter\x12H\n\x07Segment\x12\x1d.action100m.v1.SegmentRequest\x1a\x1c.action100m.v1.SegmentResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'action100m.v1.segmenter_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEGMENTOPTIONS']._serialized_start=76
-  _globals['_SEGMENTOPTIONS']._serialized_end=121
-  _globals['_SEGMENTITEM']._serialized_start=123
-  _globals['_SEGMENTITEM']._serialized_end=199
-  _globals['_SEGMENTREQUEST']._serialized_start=201
-  _globals['_SEGMENTREQUEST']._serialized_end=328
-  _globals['_SEGMENTRESULT']._serialized_start=330
-  _globals['_SEGMENTRESULT']._serialized_end=453
-  _globals['_SEGMENTER']._serialized_start=456
-  _globals['_SEGMENTER']._serialized_end=605
+  _globals['_SEGMENTOPTIONS']._serialized_end=171
+  _globals['_SEGMENTITEM']._serialized_start=173
+  _globals['_SEGMENTITEM']._serialized_end=249
+  _globals['_SEGMENTREQUEST']._serialized_start=251
+  _globals['_SEGMENTREQUEST']._serialized_end=378
+  _globals['_SEGMENTRESULT']._serialized_start=380
+  _globals['_SEGMENTRESULT']._serialized_end=503
+  _globals['_SEGMENTER']._serialized_start=506
+  _globals['_SEGMENTER']._serialized_end=655
 # @@protoc_insertion_point(module_scope)

@@ -21,21 +21,27 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class SegmentOptions(_message.Message):
+    """Unset fields take the paper's value."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    MIN_SEGMENT_SECONDS_FIELD_NUMBER: _builtins.int
-    min_segment_seconds: _builtins.float
-    """A node keeps its two children only if both last at least this long (default 0.5 s)."""
+    MIN_LEAF_SECONDS_FIELD_NUMBER: _builtins.int
+    min_leaf_seconds: _builtins.float
+    """A node keeps its two children only if both last at least this long (default 0.5 s; 0 keeps
+    the whole dendrogram).
+    """
     def __init__(
         self,
         *,
-        min_segment_seconds: _builtins.float = ...,
+        min_leaf_seconds: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_leaf_seconds", b"_min_leaf_seconds", "min_leaf_seconds", b"min_leaf_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_segment_seconds", b"min_segment_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_leaf_seconds", b"_min_leaf_seconds", "min_leaf_seconds", b"min_leaf_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__min_leaf_seconds: _TypeAlias = _typing.Literal["min_leaf_seconds"]  # noqa: Y015
+    _WhichOneofArgType__min_leaf_seconds: _TypeAlias = _typing.Literal["_min_leaf_seconds", b"_min_leaf_seconds"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_leaf_seconds) -> _WhichOneofReturnType__min_leaf_seconds | None: ...
 
 Global___SegmentOptions: _TypeAlias = SegmentOptions  # noqa: Y015
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MIN_LEAF_SECONDS = 0.5
-MIN_GPT_SECONDS = 4.0
+from action100m.common import paper
+
 TIME_TOLERANCE = 1e-3
 
 
@@ -34,8 +34,8 @@ def _duration(node: Mapping[str, Any]) -> float:
 
 def check_video(
     row: Mapping[str, Any],
-    min_leaf_seconds: float = MIN_LEAF_SECONDS,
-    min_gpt_seconds: float = MIN_GPT_SECONDS,
+    min_leaf_seconds: float = paper.MIN_LEAF_SECONDS,
+    min_gpt_seconds: float = paper.MIN_ANNOTATED_SECONDS,
 ) -> list[Violation]:
     """All violations of the tree rules in one video row (empty when the row is valid)."""
     uid = row.get("video_uid")

@@ -35,10 +35,16 @@ def synthetic_release(tmp_path_factory) -> Path:
     return write_json([synthetic_release_row()], tmp_path_factory.mktemp("release") / "synthetic.json")
 
 
-@pytest.fixture(scope="session", params=["synthetic", "released"])
-def release_file(request) -> Path:
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Each release-format test runs on the synthetic release, and also on the real released sample
-    when the project's shared/ folder is here (skipped otherwise)."""
+    where the project's shared/ folder is (a clone without it runs the synthetic case only)."""
+    if "release_file" in metafunc.fixturenames:
+        kinds = ["synthetic", "released"] if SHARED_FIXTURE.exists() else ["synthetic"]
+        metafunc.parametrize("release_file", kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def release_file(request) -> Path:
     if request.param == "synthetic":
         return request.getfixturevalue("synthetic_release")
     return request.getfixturevalue("released_sample")

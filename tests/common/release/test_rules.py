@@ -17,13 +17,9 @@ def sample_row(release_file):
 
 
 def test_a_release_file_obeys_every_rule(sample_row):
-    assert len(sample_row["nodes"]) > 100
+    expected = {"hySSAAw4t24": 917}.get(sample_row["video_uid"])  # the released sample's node count
+    assert len(sample_row["nodes"]) == expected if expected else len(sample_row["nodes"]) > 100
     assert check_video(sample_row) == []
-
-
-def test_the_released_sample_has_its_917_nodes(released_sample):
-    (row,) = read_rows(released_sample)
-    assert len(row["nodes"]) == 917
 
 
 def _leaf_and_parent(nodes):

@@ -10,10 +10,9 @@ import grpc
 
 from action100m.common.artifacts import SegmentTree
 from action100m.common.config import from_env
-from action100m.common.grpc_server import is_alive, serve
-from action100m.common.inflight import InFlight
+from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
+from action100m.common.stage import StageInputError, StageServicer, VideoRun, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
@@ -43,13 +42,12 @@ class CaptionerConfig:
         return from_env(cls, env)
 
 
-class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
+class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
     def __init__(self, store: ArtifactStore, config: CaptionerConfig, backend: CaptionBackend | None = None):
         from .backends import TransformersCaptioner
 
-        self.store = store
+        super().__init__(store)
         self.config = config
-        self.inflight = InFlight()
         self.backend = backend or TransformersCaptioner(
             config.video_model, config.image_model, config.device, config.dtype
         )
@@ -90,12 +88,9 @@ class CaptionerService(captioner_pb2_grpc.CaptionerServicer):
             videos = [(uid, path, tree) for uid, (path, tree) in todo]
             return caption_videos(self.backend, videos, limits, CaptionStats(), keep_going)
 
-        for item, run, video in stream_videos(
-            request.videos,
-            store=self.store,
-            overwrite=request.overwrite,
-            inflight=self.inflight,
-            alive=lambda: is_alive(context),
+        for item, run, video in self.stream(
+            request,
+            context,
             prepare=self._prepare,
             process=process,
             publish=lambda item, video: self.store.put_bytes(

@@ -20,7 +20,7 @@ import grpc
 
 from action100m.v1 import common_pb2
 
-from .grpc_server import DeadlineExceeded, work_slot
+from .grpc_server import DeadlineExceeded, is_alive, work_slot
 from .inflight import InFlight
 from .store import ArtifactNotFound, ArtifactStore
 from .uris import UriError
@@ -217,6 +217,34 @@ def stream_videos(
         else:
             run.joined()
         yield item, run, work.value
+
+
+class StageServicer:
+    """What the four servicers share: their artifact store and their registry of videos in flight."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self.inflight = InFlight()
+
+    def stream(
+        self,
+        request: Any,
+        context: grpc.ServicerContext,
+        prepare: Callable[[Any, contextlib.ExitStack[Any]], Any],
+        process: Callable[[list[tuple[str, Any]], Keep], Iterator[tuple[str, Any]]],
+        publish: Callable[[Any, Any], object],
+    ) -> Iterator[tuple[Any, VideoRun, Any]]:
+        """`stream_videos` over the request's videos, alive while its caller is."""
+        return stream_videos(
+            request.videos,
+            store=self.store,
+            overwrite=request.overwrite,
+            inflight=self.inflight,
+            alive=lambda: is_alive(context),
+            prepare=prepare,
+            process=process,
+            publish=publish,
+        )
 
 
 def _settle(

@@ -11,10 +11,9 @@ import grpc
 
 from action100m.common import paper
 from action100m.common.config import from_env
-from action100m.common.grpc_server import is_alive, serve
-from action100m.common.inflight import InFlight
+from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import VideoRun, require_unique_uids, service_info, stream_videos
+from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
@@ -42,12 +41,11 @@ class EmbedderConfig:
         return from_env(cls, env)
 
 
-class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
+class EmbedderService(StageServicer, embedder_pb2_grpc.EmbedderServicer):
     def __init__(self, store: ArtifactStore, config: EmbedderConfig):
-        self.store = store
+        super().__init__(store)
         self.config = config
         self.encoder: VJepa2Encoder | None = None
-        self.inflight = InFlight()
 
     def load(self) -> None:
         from .encoder import VJepa2Encoder
@@ -76,12 +74,9 @@ class EmbedderService(embedder_pb2_grpc.EmbedderServicer):
         settings = self._settings(request.options, context)
         encoder = self.encoder
         assert encoder is not None, "the host serves calls only after load()"
-        for item, run, video in stream_videos(
-            request.videos,
-            store=self.store,
-            overwrite=request.overwrite,
-            inflight=self.inflight,
-            alive=lambda: is_alive(context),
+        for item, run, video in self.stream(
+            request,
+            context,
             prepare=lambda item, files: str(files.enter_context(self.store.local_path(item.video_uri))),
             process=lambda todo, keep_going: embed_videos(encoder, todo, settings, EmbedStats(), keep_going),
             publish=lambda item, video: self.store.put_bytes(item.output_uri, video.embeddings.to_bytes()),

@@ -22,10 +22,9 @@ import grpc
 from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.config import from_env
-from action100m.common.grpc_server import is_alive, serve
-from action100m.common.inflight import InFlight
+from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageInputError, VideoRun, require_unique_uids, service_info, stream_videos
+from action100m.common.stage import StageInputError, StageServicer, VideoRun, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
@@ -90,13 +89,12 @@ class RefinerConfig:
         raise ValueError(f"A100M_REFINER_BACKEND={self.backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
-class RefinerService(refiner_pb2_grpc.RefinerServicer):
+class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
     def __init__(self, store: ArtifactStore, config: RefinerConfig):
-        self.store = store
+        super().__init__(store)
         self.config = config
         self.templates = load_templates(config.templates or None)
         self.backend = config.make_backend()
-        self.inflight = InFlight()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="refiner-loop", daemon=True).start()
 
@@ -149,12 +147,9 @@ class RefinerService(refiner_pb2_grpc.RefinerServicer):
             videos = refine_each(self.backend, jobs, rounds, min_seconds, limits, self.templates)
             return self._iterate_on_loop(videos, keep_going)
 
-        for item, run, value in stream_videos(
-            request.videos,
-            store=self.store,
-            overwrite=request.overwrite,
-            inflight=self.inflight,
-            alive=lambda: is_alive(context),
+        for item, run, value in self.stream(
+            request,
+            context,
             prepare=self._prepare,
             process=process,
             publish=lambda item, value: self.store.put_bytes(

@@ -8,10 +8,9 @@ import grpc
 
 from action100m.common import paper
 from action100m.common.artifacts import Embeddings, SegmentTree
-from action100m.common.grpc_server import is_alive, serve
-from action100m.common.inflight import InFlight
+from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import require_unique_uids, service_info, stream_videos
+from action100m.common.stage import StageServicer, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
 
@@ -21,11 +20,7 @@ SERVICE_NAME = segmenter_pb2.DESCRIPTOR.services_by_name["Segmenter"].full_name
 DEFAULTS = segmenter_pb2.SegmentOptions(min_leaf_seconds=paper.MIN_LEAF_SECONDS)
 
 
-class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
-    def __init__(self, store: ArtifactStore):
-        self.store = store
-        self.inflight = InFlight()
-
+class SegmenterService(StageServicer, segmenter_pb2_grpc.SegmenterServicer):
     def Segment(
         self, request: segmenter_pb2.SegmentRequest, context: grpc.ServicerContext
     ) -> Iterator[segmenter_pb2.SegmentResult]:
@@ -44,12 +39,9 @@ class SegmenterService(segmenter_pb2_grpc.SegmenterServicer):
                 except Exception as error:  # reported in the video's status
                     yield uid, error
 
-        for item, run, tree in stream_videos(
-            request.videos,
-            store=self.store,
-            overwrite=request.overwrite,
-            inflight=self.inflight,
-            alive=lambda: is_alive(context),
+        for item, run, tree in self.stream(
+            request,
+            context,
             prepare=lambda item, files: item,
             process=segment_each,
             publish=lambda item, tree: self.store.put_bytes(

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from action100m.common import paper
 from action100m.common.artifacts import TreeNode
 
 from .markdown import TreeView, span_text
@@ -87,7 +88,7 @@ def load_templates(path: str | os.PathLike[str] | None) -> Templates:
 @dataclass
 class PromptLimits:
     subtree_token_budget: int = 6000  # tokens for the segment's subtree Markdown
-    max_subtree_depth: int = 6
+    max_subtree_depth: int = paper.MAX_SUBTREE_DEPTH
     shared_transcript_chars: int = 6000  # a longer transcript moves to each segment, trimmed around it
     segment_transcript_chars: int = 3000
     transcript_margin_seconds: float = 30.0
@@ -122,7 +123,7 @@ class VideoContext:
         self.prefix = self.templates.task.format(
             duration=self.view.tree.duration,
             metadata=yaml.safe_dump(shared, sort_keys=False, allow_unicode=True, width=100),
-            global_tree=self.view.render(root, 2),
+            global_tree=self.view.render(root, paper.GLOBAL_TREE_DEPTH),
         )
 
     def segment_text(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[str, int]:

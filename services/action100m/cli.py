@@ -98,6 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.parallelism,
         args.models,
         args.refiner_python,
+        args.allowed_roots,
     )
 
 
@@ -109,20 +110,25 @@ def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _videos_root(videos: str) -> str:
+    """The folder the videos are read from: the prefix itself, or the folder of a manifest."""
+    is_manifest = videos.endswith((".jsonl", ".json", ".parquet"))
+    return videos.rsplit("/", 1)[0] if is_manifest else videos.rstrip("/")
+
+
 def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
     import kfp
 
     from action100m.pipelines.dag import build_pipeline
     from action100m.pipelines.stages import STAGES
 
-    roots = args.allowed_roots or ",".join(
-        dict.fromkeys([args.artifact_prefix, args.output_prefix, args.videos.rsplit("/", 1)[0]])
-    )
+    roots = args.allowed_roots or ",".join(dict.fromkeys([args.artifact_prefix, args.output_prefix]))
     arguments: dict[str, object] = {
         "videos": args.videos,
         "artifact_prefix": args.artifact_prefix,
         "output_prefix": args.output_prefix,
         "allowed_roots": roots,
+        "read_only_roots": args.read_only_roots or _videos_root(args.videos),
         "s3_endpoint": args.s3_endpoint,
         "shard_size": args.shard_size,
     }
@@ -220,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Python of the refiner's vLLM environment (default: A100M_REFINER_PYTHON, else "
         ".venv-vllm/bin/python in the current directory)",
     )
+    run.add_argument(
+        "--allowed-roots",
+        default=None,
+        metavar="ROOTS",
+        help="comma-separated folders or s3://bucket[/prefix] the manifest's videos may be read from (read "
+        "only; default: the folders of the videos it names). A video outside them fails with the reason",
+    )
     run.set_defaults(run=_cmd_run)
 
     pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")
@@ -245,7 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
     submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
     submit.add_argument(
-        "--allowed-roots", default="", help="comma-separated roots steps may touch (default: the three above)"
+        "--allowed-roots",
+        default="",
+        help="comma-separated roots steps may read and write (default: the artifact and output prefixes)",
+    )
+    submit.add_argument(
+        "--read-only-roots",
+        default="",
+        help="comma-separated roots steps may only read: the videos (default: the folder of --videos)"
     )
     submit.add_argument("--s3-endpoint", default="", help="S3/MinIO endpoint URL as seen from the pipeline's pods")
     submit.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")

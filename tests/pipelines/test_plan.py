@@ -18,13 +18,21 @@ def planned_shards(store, videos, prefix, shard_size):
     return [plan.shard(store, i, prefix) for i in range(plan.shards)]
 
 
+def manifest_of(store, root, lines, name="m.jsonl"):
+    """A JSONL manifest of these rows, with a small file at each row's video URI."""
+    for line in lines:
+        if isinstance(line, dict) and str(line.get("uri", "")).startswith(root):
+            store.put_bytes(line["uri"], b"video bytes")
+    store.put_bytes(f"{root}/{name}", "".join(json.dumps(x) + "\n" for x in lines).encode())
+    return f"{root}/{name}"
+
+
 def test_jsonl_manifest_is_sharded_and_metadata_published(local_store):
     store, root = local_store
     lines = [{"video_uid": f"v{i}", "uri": f"{root}/videos/v{i}.mp4"} for i in range(5)]
     lines[1]["title"] = "Bread"
     lines[2]["metadata"] = {"title": "Soup", "transcript": [{"time": "1.0", "text": "hello"}]}
-    store.put_bytes(f"{root}/m.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
-    shards = planned_shards(store, f"{root}/m.jsonl", f"{root}/art", shard_size=2)
+    shards = planned_shards(store, manifest_of(store, root, lines), f"{root}/art", shard_size=2)
     assert [[v.video_uid for v in s.videos] for s in shards] == [["v0", "v1"], ["v2", "v3"], ["v4"]]
     assert [(s.shard, s.shards) for s in shards] == [(0, 3), (1, 3), (2, 3)]
     v1 = shards[0].videos[1]
@@ -46,6 +54,7 @@ def test_parquet_manifest_and_prefix_with_sidecars(local_store, tmp_path):
     store, root = local_store
     path = tmp_path / "m.parquet"
     pq.write_table(pa.Table.from_pylist([{"video_uid": "a", "uri": f"{root}/x/a.mp4", "view_count": 7}]), path)
+    store.put_bytes(f"{root}/x/a.mp4", b"video")
     store.put_file(f"{root}/m.parquet", path)
     (shard,) = planned_shards(store, f"{root}/m.parquet", f"{root}/art", 8)
     assert json.loads(store.get_bytes(shard.videos[0].metadata_uri))["view_count"] == 7
@@ -62,15 +71,17 @@ def test_parquet_manifest_and_prefix_with_sidecars(local_store, tmp_path):
 @pytest.mark.parametrize(
     "content,problem",
     [
-        ('{"video_uid": "a"}\n', "row 1 needs 'video_uid' and 'uri'"),
-        ('{"video_uid": "a", "uri": "x"}\nnot json\n', "line 2 is not JSON"),
-        ('{"video_uid": "a", "uri": "x"}\n{"video_uid": "a", "uri": "y"}\n', "video_uid a appears twice"),
-        ("", "no videos found"),
+        (b'{"video_uid": "a"}\n', "line 1 needs 'video_uid' and 'uri'"),
+        (b'{"video_uid": "a", "uri": "x"}\nnot json\n', "line 2 is not JSON"),
+        (b'{"video_uid": "a", "uri": "x"}\n\n{"video_uid": "a", "uri": "y"}\n', "'a' appears on lines 1 and 3"),
+        (b'{"video_uid": "a", "uri": "x"}\n{"video_uid": "b\xff", "uri": "y"}\n', "line 2 is not UTF-8 text"),
+        (b'{"video_uid": ["a"], "uri": "x"}\n', "line 1: 'video_uid' must be text"),
+        (b"", "no videos found"),
     ],
 )
-def test_bad_manifests_are_refused_with_the_row_named(local_store, content, problem):
+def test_bad_manifests_are_refused_with_the_line_named(local_store, content, problem):
     store, root = local_store
-    store.put_bytes(f"{root}/bad.jsonl", content.encode())
+    store.put_bytes(f"{root}/bad.jsonl", content)
     with pytest.raises(ManifestError, match=problem):
         plan_run(store, f"{root}/bad.jsonl", f"{root}/art", 4)
 
@@ -81,11 +92,49 @@ def test_what_passes_through_kfp_stays_the_same_size_whatever_the_number_of_vide
     sizes = {}
     for count in (40, 400):
         lines = [{"video_uid": f"v{i:06d}", "uri": f"{root}/videos/v{i}.mp4", "title": f"t{i}"} for i in range(count)]
-        store.put_bytes(f"{root}/m{count}.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
-        plan = plan_run(store, f"{root}/m{count}.jsonl", f"{root}/art", shard_size=8)
+        plan = plan_run(store, manifest_of(store, root, lines, f"m{count}.jsonl"), f"{root}/art", shard_size=8)
         assert plan.shards == count // 8 and plan.videos == count
         first = plan.shard(store, 0, f"{root}/art")
         sizes[count] = (len(plan.uri), len(first.to_json()))
         assert sum(len(plan.shard(store, i, f"{root}/art").videos) for i in range(plan.shards)) == count
     # per-shard parameters do not grow with the run (a digit more in the shard count, at most)
     assert sizes[40][0] == sizes[400][0] and abs(sizes[400][1] - sizes[40][1]) <= 4
+
+
+def test_a_video_that_cannot_be_planned_fails_alone_with_the_field_named(local_store):
+    """Metadata is checked against the release schema when planning: lossless coercions are made,
+    anything else fails that video (never the shard, never later at refine or export)."""
+    store, root = local_store
+    lines = [
+        {"video_uid": "good", "uri": f"{root}/v/good.mp4", "view_count": "123", "duration": 60.0},
+        {"video_uid": "float", "uri": f"{root}/v/float.mp4", "like_count": 12.7},
+        {"video_uid": "words", "uri": f"{root}/v/words.mp4", "transcript": "just a string"},
+        {"video_uid": "time", "uri": f"{root}/v/time.mp4", "transcript": [{"time": "1:02", "text": "hi"}]},
+        {"video_uid": "missing", "uri": f"{root}/v/gone.mp4"},
+    ]
+    manifest = manifest_of(store, root, lines)
+    store.delete(f"{root}/v/gone.mp4")
+    (shard,) = planned_shards(store, manifest, f"{root}/art", 8)
+    assert [v.video_uid for v in shard.active()] == ["good"]
+    meta = json.loads(store.get_bytes(shard.videos[0].metadata_uri))
+    assert (meta["view_count"], meta["duration"]) == (123, 60)
+    failures = {uid: (f.stage, f.code, f.reason) for uid, f in shard.failed.items()}
+    assert failures["float"] == ("plan", "INVALID_ARGUMENT", "metadata.like_count: expected a whole number, got 12.7")
+    assert failures["words"][2].startswith("metadata.transcript: expected a list of {time, text} entries")
+    assert failures["time"][2] == "metadata.transcript[0].time: expected seconds (a number), got '1:02'"
+    assert failures["missing"][:2] == ("plan", "NOT_FOUND") and "gone.mp4" in failures["missing"][2]
+
+
+def test_uids_made_from_file_names_are_the_decoded_names_and_never_collide(local_store):
+    store, root = local_store
+    for name in ("A/clip.mp4", "B/clip.mp4", "B/clip.webm", "my clip ü.mp4", "solo.mkv"):
+        store.put_bytes(f"{root}/in/{name}", b"video")
+    (shard,) = planned_shards(store, f"{root}/in", f"{root}/art", 8)
+    by_uid = {v.video_uid: v.uri.rsplit("/in/", 1)[1] for v in shard.videos}
+    assert by_uid == {
+        "A/clip": "A/clip.mp4",
+        "B/clip.mp4": "B/clip.mp4",
+        "B/clip.webm": "B/clip.webm",
+        "my clip ü": "my%20clip%20%C3%BC.mp4",
+        "solo": "solo.mkv",
+    }

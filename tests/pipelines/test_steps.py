@@ -113,3 +113,49 @@ def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
     assert changed.stats["refine"].done == 3
     # the dataset was swapped whole: the old two-shard files are gone
     assert [uri.rsplit("/", 1)[1] for uri in store.list(f"{root}/dataset/data")] == ["train-00000-of-00001.parquet"]
+
+
+def stages_on(store, root, addresses, rows, names=("embed", "segment")):
+    """Plans a manifest of these rows and runs the named stages on its one shard; returns the state."""
+    store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", shard_size=len(rows))
+    state = plan.shard(store, 0, f"{root}/art")
+    for name in names:
+        state = run_stage(name, state, addresses[name], store=store)
+    return state
+
+
+def test_a_video_is_known_by_its_input_not_only_its_uid(services, tmp_path):
+    """Another file under the same uid, or the same file edited in place, is computed anew: a rerun
+    never serves one input's results for another."""
+    store, root, addresses = services
+    one = write_video(tmp_path / "one.mp4", frames=100, fps=25, size=(96, 64), scene_starts=(0,))
+    two = write_video(tmp_path / "two.mp4", frames=100, fps=25, size=(96, 64), scene_starts=(0, 50))
+    a = store.put_file(f"{root}/A/clip.mp4", one)
+    b = store.put_file(f"{root}/B/clip.mp4", two)
+
+    first = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": a}])
+    other = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": b}])
+    assert first.stats["embed"].done == 1 and other.stats["embed"].done == 1  # not served A's
+    tree_of = lambda state: json.loads(store.get_bytes(state.artifact("segment", state.videos[0])))  # noqa: E731
+    assert tree_of(first) != tree_of(other)
+
+    store.put_file(a, two)  # edited in place: same URI, new content
+    edited = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": a}])
+    assert edited.stats["embed"].done == 1 and edited.stats["embed"].cached == 0
+    assert tree_of(edited) == tree_of(other)
+    again = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": a}])
+    assert again.stats["embed"].cached == 1 and again.stats["embed"].calls == 0
+
+
+def test_any_uid_has_its_own_artifacts(services, tmp_path):
+    """`#`, `?`, `/`, spaces, percent signs and non-ASCII in uids: every video is processed and no
+    two uids share a key."""
+    store, root, addresses = services
+    video = write_video(tmp_path / "v.mp4", frames=50, fps=25, size=(96, 64), scene_starts=(0,))
+    uids = ["a/b", "a_b", "c d", "c%20d", "x#y?z", "ü/..", "%2e%2e"]
+    rows = [{"video_uid": uid, "uri": store.put_file(f"{root}/videos/{i}.mp4", video)} for i, uid in enumerate(uids)]
+    state = stages_on(store, root, addresses, rows, names=("embed",))
+    assert not state.failed and state.stats["embed"].done == len(uids)
+    keys = [state.artifact("embed", v) for v in state.videos]
+    assert len(set(keys)) == len(uids) and all(store.exists(k) for k in keys)

@@ -16,22 +16,31 @@ PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.2.0"
 
 @dsl.component(base_image=PIPELINE_IMAGE)
 def plan_run(
-    videos: str, artifact_prefix: str, shard_size: int, run: str, job_id: str, allowed_roots: str, s3_endpoint: str
+    videos: str,
+    artifact_prefix: str,
+    shard_size: int,
+    run: str,
+    job_id: str,
+    allowed_roots: str,
+    read_only_roots: str,
+    s3_endpoint: str,
 ) -> str:
     """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its URI."""
     from action100m.pipelines.plan import plan_run as plan
     from action100m.pipelines.steps import store_for
 
-    return plan(store_for(allowed_roots, s3_endpoint), videos, artifact_prefix, shard_size, run or job_id).uri
+    return plan(
+        store_for(allowed_roots, s3_endpoint, read_only_roots), videos, artifact_prefix, shard_size, run or job_id
+    ).uri
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
-def shard_indices(plan_uri: str, allowed_roots: str, s3_endpoint: str) -> List[int]:
+def shard_indices(plan_uri: str, allowed_roots: str, read_only_roots: str, s3_endpoint: str) -> List[int]:
     """The plan's shard indices: what the ParallelFor iterates over (a few bytes per shard)."""
     from action100m.pipelines.plan import Plan
     from action100m.pipelines.steps import store_for
 
-    return list(range(Plan.load(store_for(allowed_roots, s3_endpoint), plan_uri).shards))
+    return list(range(Plan.load(store_for(allowed_roots, s3_endpoint, read_only_roots), plan_uri).shards))
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
@@ -46,6 +55,7 @@ def run_stage(
     options_json: str,
     overwrite: bool,
     allowed_roots: str,
+    read_only_roots: str,
     s3_endpoint: str,
 ) -> str:
     """Embed, segment, caption or refine one shard through the stage's service; the shard's new state."""
@@ -54,7 +64,7 @@ def run_stage(
     from action100m.pipelines.steps import run_stage as run_one_stage
     from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint)
+    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
     shard = int(shard)  # JSON numbers may arrive as floats
     if state:
         current = ShardState.from_json(state)
@@ -66,7 +76,14 @@ def run_stage(
 
 @dsl.component(base_image=PIPELINE_IMAGE)
 def export_shard(
-    artifact_prefix: str, run: str, job_id: str, state: str, output_prefix: str, allowed_roots: str, s3_endpoint: str
+    artifact_prefix: str,
+    run: str,
+    job_id: str,
+    state: str,
+    output_prefix: str,
+    allowed_roots: str,
+    read_only_roots: str,
+    s3_endpoint: str,
 ) -> int:
     """Stages the shard's parquet file in the release format and writes its report; its row count."""
     from action100m.pipelines.export import export_shard as export
@@ -74,20 +91,22 @@ def export_shard(
     from action100m.pipelines.state import ShardState
     from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint)
+    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
     plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
     done = export(ShardState.from_json(state), output_prefix, plan, store)
     return done.export.rows if done.export else 0
 
 
 @dsl.component(base_image=PIPELINE_IMAGE)
-def publish_dataset(plan_uri: str, rows: list[int], output_prefix: str, allowed_roots: str, s3_endpoint: str) -> str:
+def publish_dataset(
+    plan_uri: str, rows: list[int], output_prefix: str, allowed_roots: str, read_only_roots: str, s3_endpoint: str
+) -> str:
     """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary."""
     from action100m.pipelines.export import publish_dataset as publish
     from action100m.pipelines.plan import Plan
     from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint)
+    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
     report = publish(Plan.load(store, plan_uri), output_prefix, store)
     return (
         f"{report.export.rows} rows of {report.videos} videos ({len(report.failed)} failed), "

@@ -43,6 +43,7 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, re
         artifact_prefix: str,
         output_prefix: str,
         allowed_roots: str,
+        read_only_roots: str = "",
         s3_endpoint: str = "",
         run: str = "",
         embed_address: str = addresses["embed"],
@@ -56,7 +57,7 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, re
         refine_options: str = "{}",
         overwrite: bool = False,
     ) -> str:
-        store = {"allowed_roots": allowed_roots, "s3_endpoint": s3_endpoint}
+        store = {"allowed_roots": allowed_roots, "read_only_roots": read_only_roots, "s3_endpoint": s3_endpoint}
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
         run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}

@@ -1,9 +1,12 @@
-"""Config fingerprints and the artifact keys built on them.
+"""Config fingerprints, video identities and the artifact keys built on them.
 
 A stage's fingerprint hashes everything that changes its output: the service's models, its
-effective options and the fingerprints of the stages it reads. Keys are
-`{prefix}/{kind}/{fingerprint}/{video_uid}.{ext}`, so a rerun finds finished work, and a changed
-parameter gives new keys for that stage and those downstream only.
+effective options and the fingerprints of the stages it reads. A video's key names both the video
+(its uid, see `uid_key`) and its input (`input_id`: the video's URI and content signature, plus the
+metadata for the stages that read it). Keys are `{prefix}/{kind}/{fingerprint}/{uid_key}.{input_id}.{ext}`,
+so a rerun finds finished work, a changed parameter gives new keys for that stage and those
+downstream only, and another file under the same uid, or the same file edited, is never served
+another input's results.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+from urllib.parse import quote
+
+# Long uids keep a readable head and a digest of the whole uid: a key must fit a file name (255 bytes).
+READABLE_UID_CHARS = 100
 
 
 def fingerprint(stage: str, **parts: Any) -> str:
@@ -18,9 +25,34 @@ def fingerprint(stage: str, **parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def artifact_key(prefix: str, kind: str, fp: str, video_uid: str, extension: str) -> str:
-    safe = video_uid.replace("/", "_")
-    return f"{prefix.rstrip('/')}/{kind}/{fp}/{safe}.{extension}"
+def uid_key(video_uid: str) -> str:
+    """The file-name form of a uid: URI-safe and injective for any Unicode uid.
+
+    Every character but ASCII letters, digits, `-`, `_` and `.` is percent-encoded (UTF-8), so
+    `a/b` -> `a%2Fb`, `a_b` stays, `c d` -> `c%20d` and `c%20d` -> `c%2520d`: distinct uids give
+    distinct keys. Past `READABLE_UID_CHARS` the encoded uid is cut and `~` plus a 128-bit digest
+    of the whole uid is appended (`~` is always encoded otherwise, so the two forms never meet).
+    """
+    encoded = quote(video_uid, safe="-_.")
+    if len(encoded) <= READABLE_UID_CHARS:
+        return encoded
+    head = encoded[:READABLE_UID_CHARS]
+    partial_escape = head.rfind("%", len(head) - 2)
+    if partial_escape != -1:
+        head = head[:partial_escape]
+    return f"{head}~{hashlib.sha256(video_uid.encode()).hexdigest()[:32]}"
+
+
+def input_id(uri: str, signature: str, metadata_uri: str = "") -> str:
+    """What a video's artifacts were computed from: its URI and content signature (size and mtime or
+    ETag), and for the stages that read it, its metadata artifact (itself keyed by its content)."""
+    blob = json.dumps([uri, signature, metadata_uri])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def artifact_key(prefix: str, kind: str, fp: str, video_uid: str, extension: str, video_input: str = "") -> str:
+    name = f"{uid_key(video_uid)}.{video_input}" if video_input else uid_key(video_uid)
+    return f"{prefix.rstrip('/')}/{kind}/{fp}/{name}.{extension}"
 
 
 def metadata_key(prefix: str, video_uid: str, metadata: dict[str, Any]) -> str:

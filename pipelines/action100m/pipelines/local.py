@@ -13,9 +13,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
-import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,14 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from action100m.common.store import ArtifactStore
-from action100m.common.uris import to_uri
+from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
-from .keys import artifact_key
-from .plan import Plan
+from .plan import ManifestError, Plan, plan_entries, uids_for
 from .progress import ProgressWatcher
 from .stages import BY_SERVICE, FINAL, STAGES
 from .state import RunReport, StageConfig
 from .steps import RetryPolicy, stage_config
+from .supervisor import Supervisor, log_tail, stop_children
 
 # Where the refiner's vLLM environment is, unless --refiner-python or A100M_REFINER_PYTHON says: the
 # checkout's own `.venv-vllm` (made by `make env`), relative to the directory `a100m run` starts in.
@@ -87,22 +88,26 @@ def _free_port() -> int:
 @dataclass
 class LocalServices:
     addresses: dict[str, str]  # stage -> host:port
-    processes: dict[str, subprocess.Popen[bytes]]
+    supervisor: Supervisor
     logs: Path
 
 
 @contextlib.contextmanager
 def local_services(
-    env: dict[str, str], logs: Path, startup_timeout: float = 600, vllm_python: Path | None = None
+    env: dict[str, str],
+    logs: Path,
+    startup_timeout: float = 600,
+    vllm_python: Path | None = None,
+    supervisor: Supervisor | None = None,
 ) -> Iterator[LocalServices]:
-    """Starts the four services on loopback and waits until all say SERVING; stops them on exit."""
+    """Starts the four services on loopback, waits until all say SERVING, and watches them (see
+    `Supervisor`); stops every process they started on exit."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     logs.mkdir(parents=True, exist_ok=True)
-    processes: dict[str, subprocess.Popen[bytes]] = {}
     addresses: dict[str, str] = {}
-    try:
+    with supervisor or Supervisor() as supervisor:
         for name in (spec.service for spec in STAGES):
             port = _free_port()
             python = sys.executable
@@ -121,66 +126,55 @@ def local_services(
                 "A100M_METRICS_PORT": "-1",
                 "A100M_HOST": "127.0.0.1",
             }
-            with open(logs / f"{name}.log", "w") as sink:
-                processes[name] = subprocess.Popen(
-                    [python, "-m", f"action100m.{name}"], env=service_env, stdout=sink, stderr=subprocess.STDOUT
-                )
+            supervisor.start(name, [python, "-m", f"action100m.{name}"], service_env, logs / f"{name}.log")
             addresses[BY_SERVICE[name].name] = f"127.0.0.1:{port}"
         deadline = time.monotonic() + startup_timeout
         for name in (spec.service for spec in STAGES):
-            channel = grpc.insecure_channel(addresses[BY_SERVICE[name].name])
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if processes[name].poll() is not None:
-                    tail = (logs / f"{name}.log").read_text()[-3000:]
-                    raise RuntimeError(f"the {name} exited with {processes[name].returncode}:\n{tail}")
-                try:
-                    status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                    if status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the {name} was not ready after {startup_timeout:.0f}s (log: {logs / name}.log)"
-                    )
-                time.sleep(0.5)
-            channel.close()
+            process = supervisor.services[name].process
+            with grpc.insecure_channel(addresses[BY_SERVICE[name].name]) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while True:
+                    if process.poll() is not None:
+                        raise ServiceFailed(
+                            f"the {name} exited with {process.returncode} while starting; its log ends:\n"
+                            + log_tail(logs / f"{name}.log")
+                        )
+                    try:
+                        status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                        if status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                    except grpc.RpcError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise ServiceFailed(
+                            f"the {name} was not ready after {startup_timeout:.0f}s (log: {logs / name}.log)"
+                        )
+                    time.sleep(0.5)
             print(f"  {name} ready on {addresses[BY_SERVICE[name].name]}", flush=True)
-        yield LocalServices(addresses, processes, logs)
-    finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.watch()
+        yield LocalServices(addresses, supervisor, logs)
+
+
+class ServiceFailed(RuntimeError):
+    """A service that could not start, or died and stopped the run."""
 
 
 def write_manifest(store: ArtifactStore, inputs: Sequence[str], artifact_prefix: str) -> str:
-    """A manifest URI for the inputs: a given manifest as it is, or one written for a list of videos."""
+    """A manifest URI for the inputs: a given manifest as it is, or one written for a list of videos
+    (uids from the file names, see `plan.uids_for`)."""
     if len(inputs) == 1 and inputs[0].endswith((".jsonl", ".parquet")):
         return to_uri(inputs[0])
-    rows = []
-    for item in inputs:
-        uri = to_uri(item)
-        stem = Path(uri.split("://", 1)[1]).stem
-        rows.append({"video_uid": stem, "uri": uri})
+    uris = [to_uri(item) for item in inputs]
+    rows = [{"video_uid": uid, "uri": uri} for uid, uri in zip(uids_for(uris), uris, strict=True)]
     manifest = f"{artifact_prefix.rstrip('/')}/inputs/manifest.jsonl"
     store.put_bytes(manifest, "".join(json.dumps(r) + "\n" for r in rows).encode())
     return manifest
 
 
-def manifest_size(store: ArtifactStore, manifest: str) -> int | None:
-    """How many videos the manifest names (None if it cannot be read: planning will say why)."""
-    from .plan import read_manifest
-
-    try:
-        return len(read_manifest(store, manifest))
-    except Exception:
-        return None
+def preflight(store: ArtifactStore, manifest: str) -> list[dict[str, object]]:
+    """The manifest's videos, read before any service starts: a manifest that cannot be planned
+    (ManifestError: file and line) stops the run in a second, not after the services' start."""
+    return plan_entries(store, manifest)
 
 
 def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> dict[str, StageConfig]:
@@ -201,9 +195,10 @@ def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> 
 class RunRecord:
     """What the last finished run of an output folder was: enough to see that a rerun has nothing to do."""
 
-    key: str  # hash of the inputs, the preset's settings, the options and the shard size
+    key: str  # hash of the inputs (with their content signatures), the preset's settings, options, shard size
     fingerprints: dict[str, str]
     videos: list[str]
+    artifacts: list[str]  # each finished video's final artifact
 
     @staticmethod
     def path(out_dir: Path) -> Path:
@@ -221,13 +216,27 @@ class RunRecord:
 
 
 def run_key(
-    store: ArtifactStore, manifest: str, env: Mapping[str, str], options: Mapping[str, str], shard_size: int
+    store: ArtifactStore,
+    manifest: str,
+    videos: Sequence[dict[str, object]],
+    env: Mapping[str, str],
+    options: Mapping[str, str],
+    shard_size: int,
 ) -> str:
+    """What decides that a rerun has nothing to do; the videos' content signatures are part of it, so
+    a video edited in place is never taken as done."""
     from action100m.common.version import __version__
+
+    def signature(uri: str) -> str:
+        try:
+            return store.signature(uri)
+        except Exception as error:  # planning will fail this video and say why
+            return f"unreadable: {type(error).__name__}"
 
     blob = json.dumps(
         {
             "manifest": hashlib.sha256(store.get_bytes(manifest)).hexdigest(),
+            "inputs": [signature(str(video["uri"])) for video in videos],
             "env": dict(env),
             "options": dict(options),
             "shard_size": shard_size,
@@ -238,7 +247,7 @@ def run_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def nothing_to_do(store: ArtifactStore, out_dir: Path, key: str, artifact_prefix: str, output_prefix: str) -> bool:
+def nothing_to_do(store: ArtifactStore, out_dir: Path, key: str, output_prefix: str) -> bool:
     """Whether the last run of this folder had the same key, and every video's final artifact and the
     dataset it exported are still there."""
     record = RunRecord.load(out_dir)
@@ -250,10 +259,7 @@ def nothing_to_do(store: ArtifactStore, out_dir: Path, key: str, artifact_prefix
         return False
     if report.failed or not all(store.exists(uri) for uri in report.files):
         return False
-    fp = record.fingerprints.get(FINAL.name, "")
-    return all(
-        store.exists(artifact_key(artifact_prefix, FINAL.kind, fp, uid, FINAL.extension)) for uid in record.videos
-    )
+    return all(store.exists(uri) for uri in record.artifacts)
 
 
 def run_pipeline(
@@ -269,6 +275,7 @@ def run_pipeline(
     overwrite: bool = False,
     options: Mapping[str, str] | None = None,
     run: str = "",
+    read_only_roots: Sequence[str] = (),
 ) -> str:
     """Runs the DAG through kfp.local against running services; returns its one-line summary."""
     import warnings
@@ -290,6 +297,7 @@ def run_pipeline(
         artifact_prefix=artifact_prefix,
         output_prefix=output_prefix,
         allowed_roots=",".join(allowed_roots),
+        read_only_roots=",".join(read_only_roots),
         s3_endpoint=s3_endpoint,
         shard_size=shard_size,
         overwrite=overwrite,
@@ -321,6 +329,61 @@ def preset_options(preset: str) -> dict[str, str]:
     return {}
 
 
+def read_roots(
+    inputs: Sequence[str], videos: Sequence[dict[str, object]], manifest: str, allowed: str | None
+) -> list[str]:
+    """Where the run may read its videos (read-only roots): the folders of the video files given on
+    the command line and of the manifest, and either `--allowed-roots` or, without it, the folders
+    of every video the manifest names (the user named them)."""
+    roots = [to_uri(Path(i).resolve().parent) for i in inputs if "://" not in i]
+    if manifest.startswith("file://"):
+        roots.append(manifest.rsplit("/", 1)[0])
+    if allowed is not None:
+        roots.extend(to_uri(root) for root in split_roots(allowed))
+    else:
+        for video in videos:
+            uri = parse_uri(str(video["uri"]))
+            roots.append(f"s3://{uri.bucket}" if uri.scheme == "s3" else to_uri(Path(uri.key).parent))
+    return list(dict.fromkeys(roots))
+
+
+def _extend_env_roots(name: str, roots: Sequence[str]) -> str:
+    """The roots already in the environment (never overwritten), then these."""
+    return ",".join(dict.fromkeys([*split_roots(os.environ.get(name, "")), *roots]))
+
+
+def _final_artifacts(
+    store: ArtifactStore, artifact_prefix: str, run: str, fingerprint: str, done: set[str]
+) -> list[str]:
+    plan = Plan.load(store, Plan.uri_for(artifact_prefix, run))
+    return [
+        FINAL.artifact(artifact_prefix, fingerprint, video)
+        for index in range(plan.shards)
+        for video in plan.shard(store, index, artifact_prefix).videos
+        if video.video_uid in done
+    ]
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops the run as Ctrl-C does (every service and task process stopped, finished work kept)."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def pipeline_failure(task_log: Path) -> str:
+    """The last error line of the kfp.local task log: the reason a step failed, without its traceback."""
+    lines = [line.strip() for line in log_tail(task_log, 20000).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*:", line) or line.startswith("error:"):
+            return line
+    return lines[-1] if lines else "no log"
+
+
 def run_main(
     inputs: Sequence[str],
     out: str,
@@ -330,66 +393,102 @@ def run_main(
     parallelism: int = 2,
     models_dir: str | None = None,
     vllm_python: str | None = None,
+    allowed_roots: str | None = None,
 ) -> int:
-    """`a100m run`: everything on this machine; prints progress, the output path and a summary."""
+    """`a100m run`: everything on this machine; prints progress, the output path and a summary.
+    Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input."""
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact_prefix = store_root.rstrip("/") if store_root else to_uri(out_dir / "artifacts")
     output_prefix = to_uri(out_dir / "dataset")
-    video_dirs = sorted({to_uri(Path(i).resolve().parent) for i in inputs if "://" not in i})
-    roots = [artifact_prefix, output_prefix, *video_dirs]
-    s3_endpoint = os.environ.get("A100M_S3_ENDPOINT", "")
+    writable = [artifact_prefix, output_prefix]
+    os.environ["A100M_ALLOWED_ROOTS"] = _extend_env_roots("A100M_ALLOWED_ROOTS", writable)
+    try:
+        store = ArtifactStore.from_env()
+        manifest = write_manifest(store, inputs, artifact_prefix)
+        os.environ["A100M_READ_ONLY_ROOTS"] = _extend_env_roots(
+            "A100M_READ_ONLY_ROOTS", read_roots(inputs, [], manifest, "")
+        )
+        store = ArtifactStore.from_env()
+        videos = preflight(store, manifest)
+    except (ManifestError, UriError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    readable = read_roots(inputs, videos, manifest, allowed_roots)
+    os.environ["A100M_READ_ONLY_ROOTS"] = _extend_env_roots("A100M_READ_ONLY_ROOTS", readable)
+    store = ArtifactStore.from_env()
     env = {
         **preset_env(preset, Path(models_dir) if models_dir else out_dir / "models"),
-        "A100M_ALLOWED_ROOTS": ",".join(roots),
+        "A100M_ALLOWED_ROOTS": os.environ["A100M_ALLOWED_ROOTS"],
+        "A100M_READ_ONLY_ROOTS": os.environ["A100M_READ_ONLY_ROOTS"],
     }
-    os.environ["A100M_ALLOWED_ROOTS"] = ",".join(roots)
-    store = ArtifactStore.from_env()
-    manifest = write_manifest(store, inputs, artifact_prefix)
-    if manifest.startswith("file://") and not any(manifest.startswith(r.rstrip("/") + "/") for r in roots):
-        roots.append(manifest.rsplit("/", 1)[0])
-        env["A100M_ALLOWED_ROOTS"] = os.environ["A100M_ALLOWED_ROOTS"] = ",".join(roots)
-        store = ArtifactStore.from_env()
     options = preset_options(preset)
-    key = run_key(store, manifest, env, options, shard_size)
-    if nothing_to_do(store, out_dir, key, artifact_prefix, output_prefix):
-        record = RunRecord.load(out_dir)
-        count = len(record.videos) if record else 0
+    key = run_key(store, manifest, videos, env, options, shard_size)
+    if nothing_to_do(store, out_dir, key, output_prefix):
         print(
-            f"nothing to do: all {count} videos are published under {output_prefix}/data/ with these "
+            f"nothing to do: all {len(videos)} videos are published under {output_prefix}/data/ with these "
             "settings; no service started (change an option, or delete the output, to recompute)"
         )
         return 0
     started = time.monotonic()
     run = uuid.uuid4().hex[:12]
+    supervisor = Supervisor(out=sys.stdout)  # the terminal, also while task output goes to the log
+    task_log_path = out_dir / "logs" / "pipeline.log"
+    _interrupt_on_sigterm()
     print(f"starting the services ({preset} preset) ...", flush=True)
-    with local_services(env, out_dir / "logs", vllm_python=refiner_python(vllm_python)) as services:
-        print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
-        configs = current_stages(services.addresses, options)
-        fingerprints = {name: config.fingerprint for name, config in configs.items()}
-        print(f"  kfp.local task logs: {out_dir / 'logs' / 'pipeline.log'}", flush=True)
-        plan_uri = Plan.uri_for(artifact_prefix, run)
-        with (
-            ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=manifest_size(store, manifest)),
-            open(out_dir / "logs" / "pipeline.log", "w") as task_log,
-            contextlib.redirect_stdout(task_log),
-            contextlib.redirect_stderr(task_log),
-        ):
-            run_pipeline(
-                services.addresses,
-                manifest,
-                artifact_prefix,
-                output_prefix,
-                roots,
-                out_dir / "kfp",
-                shard_size,
-                parallelism,
-                s3_endpoint,
-                options=options,
-                run=run,
-            )
+    try:
+        with local_services(
+            env, out_dir / "logs", vllm_python=refiner_python(vllm_python), supervisor=supervisor
+        ) as services:
+            print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
+            configs = current_stages(services.addresses, options)
+            fingerprints = {name: config.fingerprint for name, config in configs.items()}
+            print(f"  kfp.local task logs: {task_log_path}", flush=True)
+            plan_uri = Plan.uri_for(artifact_prefix, run)
+            try:
+                with (
+                    ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=len(videos)),
+                    open(task_log_path, "w") as task_log,
+                    contextlib.redirect_stdout(task_log),
+                    contextlib.redirect_stderr(task_log),
+                ):
+                    run_pipeline(
+                        services.addresses,
+                        manifest,
+                        artifact_prefix,
+                        output_prefix,
+                        os.environ["A100M_ALLOWED_ROOTS"].split(","),
+                        out_dir / "kfp",
+                        shard_size,
+                        parallelism,
+                        os.environ.get("A100M_S3_ENDPOINT", ""),
+                        options=options,
+                        run=run,
+                        read_only_roots=os.environ["A100M_READ_ONLY_ROOTS"].split(","),
+                    )
+            except KeyboardInterrupt:
+                raise
+            except Exception:
+                if supervisor.failure:  # a task failed because a service was stopped
+                    raise KeyboardInterrupt from None
+                reason = pipeline_failure(task_log_path)
+                print(f"error: the pipeline failed: {reason}\n  (the whole log: {task_log_path})", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        stopped = stop_children()
+        tasks = f" and {len(stopped)} task process(es)" if stopped else ""
+        why = f"{supervisor.failure}\n" if supervisor.failure else "interrupted: "
+        print(
+            f"{why}stopped every service{tasks}; finished work is kept: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1 if supervisor.failure else 130
+    except ServiceFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json").decode())
-    RunRecord(key, fingerprints, report.done + list(report.failed)).save(out_dir)
+    final = _final_artifacts(store, artifact_prefix, run, fingerprints[FINAL.name], set(report.done))
+    RunRecord(key, fingerprints, report.done + list(report.failed), final).save(out_dir)
     print(summary(report, output_prefix))
     print(f"wall time: {time.monotonic() - started:.0f}s")
-    return 0 if report.done else 1
+    return 0 if report.done and not report.failed else 1

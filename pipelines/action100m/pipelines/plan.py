@@ -14,76 +14,122 @@ import io
 import json
 import posixpath
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from action100m.common.store import ArtifactStore
+from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
+from action100m.common.stage import MAX_UID_CHARS, classify
+from action100m.common.store import ArtifactNotFound, ArtifactStore
+from action100m.common.uris import UriError, parse_uri
 
 from .keys import metadata_key
-from .state import ShardState, VideoEntry
+from .state import Failure, ShardState, VideoEntry
 
-METADATA_FIELDS = ("title", "description", "view_count", "like_count", "duration", "upload_date", "transcript")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
 
 
 class ManifestError(ValueError):
-    """A manifest that cannot be planned; the message names the source and the row."""
+    """A manifest that cannot be planned at all; the message names the source and the line."""
 
 
 def _metadata(row: dict[str, Any]) -> dict[str, Any] | None:
     nested = row.get("metadata")
     source: dict[str, Any] = nested if isinstance(nested, dict) else row
-    meta = {key: source.get(key) for key in METADATA_FIELDS}
+    meta = {key: source.get(key) for key in FIELDS}
     return meta if any(v is not None for v in meta.values()) else None
 
 
+def uids_for(uris: Sequence[str]) -> list[str]:
+    """video_uids for videos known only by their files: the decoded file name without its extension
+    (`my%20clip%20%C3%BC.mp4` -> `my clip ü`); files that share it get their paths relative to
+    their common folder (`A/clip`, `B/clip`), and with the extension where even those meet
+    (`clip.mp4`, `clip.webm`)."""
+    paths = [parse_uri(uri).key for uri in uris]
+    uids = [posixpath.splitext(posixpath.basename(path))[0] for path in paths]
+    for rule in ("relative", "extension"):
+        groups: dict[str, list[int]] = {}
+        for index, uid in enumerate(uids):
+            groups.setdefault(uid, []).append(index)
+        for members in (m for m in groups.values() if len(m) > 1):
+            folder = posixpath.commonpath([posixpath.dirname(paths[i]) for i in members])
+            for i in members:
+                if rule == "relative":
+                    uids[i] = posixpath.splitext(posixpath.relpath(paths[i], folder))[0]
+                else:
+                    uids[i] += posixpath.splitext(paths[i])[1]
+    return uids
+
+
 def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
+    """The manifest's rows as `{video_uid, uri, metadata, line}`; a row that cannot be read stops
+    planning with its file and line (ManifestError), a bad metadata value only fails its video."""
     data = store.get_bytes(uri)
     if uri.endswith(".parquet"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(io.BytesIO(data)).to_pylist()
+        try:
+            rows = pq.read_table(io.BytesIO(data)).to_pylist()
+        except pa.ArrowException as err:
+            raise ManifestError(f"{uri}: not a readable parquet file ({err})") from None
     else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise ManifestError(f"{uri}: line {line} is not UTF-8 text (byte {err.start})") from None
         rows = []
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
+        for number, line_text in enumerate(text.splitlines(), start=1):
+            if not line_text.strip():
+                rows.append(None)
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append(json.loads(line_text))
             except ValueError as err:
                 raise ManifestError(f"{uri}: line {number} is not JSON ({err})") from None
     videos = []
     for number, row in enumerate(rows, start=1):
+        if row is None:
+            continue
         if not isinstance(row, dict) or not row.get("video_uid") or not row.get("uri"):
-            raise ManifestError(f"{uri}: row {number} needs 'video_uid' and 'uri'")
-        videos.append({"video_uid": str(row["video_uid"]), "uri": str(row["uri"]), "metadata": _metadata(row)})
+            raise ManifestError(f"{uri}: line {number} needs 'video_uid' and 'uri'")
+        if not isinstance(row["video_uid"], str | int) or not isinstance(row["uri"], str):
+            raise ManifestError(f"{uri}: line {number}: 'video_uid' must be text and 'uri' a URI")
+        video_uid = str(row["video_uid"])
+        if len(video_uid) > MAX_UID_CHARS:
+            raise ManifestError(f"{uri}: line {number}: video_uid is longer than {MAX_UID_CHARS} characters")
+        videos.append({"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number})
     return videos
 
 
 def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[dict[str, Any]]:
-    """The videos under a prefix; a sidecar `clip.json` next to `clip.mp4` is its metadata (read concurrently)."""
+    """The videos under a prefix (uids from `uids_for`); a sidecar `clip.json` next to `clip.mp4` is
+    its metadata (read concurrently)."""
     objects = store.list(prefix)
     present = set(objects)
+    found = [(uri, posixpath.splitext(uri)) for uri in objects]
+    uris = [uri for uri, (_, ext) in found if ext.lower() in VIDEO_EXTENSIONS]
     videos = []
-    for uri in objects:
-        stem, ext = posixpath.splitext(uri)
-        if ext.lower() in VIDEO_EXTENSIONS:
-            sidecar = f"{stem}.json" if f"{stem}.json" in present else ""
-            videos.append({"video_uid": posixpath.basename(stem), "uri": uri, "sidecar": sidecar})
+    for uri, uid in zip(uris, uids_for(uris), strict=True):
+        sidecar = f"{posixpath.splitext(uri)[0]}.json"
+        videos.append({"video_uid": uid, "uri": uri, "sidecar": sidecar if sidecar in present else ""})
 
-    def read_sidecar(video: dict[str, Any]) -> dict[str, Any] | None:
+    def read_sidecar(video: dict[str, Any]) -> Any:
         if not video["sidecar"]:
             return None
         try:
             return _metadata(json.loads(store.get_bytes(video["sidecar"])))
         except ValueError as err:
-            raise ManifestError(f"{video['sidecar']}: sidecar metadata is not JSON ({err})") from None
+            return MetadataError(f"{video['sidecar']}: sidecar metadata is not JSON ({err})")
+        except AttributeError:
+            return MetadataError(f"{video['sidecar']}: sidecar metadata is not a JSON object")
 
     with ThreadPoolExecutor(workers) as pool:
         for video, metadata in zip(videos, pool.map(read_sidecar, videos), strict=True):
             del video["sidecar"]
-            video["metadata"] = metadata  # type: ignore[assignment]
+            video["metadata"] = metadata
     return videos
 
 
@@ -126,7 +172,27 @@ class Plan:
         if not 0 <= index < self.shards:
             raise ValueError(f"{self.uri}: shard {index} is outside 0..{self.shards - 1}")
         videos = [VideoEntry.from_dict(v) for v in json.loads(store.get_bytes(self.shard_uri(index)))]
-        return ShardState(run=self.run, shard=index, shards=self.shards, prefix=prefix, videos=videos)
+        state = ShardState(run=self.run, shard=index, shards=self.shards, prefix=prefix, videos=videos)
+        for video in videos:
+            if video.error:
+                state.failed[video.video_uid] = Failure("plan", video.error_code, video.error)
+        return state
+
+
+def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
+    """The videos of a manifest or a prefix, each uid once (ManifestError otherwise)."""
+    is_manifest = videos.endswith((".jsonl", ".json", ".parquet"))
+    entries = read_manifest(store, videos) if is_manifest else list_prefix(store, videos, workers)
+    if not entries:
+        raise ManifestError(f"{videos}: no videos found")
+    first_line: dict[str, int] = {}
+    for entry in entries:
+        uid, line = entry["video_uid"], entry.get("line")
+        if uid in first_line:
+            where = f"on lines {first_line[uid]} and {line}" if line else "twice"
+            raise ManifestError(f"{videos}: video_uid {uid!r} appears {where}")
+        first_line[uid] = line or 0
+    return entries
 
 
 def plan_run(
@@ -137,27 +203,29 @@ def plan_run(
     if shard_size < 1:
         raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
     run = run or uuid.uuid4().hex[:12]
-    is_manifest = videos.endswith((".jsonl", ".json", ".parquet"))
-    entries = read_manifest(store, videos) if is_manifest else list_prefix(store, videos, workers)
-    if not entries:
-        raise ManifestError(f"{videos}: no videos found")
-    seen: set[str] = set()
-    for entry in entries:
-        if entry["video_uid"] in seen:
-            raise ManifestError(f"{videos}: video_uid {entry['video_uid']} appears twice")
-        seen.add(entry["video_uid"])
+    entries = plan_entries(store, videos, workers)
 
-    def publish_metadata(entry: dict[str, Any]) -> VideoEntry:
-        metadata = entry["metadata"]
-        if metadata is None:
-            return VideoEntry(entry["video_uid"], entry["uri"])
-        uri = metadata_key(artifact_prefix, entry["video_uid"], metadata)
-        if not store.exists(uri):
-            store.put_bytes(uri, json.dumps(metadata).encode(), "application/json")
-        return VideoEntry(entry["video_uid"], entry["uri"], uri)
+    def plan_video(entry: dict[str, Any]) -> VideoEntry:
+        """The video's entry; a video that cannot be planned is kept with the reason, and fails alone."""
+        uid, uri = entry["video_uid"], entry["uri"]
+        try:
+            signature = store.signature(uri)
+            metadata = entry["metadata"]
+            if isinstance(metadata, Exception):
+                raise metadata
+            if metadata is None:
+                return VideoEntry(uid, uri, signature=signature)
+            metadata = normalize_metadata(metadata)
+            metadata_uri = metadata_key(artifact_prefix, uid, metadata)
+            if not store.exists(metadata_uri):
+                store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
+            return VideoEntry(uid, uri, metadata_uri, signature)
+        except (ArtifactNotFound, UriError, MetadataError) as error:  # others (S3 down...) stop planning
+            code, reason = classify(error)
+            return VideoEntry(uid, uri, error_code=code.name, error=reason)
 
     with ThreadPoolExecutor(workers) as pool:
-        planned = list(pool.map(publish_metadata, entries))
+        planned = list(pool.map(plan_video, entries))
         shards = [planned[i : i + shard_size] for i in range(0, len(planned), shard_size)]
         plan = Plan(run, Plan.uri_for(artifact_prefix, run), len(planned), len(shards))
 

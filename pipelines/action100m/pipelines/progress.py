@@ -21,6 +21,7 @@ from action100m.common.store import ArtifactStore
 from .keys import artifact_key
 from .plan import Plan
 from .stages import STAGES
+from .state import VideoEntry
 
 
 @dataclass
@@ -37,7 +38,7 @@ class StageCount:
 
 
 def published_counts(
-    store: ArtifactStore, prefix: str, fingerprints: Mapping[str, str], video_uids: list[str]
+    store: ArtifactStore, prefix: str, fingerprints: Mapping[str, str], videos: list[VideoEntry]
 ) -> dict[str, int]:
     """Per stage, how many of these videos have their artifact under the stage's fingerprint."""
     counts = {}
@@ -48,11 +49,7 @@ def published_counts(
             continue
         folder = posixpath.dirname(artifact_key(prefix, spec.kind, fp, "x", spec.extension))
         present = {uri.rsplit("/", 1)[-1] for uri in store.list(folder)}
-        counts[spec.name] = sum(
-            1
-            for uid in video_uids
-            if artifact_key(prefix, spec.kind, fp, uid, spec.extension).rsplit("/", 1)[-1] in present
-        )
+        counts[spec.name] = sum(1 for video in videos if spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present)
     return counts
 
 
@@ -76,7 +73,7 @@ class ProgressWatcher:
         self.total: int | None = total  # known from the manifest before the plan is written
         self._planned = False
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._uids: list[str] = []
+        self._videos: list[VideoEntry] = []
 
     def __enter__(self) -> ProgressWatcher:
         self._thread.start()
@@ -93,11 +90,11 @@ class ProgressWatcher:
                 plan = Plan.load(self.store, self.plan_uri)
             except Exception:
                 return False  # not planned yet
-            uids: list[str] = []
+            videos: list[VideoEntry] = []
             for index in range(plan.shards):
-                uids.extend(v.video_uid for v in plan.shard(self.store, index, self.prefix).videos)
-            self._uids, self.total, self._planned = uids, plan.videos, True
-        counts = published_counts(self.store, self.prefix, self.fingerprints, self._uids)
+                videos.extend(plan.shard(self.store, index, self.prefix).videos)
+            self._videos, self.total, self._planned = videos, plan.videos, True
+        counts = published_counts(self.store, self.prefix, self.fingerprints, self._videos)
         changed = False
         for name, done in counts.items():
             count = self.counts[name]

@@ -21,6 +21,7 @@ from action100m.v1 import (
     segmenter_pb2_grpc,
 )
 
+from .keys import artifact_key
 from .state import VideoEntry
 
 ItemBuilder = Callable[[VideoEntry, dict[str, str], str], Any]
@@ -40,7 +41,13 @@ class Stage:
     make_item: ItemBuilder
     reads: tuple[str, ...]  # upstream stages whose artifacts (and so fingerprints) it reads
     counters: tuple[str, ...]  # fields of its per-video result summed into the run's statistics
+    reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
     port: int = 50051
+
+    def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str:
+        """Where this stage publishes a video's artifact under its fingerprint (see `keys`)."""
+        video_input = video.input_id(with_metadata=self.reads_metadata)
+        return artifact_key(prefix, self.kind, fingerprint, video.video_uid, self.extension, video_input)
 
     def default_address(self, release: str = "action100m", namespace: str | None = None) -> str:
         """The headless Service the chart makes for this stage's service when installed as `release`
@@ -117,6 +124,7 @@ STAGES: tuple[Stage, ...] = (
         ),
         ("segment", "caption"),
         ("nodes_eligible", "nodes_refined", "nodes_failed", "prompt_tokens", "output_tokens"),
+        reads_metadata=True,
     ),
 )
 BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}

@@ -12,20 +12,27 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .keys import artifact_key
+from .keys import input_id
 
 
 @dataclass(frozen=True)
 class VideoEntry:
-    """A video of the plan: its id, where it is, and its metadata artifact ("" when it has none)."""
+    """A video of the plan: its id, where it is, its content signature when planned (size and mtime
+    or ETag), its metadata artifact ("" when it has none), and why planning refused it ("" if not)."""
 
     video_uid: str
     uri: str
     metadata_uri: str = ""
+    signature: str = ""
+    error_code: str = ""
+    error: str = ""
+
+    def input_id(self, with_metadata: bool) -> str:
+        return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEntry:
-        return cls(str(data["video_uid"]), str(data["uri"]), str(data.get("metadata_uri") or ""))
+        return cls(**{name: str(data.get(name) or "") for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -112,10 +119,7 @@ class ShardState:
     def artifact(self, stage_name: str, video: VideoEntry) -> str:
         from .stages import stage
 
-        spec = stage(stage_name)
-        return artifact_key(
-            self.prefix, spec.kind, self.stages[stage_name].fingerprint, video.video_uid, spec.extension
-        )
+        return stage(stage_name).artifact(self.prefix, self.stages[stage_name].fingerprint, video)
 
     def active(self) -> list[VideoEntry]:
         """The videos no stage has failed so far."""

@@ -66,12 +66,15 @@ class RetryPolicy:
         return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
 
 
-def store_for(allowed_roots: str = "", s3_endpoint: str = "") -> ArtifactStore:
-    """The step's artifact store: roots and endpoint from the pipeline's parameters when given, else
-    from A100M_* variables; credentials always from the environment (a Secret on Kubernetes)."""
+def store_for(allowed_roots: str = "", s3_endpoint: str = "", read_only_roots: str = "") -> ArtifactStore:
+    """The step's artifact store: roots (read-write for artifacts and the dataset, read-only for the
+    videos) and endpoint from the pipeline's parameters when given, else from A100M_* variables;
+    credentials always from the environment (a Secret on Kubernetes)."""
     env = dict(os.environ)
     if allowed_roots:
         env["A100M_ALLOWED_ROOTS"] = allowed_roots
+    if read_only_roots:
+        env["A100M_READ_ONLY_ROOTS"] = read_only_roots
     if s3_endpoint:
         env["A100M_S3_ENDPOINT"] = s3_endpoint
     return ArtifactStore.from_env(env)

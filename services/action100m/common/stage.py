@@ -22,6 +22,7 @@ from action100m.v1 import common_pb2
 
 from .grpc_server import DeadlineExceeded, is_alive, work_slot
 from .inflight import InFlight
+from .release.metadata import MetadataError
 from .store import ArtifactNotFound, ArtifactStore
 from .uris import UriError
 from .video import VideoError, VideoNotFound
@@ -48,11 +49,16 @@ InputT = TypeVar("InputT")
 ResultT = TypeVar("ResultT")
 
 
+# Long enough for any real id (YouTube: 11, paths: a few hundred), short enough to bound every log
+# line and key that holds one.
+MAX_UID_CHARS = 1024
+
+
 def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a failed video reports."""
     if isinstance(error, (ArtifactNotFound, VideoNotFound)):
         return grpc.StatusCode.NOT_FOUND, str(error)
-    if isinstance(error, (UriError, VideoError, StageInputError)):
+    if isinstance(error, (UriError, VideoError, StageInputError, MetadataError)):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
     if isinstance(error, MemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory: {error}"
@@ -100,15 +106,20 @@ class VideoRun:
 
 
 def require_unique_uids(items: Sequence[Any], context: grpc.ServicerContext) -> None:
-    """A request is wrong as a whole when it has no videos or names one twice."""
+    """A request is wrong as a whole when it has no videos, names one twice or has an overlong uid."""
     if not items:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request names no videos")
     seen: set[str] = set()
     for item in items:
         if not item.video_uid:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "every video needs a video_uid")
+        if len(item.video_uid) > MAX_UID_CHARS:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"video_uid {item.video_uid[:40]!r}... is longer than {MAX_UID_CHARS} characters",
+            )
         if item.video_uid in seen:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"video_uid {item.video_uid} appears twice")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"video_uid {item.video_uid[:80]!r} appears twice")
         seen.add(item.video_uid)
 
 
@@ -130,6 +141,12 @@ def service_info(
         default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
         output_settings_json=json.dumps(output_settings or {}, sort_keys=True),
     )
+
+
+def input_uris(item: Any) -> list[str]:
+    """The URIs a request item reads: its `*_uri` fields but `output_uri` (a proto message or an object)."""
+    names = [f.name for f in item.DESCRIPTOR.fields] if hasattr(item, "DESCRIPTOR") else list(vars(item))
+    return [getattr(item, name) for name in names if name.endswith("_uri") and name != "output_uri"]
 
 
 Keep = Callable[[], None]
@@ -161,7 +178,7 @@ def stream_videos(
     for item in items:
         run = runs[item.video_uid]
         try:
-            store.resolve(item.output_uri)
+            store.resolve_writable(item.output_uri, inputs=input_uris(item))
             if not overwrite and store.exists(item.output_uri):
                 run.done(cached=True)
                 yield item, run, None

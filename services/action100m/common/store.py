@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from .uris import AllowList, ArtifactUri, UriError
+from .uris import AllowList, ArtifactUri, UriError, parse_uri, split_roots
 
 PARTIAL_SUFFIX = ".a100m-partial"
 DEFAULT_PART_SIZE = 16 * 1024 * 1024  # S3 multipart part size; S3 requires >= 5 MiB
@@ -105,23 +105,43 @@ class ArtifactStore:
         allowed_roots: Sequence[str],
         s3: S3Settings | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        read_only_roots: Sequence[str] = (),
     ):
         self.allow = AllowList(allowed_roots)
+        # Inputs (the videos) live here: readable, never written, even when inside an allowed root.
+        self.read_only = AllowList(read_only_roots, required=False)
         self._s3_settings = s3
         self._s3_client = None
         self.part_size = part_size
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ArtifactStore:
-        """A100M_ALLOWED_ROOTS: comma-separated `s3://bucket[/prefix]` / `file:///dir` entries."""
-        roots = [r.strip() for r in env.get("A100M_ALLOWED_ROOTS", "").split(",") if r.strip()]
-        needs_s3 = any(r.startswith("s3://") for r in roots)
-        return cls(roots, s3=S3Settings.from_env(env) if needs_s3 else None)
+        """A100M_ALLOWED_ROOTS: comma-separated `s3://bucket[/prefix]` / `file:///dir` entries a process
+        reads and writes (its artifacts); A100M_READ_ONLY_ROOTS: entries it only reads (its inputs)."""
+        roots = split_roots(env.get("A100M_ALLOWED_ROOTS", ""))
+        read_only = split_roots(env.get("A100M_READ_ONLY_ROOTS", ""))
+        needs_s3 = any(r.startswith("s3://") for r in (*roots, *read_only))
+        return cls(roots, s3=S3Settings.from_env(env) if needs_s3 else None, read_only_roots=read_only)
 
     # -- plumbing ---------------------------------------------------------------------------
     def resolve(self, uri: str | ArtifactUri) -> ArtifactUri:
-        """Parses `uri` and checks it against the allow-list (raises UriError)."""
-        return self.allow.check(uri)
+        """Parses `uri` and checks that it may be read: inside an allowed or a read-only root (raises UriError)."""
+        parsed = uri if isinstance(uri, ArtifactUri) else parse_uri(uri)
+        if self.read_only.contains(parsed):
+            return parsed
+        return self.allow.check(parsed)
+
+    def resolve_writable(self, uri: str | ArtifactUri, inputs: Sequence[str] = ()) -> ArtifactUri:
+        """Parses `uri` and checks that it may be written: inside an allowed root and not inside a
+        read-only one (the innermost root decides: `--out` inside the videos' folder is writable, the
+        videos are not), and none of `inputs` (a request naming its input as its output)."""
+        parsed = self.allow.check(uri)
+        if self.read_only.closest(parsed) > self.allow.closest(parsed):
+            raise UriError(f"{parsed}: inside a read-only root ({self.read_only}); inputs are never written")
+        for source in inputs:
+            if source and _same_place(parsed, parse_uri(source)):
+                raise UriError(f"{parsed}: the output is one of the request's inputs; refusing to overwrite it")
+        return parsed
 
     @property
     def _s3(self) -> Any:
@@ -154,7 +174,7 @@ class ArtifactStore:
         content_type: str = "application/octet-stream",
     ) -> str:
         """Publishes a stream; with length -1 it is uploaded in parts as it is read."""
-        target = self.resolve(uri)
+        target = self.resolve_writable(uri)
         if target.scheme == "file":
             with _atomic_local_file(target.path) as tmp:
                 shutil.copyfileobj(stream, tmp, 1024 * 1024)
@@ -240,6 +260,22 @@ class ArtifactStore:
                 return False
             raise
 
+    def signature(self, uri: str | ArtifactUri) -> str:
+        """What identifies the artifact's content without reading it: size and mtime for a local
+        file, size and ETag on S3 (ArtifactNotFound when it is missing)."""
+        target = self.resolve(uri)
+        if target.scheme == "file":
+            try:
+                stat = target.path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                raise ArtifactNotFound(target) from None
+            if not target.path.is_file():
+                raise ArtifactNotFound(target)
+            return f"size={stat.st_size};mtime_ns={stat.st_mtime_ns}"
+        with self._s3_errors(target):
+            info = self._s3.stat_object(target.bucket, target.key)
+        return f"size={info.size};etag={info.etag}"
+
     def list(self, prefix: str | ArtifactUri) -> list[str]:
         """URIs of all artifacts under a folder-like prefix, recursively, sorted."""
         base = self.resolve(prefix)
@@ -257,7 +293,7 @@ class ArtifactStore:
     def move(self, source: str | ArtifactUri, dest: str | ArtifactUri) -> str:
         """Moves an artifact: an atomic rename on a local folder, copy-then-delete on S3 (the
         destination appears whole either way). Both URIs must share a scheme."""
-        src, dst = self.resolve(source), self.resolve(dest)
+        src, dst = self.resolve_writable(source), self.resolve_writable(dest)
         if src.scheme != dst.scheme:
             raise UriError(f"cannot move {src} to {dst}: different schemes")
         if src.scheme == "file":
@@ -276,12 +312,20 @@ class ArtifactStore:
 
     def delete(self, uri: str | ArtifactUri) -> None:
         """Removes one artifact; deleting a missing one is not an error."""
-        target = self.resolve(uri)
+        target = self.resolve_writable(uri)
         if target.scheme == "file":
             target.path.unlink(missing_ok=True)
             return
         with self._s3_errors(target):
             self._s3.remove_object(target.bucket, target.key)
+
+
+def _same_place(a: ArtifactUri, b: ArtifactUri) -> bool:
+    if a.scheme != b.scheme or a.bucket != b.bucket:
+        return False
+    if a.scheme == "file":
+        return os.path.realpath(a.key) == os.path.realpath(b.key)
+    return a.key == b.key
 
 
 @contextlib.contextmanager

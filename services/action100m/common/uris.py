@@ -86,6 +86,11 @@ def parse_uri(uri: str) -> ArtifactUri:
     return ArtifactUri("s3", bucket, key)
 
 
+def split_roots(text: str) -> list[str]:
+    """Roots from a comma-separated setting (`A100M_ALLOWED_ROOTS`, `--allowed-roots`)."""
+    return [root.strip() for root in text.split(",") if root.strip()]
+
+
 def to_uri(location: str | os.PathLike[str]) -> str:
     """A URI from either a URI or a local path (made absolute), for command-line arguments."""
     text = os.fspath(location)
@@ -97,17 +102,26 @@ def to_uri(location: str | os.PathLike[str]) -> str:
 class AllowList:
     """The buckets/roots a process may touch: `s3://bucket[/prefix]` or `file:///dir` entries."""
 
-    def __init__(self, roots: Iterable[str]):
+    def __init__(self, roots: Iterable[str], required: bool = True):
         self.roots = [parse_uri(r) for r in roots]
-        if not self.roots:
+        if required and not self.roots:
             raise UriError("no artifact roots configured (set A100M_ALLOWED_ROOTS or pass roots)")
+
+    def contains(self, uri: ArtifactUri) -> bool:
+        return any(self._within(uri, root) for root in self.roots)
+
+    def closest(self, uri: ArtifactUri) -> int:
+        """How deep the innermost root holding `uri` is (length of its path), -1 if none does."""
+        return max((len(root.key.rstrip("/")) for root in self.roots if self._within(uri, root)), default=-1)
 
     def check(self, uri: str | ArtifactUri) -> ArtifactUri:
         parsed = uri if isinstance(uri, ArtifactUri) else parse_uri(uri)
-        if not any(self._within(parsed, root) for root in self.roots):
-            allowed = ", ".join(str(r) for r in self.roots)
-            raise UriError(f"{parsed}: outside the configured artifact roots ({allowed})")
+        if not self.contains(parsed):
+            raise UriError(f"{parsed}: outside the configured artifact roots ({self})")
         return parsed
+
+    def __str__(self) -> str:
+        return ", ".join(str(r) for r in self.roots)
 
     @staticmethod
     def _within(uri: ArtifactUri, root: ArtifactUri) -> bool:

@@ -1,0 +1,175 @@
+"""The local run's service processes: started in their own process groups, watched, stopped whole.
+
+A service that dies is reported at once, with the tail of its log, and restarted once on the same
+port (the steps resume against it: a transient UNAVAILABLE). A second death stops the run: the
+supervisor interrupts the main thread, which stops everything and says why. Stopping a service
+signals its whole process group, so helpers it started (vLLM's engine core) go with it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+LOG_TAIL_CHARS = 2000
+
+
+def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - chars))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes]
+    deaths: int = 0
+    stopping: bool = False
+
+
+@dataclass
+class Supervisor:
+    """Owns the service processes of one run. Use as a context manager: every process group is
+    stopped on exit, whatever happened."""
+
+    restarts: int = 1  # per service, before the run is stopped
+    poll_seconds: float = 0.5
+    stop_timeout: float = 30.0
+    out: TextIO = field(default_factory=lambda: sys.stdout)  # the terminal, even while stdout is redirected
+    services: dict[str, Service] = field(default_factory=dict)
+    failure: str = ""  # why the run was stopped; "" while nothing went wrong
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Service:
+        service = Service(name, list(argv), dict(env), log, self._spawn(list(argv), dict(env), log, "w"))
+        with self._lock:
+            self.services[name] = service
+        return service
+
+    @staticmethod
+    def _spawn(argv: list[str], env: dict[str, str], log: Path, mode: str) -> subprocess.Popen[bytes]:
+        with open(log, mode) as sink:
+            return subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def watch(self) -> None:
+        """Watches the started services on a thread from now on."""
+        self._watcher = threading.Thread(target=self._watch, name="a100m-supervisor", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self.poll_seconds):
+            with self._lock:
+                dead = [s for s in self.services.values() if not s.stopping and s.process.poll() is not None]
+            for service in dead:
+                self._died(service)
+
+    def _died(self, service: Service) -> None:
+        service.deaths += 1
+        code = service.process.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        tail = "\n".join("    " + line for line in log_tail(service.log).rstrip().splitlines()[-15:])
+        if service.deaths <= self.restarts:
+            self._say(f"! the {service.name} died ({how}); restarting it once. Its log ends:\n{tail}")
+            with open(service.log, "a") as sink:
+                sink.write(f"\n---- a100m run: restarted after {how} ----\n")
+            service.process = self._spawn(service.argv, service.env, service.log, "a")
+            return
+        self.failure = (
+            f"the {service.name} died again ({how}) after a restart; the run was stopped "
+            f"(finished work is kept: rerun to resume). Log: {service.log}\n{tail}"
+        )
+        self._say(f"! {self.failure}")
+        service.stopping = True
+        _thread.interrupt_main()  # the main thread stops the run and everything it started
+
+    def _say(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            print(text, file=self.out, flush=True)
+
+    def stop(self) -> None:
+        """Stops every service's process group: SIGTERM, then SIGKILL after `stop_timeout`."""
+        self._closed.set()
+        with self._lock:
+            services = list(self.services.values())
+            for service in services:
+                service.stopping = True
+        for service in services:
+            _signal_group(service.process, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for service in services:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.process.wait(max(0.1, deadline - time.monotonic()))
+            _signal_group(service.process, signal.SIGKILL)  # what is left of the group (engine cores)
+            service.process.wait()
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def stop_children(timeout: float = 10.0) -> list[int]:
+    """Terminates this process's remaining child processes (kfp.local's task subprocesses left
+    running by an interrupt), then kills those that did not stop; returns their pids."""
+    children = _children(os.getpid())
+    for pid in children:
+        _kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.1)
+    for pid in children:
+        _kill(pid, signal.SIGKILL)
+    return children
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (Linux); none elsewhere."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)

@@ -86,6 +86,15 @@ def vllm_env(**extra: str) -> dict[str, str]:
     }
 
 
+def eventually(predicate, timeout: float, every: float = 0.05) -> None:
+    """Waits until `predicate()` is true; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s: {predicate}")
+        time.sleep(every)
+
+
 def wait_for(predicate, process: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--read-only-roots",
         default="",
-        help="comma-separated roots steps may only read: the videos (default: the folder of --videos)"
+        help="comma-separated roots steps may only read: the videos (default: the folder of --videos)",
     )
     submit.add_argument("--s3-endpoint", default="", help="S3/MinIO endpoint URL as seen from the pipeline's pods")
     submit.add_argument("--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)")

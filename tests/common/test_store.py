@@ -196,3 +196,41 @@ def test_settings_come_from_the_environment_and_hide_secrets():
         store.resolve("s3://videos/out/x.mp4")
     with pytest.raises(ValueError, match="expected http"):
         S3Settings.from_env({"A100M_S3_ENDPOINT": "ftp://x"})
+
+
+def test_read_only_roots_are_read_never_written(tmp_path):
+    """Videos live in read-only roots: readable, never written, even inside a writable root (the
+    innermost root decides), and a write naming a request's own input is refused."""
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    (data / "videos" / "clip.mp4").write_bytes(b"source video")
+    store = ArtifactStore([f"file://{data}"], read_only_roots=[f"file://{data}/videos"])
+    video = f"file://{data}/videos/clip.mp4"
+    assert store.get_bytes(video) == b"source video"
+    for write in (
+        lambda: store.put_bytes(video, b"overwritten"),
+        lambda: store.delete(video),
+        lambda: store.move(video, f"file://{data}/moved.mp4"),
+    ):
+        with pytest.raises(UriError, match="inside a read-only root"):
+            write()
+    assert store.get_bytes(video) == b"source video"
+    store.put_bytes(f"file://{data}/artifacts/a.json", b"{}")  # the writable part of the same tree
+    with pytest.raises(UriError, match="one of the request's inputs"):
+        store.resolve_writable(f"file://{data}/artifacts/a.json", inputs=[f"file://{data}/artifacts/a.json"])
+    # a read-only root alone does not make the store writable there
+    only_read = ArtifactStore([f"file://{tmp_path}/out"], read_only_roots=[f"file://{data}"])
+    assert only_read.get_bytes(video) == b"source video"
+    with pytest.raises(UriError, match="outside the configured artifact roots"):
+        only_read.put_bytes(f"file://{data}/new.json", b"{}")
+
+
+def test_signature_changes_when_the_content_does(store):
+    store, root = store
+    store.put_bytes(f"{root}/v.mp4", b"one")
+    first = store.signature(f"{root}/v.mp4")
+    assert first == store.signature(f"{root}/v.mp4")
+    store.put_bytes(f"{root}/v.mp4", b"two, longer")
+    assert store.signature(f"{root}/v.mp4") != first
+    with pytest.raises(ArtifactNotFound):
+        store.signature(f"{root}/missing.mp4")

@@ -5,8 +5,10 @@ fingerprint (a rerun recomputes nothing finished), reads the streamed result of 
 is published, and records it in the shard's state.
 
 Retries, one layer per kind of failure (README, "Retries"):
+- the artifact store unreachable for a while: the store's HTTP client (`S3Settings.http_client`);
 - a transient error of the call (UNAVAILABLE: a pod starting or lost; RESOURCE_EXHAUSTED: its
-  queue full; DEADLINE_EXCEEDED, CANCELLED, ABORTED): this step, with backoff, sending again only
+  queue full; DEADLINE_EXCEEDED, CANCELLED, ABORTED), or of one video (UNAVAILABLE: the store
+  still unreachable after the client's retries): this step, with backoff, sending again only
   the videos that have no result yet (published ones are found CACHED, ones still in flight on
   the same pod are JOINED);
 - a video that fails (bad input, a stage error): never retried; the video is reported failed;
@@ -45,6 +47,7 @@ TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+TRANSIENT_NAMES = frozenset(code.name for code in TRANSIENT)
 OUTCOME_NAMES = {
     common_pb2.OUTCOME_DONE: "done",
     common_pb2.OUTCOME_CACHED: "cached",
@@ -161,40 +164,59 @@ def run_stage(
 def _call_resuming(
     stub: Any, spec: Stage, items: list[Any], options: Any, force: bool, state: ShardState, policy: RetryPolicy
 ) -> None:
-    """Streams the stage's call; after a transient error, calls again for the videos with no result yet."""
+    """Streams the stage's call; after a transient error of the call, or of single videos (their
+    artifact store unreachable), calls again for the videos with no result yet."""
     stats = state.stats_of(spec.name)
     remaining = {item.video_uid: item for item in items}
     attempt = 0
     while remaining:
         stats.calls += 1
         request = spec.request(videos=list(remaining.values()), options=options, overwrite=force)
+        retry_videos: dict[str, str] = {}  # uid -> why it failed transiently in this call
+        last_attempt = attempt + 1 >= policy.attempts
         try:
             for result in getattr(stub, spec.method)(request, timeout=policy.call_timeout):
-                if remaining.pop(result.status.video_uid, None) is not None:
-                    _record(state, spec, result)
+                status = result.status
+                if status.video_uid not in remaining:
+                    continue
+                failed_transiently = (
+                    status.outcome == common_pb2.OUTCOME_FAILED and status.error_code in TRANSIENT_NAMES
+                )
+                if failed_transiently and not last_attempt:
+                    retry_videos[status.video_uid] = status.error_message
+                    continue
+                remaining.pop(status.video_uid)
+                _record(state, spec, result)
         except grpc.RpcError as error:
             attempt += 1
             if error.code() in TRANSIENT and attempt < policy.attempts:
-                stats.retries += 1
-                delay = policy.backoff(attempt)
-                log.warning(
-                    "shard %d %s: %s with %d video(s) unfinished (attempt %d); resuming in %.0fs: %s",
-                    state.shard,
-                    spec.name,
-                    error.code().name,
-                    len(remaining),
-                    attempt,
-                    delay,
-                    error.details(),
-                )
-                time.sleep(delay)
+                _back_off(state, spec, policy, attempt, len(remaining), f"{error.code().name}: {error.details()}")
                 continue
             reason = f"{spec.service} call failed after {attempt} attempt(s): {error.details()}"
             _fail_all(state, spec, remaining, error.code().name, reason)
             return
+        if retry_videos:
+            attempt += 1
+            _back_off(state, spec, policy, attempt, len(retry_videos), next(iter(retry_videos.values())))
+            continue
         if remaining:  # the stream ended without a result for these: a server bug, said plainly
             _fail_all(state, spec, remaining, "INTERNAL", f"{spec.service} sent no result for this video")
             return
+
+
+def _back_off(state: ShardState, spec: Stage, policy: RetryPolicy, attempt: int, videos: int, why: str) -> None:
+    state.stats_of(spec.name).retries += 1
+    delay = policy.backoff(attempt)
+    log.warning(
+        "shard %d %s: %d video(s) unfinished after a transient failure (attempt %d); resuming in %.0fs: %s",
+        state.shard,
+        spec.name,
+        videos,
+        attempt,
+        delay,
+        why,
+    )
+    time.sleep(delay)
 
 
 def _record(state: ShardState, spec: Stage, result: Any) -> None:

@@ -23,7 +23,7 @@ from action100m.v1 import common_pb2
 from .grpc_server import DeadlineExceeded, is_alive, work_slot
 from .inflight import InFlight
 from .release.metadata import MetadataError
-from .store import ArtifactNotFound, ArtifactStore
+from .store import ArtifactNotFound, ArtifactStore, is_unavailable
 from .uris import UriError
 from .video import VideoError, VideoNotFound
 
@@ -60,6 +60,8 @@ def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, str(error)
     if isinstance(error, (UriError, VideoError, StageInputError, MetadataError)):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if is_unavailable(error):
+        return grpc.StatusCode.UNAVAILABLE, f"the artifact store is unavailable: {type(error).__name__}: {error}"
     if isinstance(error, MemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory: {error}"
     return grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"

@@ -26,6 +26,15 @@ PARTIAL_SUFFIX = ".a100m-partial"
 DEFAULT_PART_SIZE = 16 * 1024 * 1024  # S3 multipart part size; S3 requires >= 5 MiB
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """Whether an error says the store could not be reached or answered 5xx (worth retrying later),
+    rather than anything about the artifact."""
+    import urllib3
+    from minio.error import ServerError
+
+    return isinstance(error, (urllib3.exceptions.HTTPError, ServerError, ConnectionError))
+
+
 class ArtifactNotFound(FileNotFoundError):
     """The named artifact does not exist."""
 
@@ -45,6 +54,9 @@ class S3Settings:
     secret_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    # An endpoint that cannot be reached (restarting, failing over) is tried again for this long
+    # before a call fails; each request is retried only where resending is safe (see `http_client`).
+    outage_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> S3Settings:
@@ -66,7 +78,39 @@ class S3Settings:
             secret_key=env.get("AWS_SECRET_ACCESS_KEY"),
             session_token=env.get("AWS_SESSION_TOKEN"),
             ca_bundle=env.get("A100M_S3_CA_BUNDLE") or env.get("AWS_CA_BUNDLE"),
+            outage_seconds=float(env.get("A100M_S3_OUTAGE_SECONDS", "120")),
         )
+
+    def http_client(self) -> Any:
+        """The connection pool: TLS as configured, and retries that ride out an outage. A refused or
+        failed connection (the request never left) is retried with backoff for about
+        `outage_seconds`; 5xx answers and read errors only a few times, and only for idempotent
+        requests (urllib3's default methods), so an upload is never applied twice."""
+        import urllib3
+        from urllib3.util.retry import Retry
+
+        backoff_factor, backoff_max = 0.5, 10.0
+        connect_retries, waited = 0, 0.0
+        while waited < self.outage_seconds:  # urllib3 sleeps factor * 2**(n-1), capped, before retry n > 1
+            connect_retries += 1
+            waited += min(backoff_max, backoff_factor * 2 ** (connect_retries - 1)) if connect_retries > 1 else 0.1
+        retries = Retry(
+            total=None,
+            connect=connect_retries,
+            read=3,
+            status=5,
+            other=0,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            status_forcelist=(500, 502, 503, 504),
+            raise_on_status=False,
+        )
+        timeout = urllib3.Timeout(connect=10.0, read=300.0)
+        if self.ca_bundle:
+            return urllib3.PoolManager(
+                maxsize=32, retries=retries, timeout=timeout, cert_reqs="CERT_REQUIRED", ca_certs=self.ca_bundle
+            )
+        return urllib3.PoolManager(maxsize=32, retries=retries, timeout=timeout)
 
     def client(self) -> Any:
         from minio import Minio
@@ -77,11 +121,7 @@ class S3Settings:
             EnvMinioProvider,
         )
 
-        http_client = None
-        if self.ca_bundle:
-            import urllib3
-
-            http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=self.ca_bundle, maxsize=32)
+        http_client = self.http_client()
         if self.access_key and self.secret_key:
             return Minio(
                 self.endpoint,

@@ -1,0 +1,82 @@
+"""The local run's supervisor with real processes: deaths reported at once with the log's tail, one
+restart, then the run stopped; stopping a service stops its whole process group."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from action100m.pipelines.supervisor import Supervisor, stop_children
+
+from ..support import eventually
+
+# A "service" that writes to its log, starts a helper process of its own (as vLLM starts its engine
+# core), writes the helper's pid, and runs until stopped.
+SERVICE = """
+import subprocess, sys, time
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+open(sys.argv[1], "w").write(str(helper.pid))
+print("service up; helper", helper.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start(supervisor: Supervisor, tmp_path, name: str = "captioner"):
+    pid_file = tmp_path / f"{name}.helper"
+    service = supervisor.start(
+        name, [sys.executable, "-c", SERVICE, str(pid_file)], dict(os.environ), tmp_path / f"{name}.log"
+    )
+    eventually(lambda: pid_file.exists() and pid_file.read_text(), timeout=30)
+    return service, int(pid_file.read_text())
+
+
+def test_stopping_a_service_stops_its_whole_process_group(tmp_path):
+    with Supervisor(stop_timeout=5) as supervisor:
+        service, helper = start(supervisor, tmp_path)
+        assert alive(service.process.pid) and alive(helper)
+    assert service.process.poll() is not None
+    eventually(lambda: not alive(helper), timeout=10)
+
+
+def test_a_death_is_reported_at_once_restarted_once_then_the_run_is_stopped(tmp_path):
+    terminal = io.StringIO()
+    supervisor = Supervisor(poll_seconds=0.1, stop_timeout=5, out=terminal)
+    with supervisor:
+        service, _ = start(supervisor, tmp_path)
+        supervisor.watch()
+        first = service.process
+        first.kill()
+        eventually(lambda: service.process is not first and service.process.poll() is None, timeout=10)
+        report = terminal.getvalue()
+        assert "! the captioner died (killed by SIGKILL); restarting it once. Its log ends:" in report
+        assert "service up; helper" in report  # the tail of its log
+        eventually(lambda: "service up" in (tmp_path / "captioner.log").read_text().split("restarted")[-1], timeout=30)
+
+        with pytest.raises(KeyboardInterrupt):  # the second death interrupts the main thread
+            service.process.kill()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+    assert supervisor.failure.startswith("the captioner died again (killed by SIGKILL) after a restart")
+    assert "rerun to resume" in supervisor.failure
+
+
+def test_stop_children_leaves_no_child_process_behind():
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2)]
+    stopped = stop_children(timeout=5)
+    assert {c.pid for c in children} <= set(stopped)
+    assert all(c.wait(5) is not None for c in children)

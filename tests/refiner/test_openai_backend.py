@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import urllib.request
 
@@ -14,7 +15,7 @@ from action100m.refiner.backends import GenerationSettings, OpenAIBackend
 from action100m.refiner.refine import RefineJob, refine_videos
 from action100m.refiner.schema import annotation_schema
 
-from ..support import HOSTILE_METADATA, free_port, need_vllm_env, small_tree, vllm_env, wait_for
+from ..support import CHAT_INJECTION, HOSTILE_METADATA, free_port, need_vllm_env, small_tree, vllm_env, wait_for
 
 MAX_CHARS = 40
 
@@ -110,3 +111,27 @@ def test_openai_backend_gives_up_after_retries_on_a_dead_endpoint(tiny_models):
 
     with pytest.raises(APIConnectionError):
         asyncio.run(run())
+
+
+@pytest.mark.vllm
+def test_the_server_reads_no_control_token_from_what_the_backend_sends(openai_server):
+    """vLLM's server tokenizes the chat itself: its /tokenize answer for the messages the backend
+    sends holds the template's control tokens only, while the raw messages would inject more."""
+    url, model = openai_server
+    backend = OpenAIBackend(url, "tiny-llama", GenerationSettings(annotation_schema(MAX_CHARS)), tokenizer=str(model))
+    backend._load_tokenizer()
+    special = {backend.tokenizer.convert_tokens_to_ids(t) for t in backend.special_tokens()}
+
+    def server_specials(messages) -> int:
+        body = json.dumps({"model": "tiny-llama", "messages": messages, "add_generation_prompt": True}).encode()
+        request = urllib.request.Request(
+            url.removesuffix("/v1") + "/tokenize", body, {"Content-Type": "application/json"}
+        )
+        tokens = json.loads(urllib.request.urlopen(request, timeout=30).read())["tokens"]
+        return sum(1 for token in tokens if token in special)
+
+    def chat(text: str):
+        return [{"role": "system", "content": "Annotate."}, {"role": "user", "content": f"Title: {text}"}]
+
+    assert server_specials(backend.defuse(chat(CHAT_INJECTION))) == server_specials(chat("plain"))
+    assert server_specials(chat(CHAT_INJECTION)) > server_specials(chat("plain"))  # undefused, it would inject

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,7 +60,18 @@ class GenerationSettings:
     reasoning_effort: str = "high"
 
 
+# Where each message's content goes in the rendered template: private-use characters no tokenizer
+# treats specially and no template rewrites.
+_SLOT = re.compile("\ue000(\\d+)\ue001")
+# Put after the first character of a special-token string in text sent to a server that tokenizes
+# it itself: invisible, and the string no longer matches the control token.
+WORD_JOINER = "\u2060"
+
+
 class _TokenizerMixin:
+    """Prompt tokens from messages whose contents are untrusted (titles, transcripts, captions):
+    the chat template's own markup becomes control tokens, the contents never do."""
+
     model: str
     reasoning_effort: str
 
@@ -69,13 +81,38 @@ class _TokenizerMixin:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
 
     def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The template rendered around slots, its markup tokenized as markup and each content as
+        plain text (`split_special_tokens`): `<|start|>` typed in a title stays seven characters."""
+        slotted = [{**message, "content": f"\ue000{index}\ue001"} for index, message in enumerate(messages)]
         text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, reasoning_effort=self.reasoning_effort
+            slotted, tokenize=False, add_generation_prompt=True, reasoning_effort=self.reasoning_effort
         )
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids: list[int] = []
+        for position, piece in enumerate(_SLOT.split(text)):
+            if position % 2 == 0:
+                ids += self.tokenizer(piece, add_special_tokens=False)["input_ids"] if piece else []
+            else:
+                content = messages[int(piece)]["content"]
+                ids += self.tokenizer(content, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return ids
+
+    def special_tokens(self) -> list[str]:
+        """Every string the tokenizer reads as a control token, longest first."""
+        tokens = set(self.tokenizer.all_special_tokens)
+        tokens.update(t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special)
+        return sorted((t for t in tokens if len(t) > 1), key=len, reverse=True)
+
+    def defuse(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """For a server that renders and tokenizes messages itself: a word joiner after the first
+        character of every special-token string in the contents, so no content becomes a control token."""
+        pattern = re.compile("|".join(re.escape(t) for t in self.special_tokens()))
+        return [
+            {**m, "content": pattern.sub(lambda hit: hit[0][0] + WORD_JOINER + hit[0][1:], m["content"])}
+            for m in messages
+        ]
 
 
 class VllmBackend(_TokenizerMixin):
@@ -195,7 +232,7 @@ class OpenAIBackend(_TokenizerMixin):
                 async with self.limit:
                     response = await self.client.chat.completions.create(
                         model=self.served_model,
-                        messages=messages,
+                        messages=self.defuse(messages),
                         temperature=0.0,
                         max_tokens=self.settings.max_output_tokens,
                         response_format=response_format,

@@ -106,3 +106,33 @@ def test_validate_finds_a_video_in_two_files_and_names_a_non_release_file(tmp_pa
     assert f"{tmp_path / 'report.json'}: not a release file: row 1 needs a video_uid and a list of nodes" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert "checked 2 video(s) in 3 file(s): 2 problem(s)" in done.stderr
+
+
+def test_validate_checks_every_file_against_the_release_schema_without_a_traceback(release_file, tmp_path):
+    """A wrong value, a wrong Arrow schema, garbage: each is a line naming its file, and the files
+    after them are still checked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from action100m.common.release import read_rows
+
+    bad_value = tmp_path / "bad_value.json"
+    bad_value.write_text(json.dumps({"video_uid": "a", "nodes": [{"node_id": "x", "level": "zero", "start": "a"}]}))
+    wrong_types = tmp_path / "float64.parquet"  # what pandas or a hand-made table gives: float64 times, int64 level
+    rows = read_rows(release_file)
+    pq.write_table(
+        pa.Table.from_pylist([{"video_uid": r["video_uid"], "nodes": r["nodes"]} for r in rows]), wrong_types
+    )
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not parquet")
+
+    done = a100m("validate", str(bad_value), str(wrong_types), str(garbage), str(release_file))
+    out = done.stdout
+    assert done.returncode == 1 and "Traceback" not in out + done.stderr
+    assert f"{bad_value}: row 1 (video a) does not fit the release schema: Could not convert 'zero'" in out
+    assert f"{wrong_types}: schema: column metadata is missing" in out
+    assert f"{wrong_types}: schema: nodes.start: double, the release has float" in out
+    assert f"{wrong_types}: schema: nodes.level: int64, the release has int16" in out
+    assert f"{garbage}: schema: not a readable parquet file" in out
+    assert str(release_file) not in out  # checked after the bad ones, and fine
+    assert "in 4 file(s)" in done.stderr

@@ -17,33 +17,15 @@ from .common.version import __version__
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .common.release import check_video, read_release_rows
+    from .common.release.validate import Validation, validate_file
 
-    total_videos = total_problems = 0
-    first_file: dict[str, str] = {}  # video_uid -> the file it was first seen in
+    result = Validation()
     for path in args.files:
-        try:
-            rows = read_release_rows(path)
-        except (OSError, ValueError) as err:
-            print(f"{path}: cannot read: {err}" if isinstance(err, OSError) else str(err))
-            total_problems += 1
-            continue
-        for row in rows:
-            total_videos += 1
-            uid = str(row.get("video_uid"))
-            if uid in first_file:
-                total_problems += 1
-                where = "earlier in this file" if first_file[uid] == path else f"also in {first_file[uid]}"
-                print(f"{path}: video {uid} appears twice ({where}): a dataset has one row per video")
-            first_file.setdefault(uid, path)
-            for violation in check_video(
-                row, min_leaf_seconds=args.min_leaf_seconds, min_gpt_seconds=args.min_gpt_seconds
-            ):
-                total_problems += 1
-                print(f"{path}: {violation}")
-    verdict = "OK" if total_problems == 0 else f"{total_problems} problem(s)"
-    print(f"checked {total_videos} video(s) in {len(args.files)} file(s): {verdict}", file=sys.stderr)
-    return 0 if total_problems == 0 else 1
+        for problem in validate_file(path, result, args.min_leaf_seconds, args.min_gpt_seconds):
+            print(problem)
+    verdict = "OK" if result.problems == 0 else f"{result.problems} problem(s)"
+    print(f"checked {result.videos} video(s) in {result.files} file(s): {verdict}", file=sys.stderr)
+    return 0 if result.problems == 0 else 1
 
 
 def _cmd_build_tiny(args: argparse.Namespace) -> int:

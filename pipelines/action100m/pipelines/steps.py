@@ -47,7 +47,9 @@ TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
-TRANSIENT_NAMES = frozenset(code.name for code in TRANSIENT)
+# A video failed UNAVAILABLE could not reach the artifact store; sent again, it may pass. Its other
+# failures (bad input, a full disk, out of memory) would fail again: reported at once.
+VIDEO_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE.name})
 OUTCOME_NAMES = {
     common_pb2.OUTCOME_DONE: "done",
     common_pb2.OUTCOME_CACHED: "cached",
@@ -180,7 +182,7 @@ def _call_resuming(
                 if status.video_uid not in remaining:
                     continue
                 failed_transiently = (
-                    status.outcome == common_pb2.OUTCOME_FAILED and status.error_code in TRANSIENT_NAMES
+                    status.outcome == common_pb2.OUTCOME_FAILED and status.error_code in VIDEO_TRANSIENT
                 )
                 if failed_transiently and not last_attempt:
                     retry_videos[status.video_uid] = status.error_message

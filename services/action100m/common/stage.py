@@ -9,6 +9,7 @@ dies part-way loses only the videos still in flight.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import time
@@ -60,6 +61,8 @@ def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, str(error)
     if isinstance(error, (UriError, VideoError, StageInputError, MetadataError)):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"no space left on device: {error.filename or error}"
     if is_unavailable(error):
         return grpc.StatusCode.UNAVAILABLE, f"the artifact store is unavailable: {type(error).__name__}: {error}"
     if isinstance(error, MemoryError):

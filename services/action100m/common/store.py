@@ -9,6 +9,7 @@ environment (see `S3Settings.from_env`), never from code or requests.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -379,5 +380,9 @@ def _atomic_local_file(dest: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, dest)
+    except OSError as err:
+        if err.errno == errno.ENOSPC and not err.filename:  # say where: a write error names no file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)

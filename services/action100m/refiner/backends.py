@@ -87,8 +87,10 @@ class _TokenizerMixin:
         """The template rendered around slots, its markup tokenized as markup and each content as
         plain text (`split_special_tokens`): `<|start|>` typed in a title stays seven characters."""
         slotted = [{**message, "content": f"\ue000{index}\ue001"} for index, message in enumerate(messages)]
-        text = self.tokenizer.apply_chat_template(
-            slotted, tokenize=False, add_generation_prompt=True, reasoning_effort=self.reasoning_effort
+        text = str(
+            self.tokenizer.apply_chat_template(
+                slotted, tokenize=False, add_generation_prompt=True, reasoning_effort=self.reasoning_effort
+            )
         )
         ids: list[int] = []
         for position, piece in enumerate(_SLOT.split(text)):

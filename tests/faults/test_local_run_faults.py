@@ -1,0 +1,142 @@
+"""`a100m run` under faults, as a user meets them: a service killed in the middle of its stage, the
+whole run stopped by SIGTERM or Ctrl-C. What was published before a fault stays byte-identical, no
+process is left behind, and the run (or its rerun) finishes every video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from action100m.common.synthetic_video import write_video
+from action100m.pipelines.stages import STAGES
+
+from ..support import eventually, need_vllm_env
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+
+def start_run(videos: list[Path], out: Path, models: Path, vllm: Path) -> subprocess.Popen[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "action100m.cli", "run", *map(str, videos), "--out", str(out)]
+    command += ["--models", str(models), "--refiner-python", str(vllm), "--shard-size", "1", "--parallelism", "2"]
+    terminal = open(out / "terminal.txt", "w")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        command,
+        stdout=terminal,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+
+
+def processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every live process (zombies are dead)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            found[int(stat.parent.name)] = (int(fields[1]), cmdline)
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    table, found, frontier = processes(), set(), {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def service_pid(run: subprocess.Popen[str], service: str) -> int:
+    (pid,) = [p for p, (parent, cmd) in processes().items() if parent == run.pid and f"action100m.{service}" in cmd]
+    return pid
+
+
+def published(artifacts: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(artifacts)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in artifacts.rglob("*")
+        if p.is_file() and p.parent.parent.name in {s.kind for s in STAGES}
+    }
+
+
+def count(artifacts: Path, kind: str) -> int:
+    return sum(1 for _ in (artifacts / kind).rglob("*.*")) if (artifacts / kind).exists() else 0
+
+
+@pytest.fixture
+def inputs(tiny_models, tmp_path):
+    vllm = need_vllm_env()
+    videos = [
+        write_video(tmp_path / f"clip{i}.mp4", frames=60, fps=25, size=(96, 64), scene_starts=(0, 30)) for i in range(3)
+    ]
+    return videos, next(iter(tiny_models.values())).parent, vllm
+
+
+def test_each_service_killed_during_its_stage_is_restarted_and_the_run_finishes(inputs, tmp_path):
+    videos, models, vllm = inputs
+    out = tmp_path / "out"
+    run = start_run(videos, out, models, vllm)
+    artifacts, snapshots = out / "artifacts", []
+    try:
+        for spec in STAGES:  # in pipeline order: kill the service as its first video is published
+            eventually(lambda kind=spec.kind: count(artifacts, kind) >= 1 or run.poll() is not None, timeout=600)
+            assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
+            if count(artifacts, spec.kind) == len(videos):
+                pytest.fail(f"{spec.service} finished all videos before the test could kill it")
+            snapshots.append(published(artifacts))
+            os.kill(service_pid(run, spec.service), signal.SIGKILL)
+        assert run.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    terminal = (out / "terminal.txt").read_text()
+    for spec in STAGES:
+        assert f"! the {spec.service} died (killed by SIGKILL); restarting it once." in terminal
+    assert "videos: 3 done, 0 failed of 3" in terminal
+    final = published(artifacts)
+    for snapshot in snapshots:  # everything published before each kill is unchanged
+        assert {name: final.get(name) for name in snapshot} == snapshot
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the run", "Ctrl-C to its process group"])
+def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(inputs, tmp_path, how):
+    videos, models, vllm = inputs
+    out = tmp_path / "out"
+    run = start_run(videos, out, models, vllm)
+    artifacts = out / "artifacts"
+    try:
+        eventually(lambda: count(artifacts, "captions") >= 1 or run.poll() is not None, timeout=600)
+        assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
+        before, family = published(artifacts), descendants(run.pid)
+        assert len(family) >= 5  # four services, the refiner's engine core, task processes
+        if how == "SIGTERM to the run":
+            run.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(120) == 130
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    terminal = (out / "terminal.txt").read_text()
+    assert "interrupted: stopped every service" in terminal and "rerun the same command to resume" in terminal
+    eventually(lambda: not (family & set(processes())), timeout=30)  # nothing left behind
+
+    if how == "SIGTERM to the run":
+        rerun = start_run(videos, out, models, vllm)
+        assert rerun.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
+        assert "videos: 3 done, 0 failed of 3" in (out / "terminal.txt").read_text()
+        final = published(artifacts)
+        assert {name: final.get(name) for name in before} == before

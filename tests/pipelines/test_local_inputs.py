@@ -1,0 +1,103 @@
+"""What `a100m run` decides before any service starts: the manifest, the uids, the roots it may read;
+and how it says a failure: one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from action100m.common.store import ArtifactStore
+from action100m.pipelines.local import pipeline_failure, read_roots, write_manifest
+from action100m.pipelines.plan import plan_run
+
+
+def a100m_run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+def test_a_manifest_that_cannot_be_planned_stops_the_run_in_one_line_before_any_service(tmp_path):
+    (tmp_path / "v.mp4").write_bytes(b"video")
+    cases = {
+        "twice.jsonl": (
+            b'{"video_uid": "a", "uri": "v.mp4"}\n{"video_uid": "a", "uri": "v.mp4"}\n',
+            "video_uid 'a' appears on lines 1 and 2",
+        ),
+        "latin1.jsonl": (
+            b'{"video_uid": "a", "uri": "v.mp4"}\n{"video_uid": "caf\xe9", "uri": "v.mp4"}\n',
+            "line 2 is not UTF-8 text",
+        ),
+        "rows.jsonl": (b'{"video_uid": "a"}\n', "line 1 needs 'video_uid' and 'uri'"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        started = time.monotonic()
+        done = a100m_run(str(tmp_path / name), "--out", str(tmp_path / f"out-{name}"))
+        assert done.returncode == 2, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+        assert "Traceback" not in done.stdout + done.stderr and "starting the services" not in done.stdout
+        assert not (tmp_path / f"out-{name}" / "logs").exists()
+        assert time.monotonic() - started < 60
+
+
+def test_files_with_the_same_name_get_distinct_uids(tmp_path):
+    for folder in ("A", "B"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "clip.mp4").write_bytes(folder.encode())
+    store = ArtifactStore([f"file://{tmp_path}"])
+    manifest = write_manifest(
+        store, [str(tmp_path / "A" / "clip.mp4"), str(tmp_path / "B" / "clip.mp4")], f"file://{tmp_path}/art"
+    )
+    rows = [json.loads(line) for line in store.get_bytes(manifest).decode().splitlines()]
+    assert [r["video_uid"] for r in rows] == ["A/clip", "B/clip"]
+
+
+def test_the_videos_a_manifest_names_are_readable_where_they_are_within_what_the_user_allows(tmp_path):
+    elsewhere, forbidden = tmp_path / "elsewhere", tmp_path / "forbidden"
+    for folder in (elsewhere, forbidden):
+        folder.mkdir()
+        (folder / "v.mp4").write_bytes(b"video")
+    videos = [
+        {"uri": f"file://{elsewhere}/v.mp4"},
+        {"uri": f"file://{forbidden}/v.mp4"},
+        {"uri": "s3://bucket/x/v.mp4"},
+    ]
+    manifest = f"file://{tmp_path}/lists/m.jsonl"
+    by_default = read_roots([], videos, manifest, allowed=None)
+    assert by_default == [f"file://{tmp_path}/lists", f"file://{elsewhere}", f"file://{forbidden}", "s3://bucket"]
+    limited = read_roots([], videos, manifest, allowed=str(elsewhere))
+    assert limited == [f"file://{tmp_path}/lists", f"file://{elsewhere}"]
+
+    # planning with the limited roots: the video outside them fails alone, with the reason
+    (tmp_path / "lists").mkdir()
+    rows = [{"video_uid": "ok", "uri": videos[0]["uri"]}, {"video_uid": "no", "uri": videos[1]["uri"]}]
+    (tmp_path / "lists" / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = ArtifactStore([f"file://{tmp_path}/art"], read_only_roots=limited)
+    shard = plan_run(store, manifest, f"file://{tmp_path}/art", 4).shard(store, 0, f"file://{tmp_path}/art")
+    assert [v.video_uid for v in shard.active()] == ["ok"]
+    assert (
+        shard.failed["no"].code == "INVALID_ARGUMENT"
+        and "outside the configured artifact roots" in shard.failed["no"].reason
+    )
+
+
+def test_a_failed_pipeline_is_told_by_its_last_error_line(tmp_path):
+    log = tmp_path / "pipeline.log"
+    log.write_text(
+        "Executing task 'export-shard'\n"
+        "Traceback (most recent call last):\n"
+        '  File "/x/export.py", line 9, in export_shard\n'
+        "    store.put_bytes(staged, data)\n"
+        "OSError: [Errno 28] No space left on device: '/out/dataset/.staging/r/data/train-00000-of-00001.parquet'\n"
+        "Task 'export-shard' finished with status FAILURE\n"
+    )
+    assert pipeline_failure(log).startswith("OSError: [Errno 28] No space left on device")

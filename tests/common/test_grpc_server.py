@@ -106,6 +106,28 @@ def test_full_queue_answers_resource_exhausted_while_health_still_answers(runnin
     assert uids(stub.Segment(request("d"), timeout=5)) == ["d"]  # room again
 
 
+def test_a_queued_caller_that_left_gives_up_its_place(running):
+    """Callers whose deadline passed while queued leave the queue at once: fresh calls are admitted."""
+    gate = threading.Event()
+    host, channel = running(SlowSegmenter(gate=gate), max_concurrent=1, max_queued=2)
+    wait_until(host.ready.is_set)
+    stub = segmenter_pb2_grpc.SegmenterStub(channel)
+    in_flight = host.metrics.in_flight.labels("segmenter")._value.get
+    calls = ThreadPoolExecutor(4)
+    running_call = calls.submit(lambda: uids(stub.Segment(request("a"), timeout=30)))
+    wait_until(lambda: in_flight() == 1)
+    expired = [calls.submit(lambda u=u: uids(stub.Segment(request(u), timeout=0.5))) for u in ("b", "c")]
+    for call in expired:
+        with pytest.raises(grpc.RpcError) as err:
+            call.result()
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    wait_until(lambda: in_flight() == 1, timeout=3)  # their places are free again
+    fresh = [calls.submit(lambda u=u: uids(stub.Segment(request(u), timeout=30))) for u in ("d", "e")]
+    wait_until(lambda: in_flight() == 3)
+    gate.set()
+    assert running_call.result() == ["a"] and [f.result() for f in fresh] == [["d"], ["e"]]
+
+
 def test_deadline_exceeded_stops_the_work(running):
     servicer = SlowSegmenter(seconds=5)
     host, channel = running(servicer)
@@ -146,6 +168,19 @@ def test_errors_keep_their_codes_and_metrics_count_them(running, caplog):
     assert 'a100m_videos_total{outcome="OUTCOME_DONE",service="segmenter"} 2.0' in text
     assert 'a100m_grpc_in_flight{service="segmenter"} 0.0' in text
     assert "a100m_grpc_request_seconds_bucket" in text
+
+
+def test_what_one_request_logs_is_bounded(running, caplog):
+    """A request with a huge uid (within the message limit) and many videos writes one short line."""
+    host, channel = running(SlowSegmenter())
+    wait_until(host.ready.is_set)
+    stub = segmenter_pb2_grpc.SegmenterStub(channel)
+    with caplog.at_level(logging.INFO, logger="action100m.server"):
+        list(stub.Segment(request(*[f"v{i}" for i in range(500)]), timeout=10))
+        list(stub.Segment(request("u" * 2_000_000), timeout=30))  # a 2 MB uid, logged as its first 80 characters
+    lines = [r.getMessage() for r in caplog.records if r.name == "action100m.server" and " Segment " in r.getMessage()]
+    assert len(lines) == 2 and all(len(line) < 3000 for line in lines), [len(line) for line in lines]
+    assert "(480 more)" in lines[0]
 
 
 def test_reflection_lists_the_service(running):

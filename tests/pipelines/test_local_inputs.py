@@ -101,3 +101,18 @@ def test_a_failed_pipeline_is_told_by_its_last_error_line(tmp_path):
         "Task 'export-shard' finished with status FAILURE\n"
     )
     assert pipeline_failure(log).startswith("OSError: [Errno 28] No space left on device")
+
+
+def test_a_video_edited_in_place_is_never_taken_as_done(tmp_path):
+    """`a100m run` skips a rerun only when its key matches; the key holds every video's signature."""
+    from action100m.pipelines.local import run_key
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"first take")
+    store = ArtifactStore([f"file://{tmp_path}"])
+    manifest = write_manifest(store, [str(video)], f"file://{tmp_path}/art")
+    videos = [{"uri": f"file://{video}"}]
+    key = run_key(store, manifest, videos, {}, {}, 16)
+    assert run_key(store, manifest, videos, {}, {}, 16) == key
+    video.write_bytes(b"second, longer take")
+    assert run_key(store, manifest, videos, {}, {}, 16) != key

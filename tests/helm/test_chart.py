@@ -204,3 +204,13 @@ def test_notes_tell_how_to_launch_a_run(chart):
     assert "a100m pipeline submit" in notes
     assert "dns:///demo-action100m-captioner-headless.ml.svc:50051" in notes
     assert "captioner.replicas=8" in notes
+
+
+def test_videos_are_a_read_only_root_of_every_service(chart):
+    """Services read videos from `storage.readOnlyRoots` and never write there (A100M_READ_ONLY_ROOTS)."""
+    values = {"storage": {"allowedRoots": ["s3://data"], "readOnlyRoots": ["s3://data/videos", "s3://archive"]}}
+    maps = [d for d in render(chart, values) if d["kind"] == "ConfigMap" and "A100M_PORT" in d.get("data", {})]
+    assert len(maps) == len(SERVICES)
+    for config in maps:
+        assert config["data"]["A100M_ALLOWED_ROOTS"] == "s3://data"
+        assert config["data"]["A100M_READ_ONLY_ROOTS"] == "s3://data/videos,s3://archive"

@@ -21,9 +21,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     result = Validation()
     for path in args.files:
-        for problem in validate_file(path, result, args.min_leaf_seconds, args.min_gpt_seconds):
+        for problem in validate_file(path, result, args.min_leaf_seconds, args.min_gpt_seconds, args.strict_ids):
             print(problem)
     verdict = "OK" if result.problems == 0 else f"{result.problems} problem(s)"
+    if result.warnings:
+        verdict += f", {result.warnings} warning(s)"
     print(f"checked {result.videos} video(s) in {result.files} file(s): {verdict}", file=sys.stderr)
     return 0 if result.problems == 0 else 1
 
@@ -150,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="check release files (parquet or JSON) against the tree rules",
-        description="Checks every video of each file against the Action100M tree rules and prints each "
-        "violation with its video and node. Exits 1 if any is found.",
+        help="check release files (parquet or JSON) against the release's schema, tree rules and ids",
+        description="Checks each file against the release's Arrow schema and every video against the "
+        "Action100M tree rules, and prints each problem with its file, video and node. Node ids that do "
+        "not follow the release's recipe are warnings (errors with --strict-ids). Exits 1 if any problem is found.",
     )
     validate.add_argument(
         "files", nargs="+", metavar="FILE", help="a .parquet file or a .json file in the release layout"
@@ -168,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=paper.MIN_ANNOTATED_SECONDS,
         help=f"shortest node with a gpt annotation (default {paper.MIN_ANNOTATED_SECONDS})",
+    )
+    validate.add_argument(
+        "--strict-ids",
+        action="store_true",
+        help="node ids that do not follow the release's recipe are errors (default: warnings)",
     )
     validate.set_defaults(run=_cmd_validate)
 

@@ -10,6 +10,7 @@ from action100m.common import paper
 from action100m.common.artifacts import Embeddings, SegmentTree
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
+from action100m.common.release.ids import NODE_ID_RECIPE
 from action100m.common.stage import StageServicer, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import segmenter_pb2, segmenter_pb2_grpc
@@ -58,7 +59,9 @@ class SegmenterService(StageServicer, segmenter_pb2_grpc.SegmenterServicer):
             yield result
 
     def Info(self, request, context):
-        return service_info("segmenter", DEFAULTS)
+        # The id recipe shapes every tree: part of the stage's fingerprint, so trees of another
+        # recipe are never mixed with these.
+        return service_info("segmenter", DEFAULTS, output_settings={"node_ids": NODE_ID_RECIPE})
 
 
 def serve_from_env() -> int:

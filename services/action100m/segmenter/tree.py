@@ -4,26 +4,19 @@
   their times ((k - 0.5) * stride / fps at a constant rate); times rounded to 0.01 s.
 - Walking down from the root, a node keeps its two children only if both last >= 0.5 s; otherwise
   it becomes a leaf and its subtree is dropped. So the tree is strictly binary.
-- level = depth, nodes sorted by (level, start), node ids are UUIDv5 of (video_uid, start, end).
+- level = depth, nodes sorted by (level, start), node ids made as the release makes them
+  (`common.release.ids`).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 
 import numpy as np
 
 from action100m.common import paper
 from action100m.common.artifacts import TreeNode
-
-# The project's namespace for node ids (the official recipe is unknown); never change it, or ids of
-# every tree ever written change with it.
-NODE_ID_NAMESPACE = uuid.UUID("6f3c1c3e-52a5-4d0f-9a8e-a100a100a100")
-
-
-def node_id(video_uid: str, start: float, end: float) -> str:
-    return str(uuid.uuid5(NODE_ID_NAMESPACE, f"{video_uid}/{start:.2f}/{end:.2f}"))
+from action100m.common.release.ids import release_node_id as node_id
 
 
 def boundary_times(frame_times: np.ndarray, duration: float) -> np.ndarray:

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 from action100m.common import paper
 
 from .files import NotReleaseFile, read_release_rows, to_table
+from .ids import NODE_ID_RECIPE, release_node_id
 from .rules import check_video
 from .schema import RELEASE_SCHEMA
 
@@ -61,6 +63,7 @@ class Validation:
 
     videos: int = 0
     problems: int = 0
+    warnings: int = 0
     files: int = 0
     seen: dict[str, str] = field(default_factory=dict)  # video_uid -> the file it was first seen in
 
@@ -70,8 +73,10 @@ def validate_file(
     result: Validation,
     min_leaf_seconds: float = paper.MIN_LEAF_SECONDS,
     min_gpt_seconds: float = paper.MIN_ANNOTATED_SECONDS,
+    strict_ids: bool = False,
 ) -> Iterator[str]:
-    """The problems of one file, one line each (updating `result`)."""
+    """The problems of one file, one line each (updating `result`); node ids that do not follow the
+    release's recipe are a warning, or a problem with `strict_ids`."""
     name = str(path)
     result.files += 1
     if Path(path).suffix == ".parquet":
@@ -113,3 +118,29 @@ def validate_file(
         for violation in violations:
             result.problems += 1
             yield f"{name}: {violation}"
+        foreign = foreign_ids(row)
+        if foreign:
+            node, expected = foreign[0]
+            line = (
+                f"{name}: video {uid}: {len(foreign)} of {len(row['nodes'])} node ids do not follow the release's "
+                f"recipe ({NODE_ID_RECIPE}); first: {node} should be {expected}"
+            )
+            if strict_ids:
+                result.problems += 1
+                yield line
+            else:
+                result.warnings += 1
+                yield f"warning: {line} (--strict-ids makes this an error)"
+
+
+def foreign_ids(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(node_id, the recipe's id) of each node of a row whose id is not the release recipe's."""
+    uid = str(row.get("video_uid"))
+    found = []
+    for node in row.get("nodes") or []:
+        if node.get("start") is None or node.get("end") is None:
+            continue
+        expected = release_node_id(uid, node["start"], node["end"])
+        if node.get("node_id") != expected:
+            found.append((str(node.get("node_id")), expected))
+    return found

@@ -30,6 +30,50 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result.problems == 0 else 1
 
 
+def _dataset_rows(location: str) -> list[dict[str, object]]:
+    """Release rows of a file, or of every release file under a folder (an `a100m run` output too)."""
+    from pathlib import Path
+
+    from .common.release import NotReleaseFile, read_release_rows
+
+    path = Path(location)
+    if path.is_file():
+        return read_release_rows(path)
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".json") and p.is_file())
+    rows: list[dict[str, object]] = []
+    for file in files:
+        try:
+            rows.extend(read_release_rows(file))
+        except NotReleaseFile:
+            continue  # report.json and other files beside the data
+    if not files or not rows:
+        raise FileNotFoundError(f"{location}: no release file (parquet or JSON) found")
+    return rows
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .common.release.stats import dataset_figures, figures_rows, figures_table
+
+    columns = {}
+    try:
+        for location in args.datasets:
+            columns[Path(location).name or location] = dataset_figures(_dataset_rows(location))
+        if args.against:
+            reference = [row for location in args.against for row in _dataset_rows(location)]
+            columns["reference"] = dataset_figures(reference)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"rows": figures_rows(columns)}, indent=1))
+    else:
+        print(figures_table(columns))
+    return 0
+
+
 def _cmd_build_tiny(args: argparse.Namespace) -> int:
     from .common.tiny_models import build_tiny_models
 
@@ -178,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="node ids that do not follow the release's recipe are errors (default: warnings)",
     )
     validate.set_defaults(run=_cmd_validate)
+
+    stats = commands.add_parser(
+        "stats",
+        help="the figures of a dataset's trees and texts, beside a reference (the release)",
+        description="Prints the figures that characterise an Action100M dataset (videos, hours, nodes and "
+        "leaves per video-minute, depth, leaf durations, node duration shares, tubelet-aligned boundaries, gpt "
+        "coverage, words per text field), one column per DATASET and, with --against, one for the reference.",
+    )
+    stats.add_argument("datasets", nargs="+", metavar="DATASET", help="a release file, or a folder of them")
+    stats.add_argument("--against", nargs="+", metavar="RELEASE", default=[], help="the reference's files or folders")
+    stats.add_argument("--json", action="store_true", help='print {"rows": [...]} instead of the table')
+    stats.set_defaults(run=_cmd_stats)
 
     serve = commands.add_parser(
         "serve",

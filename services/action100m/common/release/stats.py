@@ -1,0 +1,201 @@
+"""The figures that characterise an Action100M dataset, to hold ours against the release's.
+
+`a100m stats` prints them per dataset, with a reference (the release) in the next column. They are
+what the first GPU run with the paper's models must match: if nodes per minute, leaf durations or
+the tubelet alignment of boundaries differ from the release's, the segmentation differs.
+
+Tubelet alignment: V-JEPA 2 encodes pairs of sampled frames (2m, 2m+1) as one token; a boundary
+between sampled frames k-1 and k sits at (k - 0.5) * 4 / fps (SPEC.md, "times"), and is aligned to
+the tubelets when k is even. The release carries no fps, so it is inferred per video: the common
+frame rate whose grid holds the most internal boundaries (within the 0.01 s rounding).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from action100m.common import paper
+
+FRAME_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
+SAMPLE_EVERY = 4  # decoded frames per sampled frame (SPEC.md, "frame sampling")
+GRID_TOLERANCE = 0.006  # seconds: the release rounds times to 0.01 s and stores float32
+DURATION_BINS = ((0.0, 3.0, "0-3 s"), (3.0, 10.0, "3-10 s"), (10.0, 60.0, "10-60 s"), (60.0, float("inf"), "> 60 s"))
+TEXT_FIELDS = (
+    ("plm_caption", ("plm_caption",)),
+    ("plm_action", ("plm_action",)),
+    ("llama3_caption", ("llama3_caption",)),
+    ("gpt.summary.brief", ("gpt", "summary", "brief")),
+    ("gpt.summary.detailed", ("gpt", "summary", "detailed")),
+    ("gpt.action.brief", ("gpt", "action", "brief")),
+    ("gpt.action.detailed", ("gpt", "action", "detailed")),
+    ("gpt.action.actor", ("gpt", "action", "actor")),
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float | None
+    unit: str = ""  # "%" values are shares in percent
+
+    def text(self) -> str:
+        if self.value is None:
+            return "-"
+        if self.unit == "%":
+            return f"{self.value:.1f} %"
+        if self.unit == "s":
+            return f"{self.value:.2f} s"
+        return f"{self.value:,.2f}".rstrip("0").rstrip(".") if self.value != int(self.value) else f"{int(self.value):,}"
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0..1) with linear interpolation; None when there are no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _children(nodes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    kids: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        if node.get("parent_id") is not None:
+            kids.setdefault(node["parent_id"], []).append(node)
+    return kids
+
+
+def infer_fps(boundaries: Sequence[float]) -> float | None:
+    """The common frame rate whose sampled-frame grid ((k - 0.5) * 4 / fps) holds the most boundaries."""
+    if not boundaries:
+        return None
+
+    def on_grid(fps: float) -> int:
+        step = SAMPLE_EVERY / fps
+        return sum(1 for t in boundaries if abs((t / step + 0.5) - round(t / step + 0.5)) * step <= GRID_TOLERANCE)
+
+    return max(FRAME_RATES, key=on_grid)
+
+
+def tubelet_aligned(boundaries: Sequence[float], fps: float) -> tuple[int, int]:
+    """(aligned, on the grid) among the boundaries: k = t / step + 0.5 even means between two tubelets."""
+    step = SAMPLE_EVERY / fps
+    aligned = on_grid = 0
+    for t in boundaries:
+        k = t / step + 0.5
+        if abs(k - round(k)) * step <= GRID_TOLERANCE:
+            on_grid += 1
+            aligned += round(k) % 2 == 0
+    return aligned, on_grid
+
+
+def _text_of(node: dict[str, Any], path: tuple[str, ...]) -> str | None:
+    value: Any = node
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def dataset_figures(rows: Iterable[dict[str, Any]]) -> list[Figure]:
+    """The figures of a dataset (release rows), in display order."""
+    videos = seconds = 0.0
+    node_count = leaf_count = 0
+    depths: list[float] = []
+    leaf_durations: list[float] = []
+    durations: list[float] = []
+    aligned = on_grid = 0
+    eligible = annotated = 0
+    words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
+    for row in rows:
+        nodes = [n for n in row.get("nodes") or [] if n.get("start") is not None and n.get("end") is not None]
+        if not nodes:
+            continue
+        videos += 1
+        root = min(nodes, key=lambda n: (n.get("level") or 0, n["start"]))
+        length = float(root["end"]) - float(root["start"])
+        seconds += length
+        kids = _children(nodes)
+        node_count += len(nodes)
+        depths.append(max(float(n.get("level") or 0) for n in nodes))
+        internal: set[float] = set()
+        for node in nodes:
+            span = float(node["end"]) - float(node["start"])
+            durations.append(span)
+            if node["node_id"] not in kids:
+                leaf_count += 1
+                leaf_durations.append(span)
+            elif span >= paper.MIN_ANNOTATED_SECONDS:
+                eligible += 1
+                annotated += node.get("gpt") is not None
+            for name, path in TEXT_FIELDS:
+                text = _text_of(node, path)
+                if text is not None:
+                    words[name].append(len(text.split()))
+            for t in (float(node["start"]), float(node["end"])):
+                if 1e-6 < t < length - 1e-6:
+                    internal.add(round(t, 2))
+        fps = infer_fps(sorted(internal))
+        if fps is not None:
+            a, g = tubelet_aligned(sorted(internal), fps)
+            aligned, on_grid = aligned + a, on_grid + g
+    minutes = seconds / 60
+    figures = [
+        Figure("videos", videos),
+        Figure("hours", seconds / 3600),
+        Figure("nodes per video-minute", node_count / minutes if minutes else None),
+        Figure("leaves per video-minute", leaf_count / minutes if minutes else None),
+        Figure("maximum depth, min over videos", min(depths) if depths else None),
+        Figure("maximum depth, median over videos", statistics.median(depths) if depths else None),
+        Figure("maximum depth, max over videos", max(depths) if depths else None),
+    ]
+    for label, q in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9), ("max", 1.0)):
+        figures.append(Figure(f"leaf duration {label}", _percentile(leaf_durations, q), "s"))
+    for low, high, label in DURATION_BINS:
+        share = sum(1 for d in durations if low <= d < high) / len(durations) * 100 if durations else None
+        figures.append(Figure(f"node durations {label}", share, "%"))
+    figures.append(Figure("internal boundaries tubelet-aligned", aligned / on_grid * 100 if on_grid else None, "%"))
+    figures.append(
+        Figure(
+            f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s",
+            annotated / eligible * 100 if eligible else None,
+            "%",
+        )
+    )
+    for name, _ in TEXT_FIELDS:
+        counts = words[name]
+        figures.append(Figure(f"{name} words, mean", statistics.fmean(counts) if counts else None))
+        figures.append(Figure(f"{name} words, median", statistics.median(counts) if counts else None))
+    return figures
+
+
+def figures_table(columns: dict[str, list[Figure]]) -> str:
+    """A plain-text table: one row per figure, one column per dataset."""
+    names = [figure.name for figure in next(iter(columns.values()))]
+    cells = [["figure", *columns]]
+    for index, name in enumerate(names):
+        cells.append([name, *(column[index].text() for column in columns.values())])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = []
+    for number, row in enumerate(cells):
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def figures_rows(columns: dict[str, list[Figure]]) -> list[dict[str, Any]]:
+    """The same as rows for `--json`: {"figure": name, "unit": unit, <column>: value, ...}."""
+    names = next(iter(columns.values()))
+    return [
+        {"figure": figure.name, "unit": figure.unit, **{label: column[i].value for label, column in columns.items()}}
+        for i, figure in enumerate(names)
+    ]

@@ -1,0 +1,70 @@
+"""`a100m stats`: the figures of the released sample, computed here independently, and the command."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from action100m.common.release import read_rows
+from action100m.common.release.stats import dataset_figures
+
+
+def independent_figures(row) -> dict[str, float]:
+    nodes = row["nodes"]
+    parents = {n["parent_id"] for n in nodes}
+    minutes = (nodes[0]["end"] - nodes[0]["start"]) / 60  # the release sorts the root first
+    leaves = [n["end"] - n["start"] for n in nodes if n["node_id"] not in parents]
+    spans = [n["end"] - n["start"] for n in nodes]
+    length = nodes[0]["end"]
+    cuts = sorted({round(t, 2) for n in nodes for t in (n["start"], n["end"]) if 0 < t < length - 1e-6})
+
+    def grid(fps):  # boundaries at (k - 0.5) * 4 / fps: the k of each boundary that sits on this grid
+        ks = [round(t * fps / 4 + 0.5) for t in cuts]
+        return [k for k, t in zip(ks, cuts, strict=True) if abs((k - 0.5) * 4 / fps - t) <= 0.006]
+
+    best = max((23.976, 24, 25, 29.97, 30, 50, 59.94, 60), key=lambda fps: len(grid(fps)))
+    ks = grid(best)
+    eligible = [n for n in nodes if n["node_id"] in parents and n["end"] - n["start"] >= 4.0]
+    return {
+        "nodes per video-minute": len(nodes) / minutes,
+        "leaves per video-minute": len(leaves) / minutes,
+        "leaf duration p50": statistics.median(leaves),
+        "leaf duration max": max(leaves),
+        "node durations 0-3 s": 100 * sum(s < 3 for s in spans) / len(spans),
+        "node durations > 60 s": 100 * sum(s >= 60 for s in spans) / len(spans),
+        "internal boundaries tubelet-aligned": 100 * sum(k % 2 == 0 for k in ks) / len(ks),
+        "gpt on non-leaf nodes >= 4 s": 100 * sum(n["gpt"] is not None for n in eligible) / len(eligible),
+        "maximum depth, max over videos": max(n["level"] for n in nodes),
+        "plm_action words, median": statistics.median(len(n["plm_action"].split()) for n in nodes if n["plm_action"]),
+    }
+
+
+def test_the_samples_figures_match_an_independent_computation(released_sample):
+    (row,) = read_rows(released_sample)
+    figures = {f.name: f.value for f in dataset_figures([row])}
+    for name, expected in independent_figures(row).items():
+        assert figures[name] == pytest.approx(expected, rel=1e-6), name
+    # the release's character, on this one video: ~80 nodes and ~40 leaves per minute, most boundaries aligned
+    assert 70 < figures["nodes per video-minute"] < 90 and 35 < figures["leaves per video-minute"] < 45
+    assert figures["internal boundaries tubelet-aligned"] > 75
+
+
+def test_stats_prints_a_table_and_json_rows_beside_the_reference(released_sample, synthetic_release):
+    def stats(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "action100m.cli", "stats", *args], capture_output=True, text=True)
+
+    table = stats(str(synthetic_release), "--against", str(released_sample))
+    assert table.returncode == 0, table.stderr
+    header, rule, *lines = table.stdout.splitlines()
+    assert header.split() == ["figure", synthetic_release.name, "reference"] and set(rule) <= {"-", " "}
+    assert any(line.startswith("nodes per video-minute") and "79.76" in line for line in lines)
+
+    rows = json.loads(stats(str(released_sample), "--json").stdout)["rows"]
+    by_name = {r["figure"]: r for r in rows}
+    assert by_name["videos"][released_sample.name] == 1 and by_name["node durations 0-3 s"]["unit"] == "%"
+    missing = stats(str(released_sample.parent / "nothing-here"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr

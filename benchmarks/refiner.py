@@ -1,5 +1,6 @@
 """The refiner's engine use: 64 eligible nodes submitted together against one at a time (same engine,
-same run), and the prompt tokens actually computed with prefix caching on against off.
+same run), the prompt tokens actually computed with prefix caching on against off, and the same for
+the two prompt profiles (`ours` against `official`, a fresh engine each, first round) on one tree.
 
 Runs in the refiner's environment: `.venv-vllm/bin/python benchmarks/refiner.py [--json]`.
 Defaults use a tiny random GPT-OSS on the CPU (--model for a real one on a GPU). Throughput rows use
@@ -24,6 +25,7 @@ from report import emit, parser
 
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
 from action100m.refiner.backends import GenerationSettings, VllmBackend
+from action100m.refiner.profiles import load_profile
 from action100m.refiner.prompts import PromptLimits
 from action100m.refiner.refine import RefineJob, eligible_nodes, refine_videos
 from action100m.refiner.schema import annotation_schema
@@ -92,22 +94,60 @@ async def run(backend, job, keep, rounds: int, together: bool, limits: PromptLim
     return time.perf_counter() - started, annotations
 
 
+def engine(args, settings, caching: bool) -> VllmBackend:
+    return VllmBackend(
+        args.model,
+        settings,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.nodes,
+        prefix_caching=caching,
+        reasoning_parser=args.reasoning_parser,
+        kv_cache_bytes=int(args.kv_cache_gib * 1024**3) or None,
+        enforce_eager=args.enforce_eager,
+    )
+
+
+async def profile_rows(args, job, keep, limits, settings) -> list[dict]:
+    """Prompt tokens computed with prefix caching for each profile: ours shares a video's head across
+    its segments, the official prompt opens with the segment's times (what fidelity costs)."""
+    profiles = {"ours": load_profile("ours")}
+    if args.official and Path(args.official).exists():
+        profiles["official"] = load_profile(f"official:{args.official}")
+    rows = []
+    for name, profile in profiles.items():
+        backend = engine(args, settings, caching=True)
+        await backend.start()
+        try:
+            started = time.perf_counter()
+            nodes = (await refine_videos(backend, [job], 1, limits=limits, profile=profile, only=keep))["bench"].nodes
+            prompt = sum(n.prompt_tokens for n in nodes.values())
+            cached = sum(n.cached_tokens for n in nodes.values())
+            rows.append(
+                {
+                    "path": f"prompt profile {name}",
+                    "nodes": len(nodes),
+                    "rounds": 1,
+                    "wall_s": time.perf_counter() - started,
+                    "prompt_tokens": prompt,
+                    "prompt_tokens_computed": prompt - cached,
+                }
+            )
+        finally:
+            await backend.close()
+    for row in rows:
+        row["computed_ratio_vs_ours"] = row["prompt_tokens_computed"] / rows[0]["prompt_tokens_computed"]
+    return rows
+
+
 async def main_async(args) -> list[dict]:
     job, keep = synthetic_job(args.nodes)
     limits = PromptLimits(subtree_token_budget=args.subtree_budget)
     settings = GenerationSettings(annotation_schema(args.max_string_chars), args.max_output_tokens, "high")
+    if args.only_profiles:
+        return await profile_rows(args, job, keep, limits, settings)
     rows = []
     for caching in (True, False):
-        backend = VllmBackend(
-            args.model,
-            settings,
-            max_model_len=args.max_model_len,
-            max_num_seqs=args.nodes,
-            prefix_caching=caching,
-            reasoning_parser=args.reasoning_parser,
-            kv_cache_bytes=int(args.kv_cache_gib * 1024**3) or None,
-            enforce_eager=args.enforce_eager,
-        )
+        backend = engine(args, settings, caching)
         await backend.start()
         try:
             if caching:
@@ -141,7 +181,7 @@ async def main_async(args) -> list[dict]:
         finally:
             await backend.close()
     rows[-2]["computed_ratio_vs_off"] = rows[-2]["prompt_tokens_computed"] / rows[-1]["prompt_tokens_computed"]
-    return rows
+    return rows + await profile_rows(args, job, keep, limits, settings)
 
 
 def main() -> None:
@@ -156,6 +196,12 @@ def main() -> None:
     p.add_argument("--reasoning-parser", default="")
     p.add_argument("--kv-cache-gib", type=float, default=2.0, help="CPU KV cache (0 on a GPU: the engine decides)")
     p.add_argument("--enforce-eager", action="store_true", default=True)
+    p.add_argument(
+        "--official",
+        default=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official_repo"),
+        help="a checkout of facebookresearch/Action100M for the official profile's row (skipped if absent)",
+    )
+    p.add_argument("--only-profiles", action="store_true", help="only the two prompt profiles' rows")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep stdout for the table
@@ -171,6 +217,7 @@ def main() -> None:
         [
             "throughput rows: 1 round per node; caching rows: all rounds, all nodes together",
             "prompt_tokens_computed = prompt tokens minus those served from the prefix cache",
+            "profile rows: a fresh engine each, first round of every node; ratio against ours",
         ],
     )
 

@@ -106,10 +106,13 @@ def _cmd_render_prompt(args: argparse.Namespace) -> int:
     count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     limits = PromptLimits(subtree_token_budget=args.budget)
     try:
-        messages = render_prompt(args.file, args.video_uid, args.node_id, count, limits, args.templates)
+        messages = render_prompt(args.file, args.video_uid, args.node_id, count, limits, args.templates, args.prompt)
     except KeyError as err:
         print(err.args[0], file=sys.stderr)
         return 1
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print_messages(messages, args.json)
     return 0
 
@@ -349,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--templates",
         default=os.environ.get("A100M_REFINER_TEMPLATES"),
         help="YAML file replacing templates (default: A100M_REFINER_TEMPLATES)",
+    )
+    render.add_argument(
+        "--prompt",
+        default=os.environ.get("A100M_REFINER_PROMPT", "ours"),
+        metavar="PROFILE",
+        help="'ours', or 'official:DIR' with DIR a checkout of facebookresearch/Action100M (default: "
+        "A100M_REFINER_PROMPT, else ours)",
     )
     render.add_argument("--json", action="store_true", help="print the messages as JSON")
     render.set_defaults(run=_cmd_render_prompt)

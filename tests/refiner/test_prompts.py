@@ -125,3 +125,24 @@ def test_templates_are_replaceable_from_a_file(tmp_path, sample):
     path.write_text("nonsense: 1\n")
     with pytest.raises(ValueError, match="unknown template"):
         load_templates(path)
+
+
+def test_any_layout_can_be_expressed_with_the_slots(tmp_path, sample):
+    """Segment times first, then the schema, the metadata, the whole video and the subtree: every
+    slot is available to the segment template (an empty task gives up the shared prefix)."""
+    _, tree, captions, metadata = sample
+    path = tmp_path / "layout.yaml"
+    path.write_text(
+        "task: ''\n"
+        "segment: |-\n"
+        "  Segment {start:.2f}-{end:.2f} of {video_start:.2f}-{video_end:.2f} ({duration:.1f}s).\n"
+        "  Answer as {response_structure}\n"
+        "  {metadata}{global_tree}{subtree}\n"
+    )
+    context = VideoContext(TreeView(tree, captions.nodes), metadata, templates=load_templates(path))
+    node = eligible_nodes(tree)[1]
+    (message,), _ = context.first_messages(node, words)
+    text = message["content"]
+    assert text.startswith(f"Segment {node.start:.2f}-{node.end:.2f} of 0.00-{tree.duration:.2f}")
+    assert '"summary"' in text and "title:" in text
+    assert text.index("## 0.00s") < text.index(f"## {span_text(node)}")  # the whole video, then the segment

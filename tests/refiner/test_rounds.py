@@ -13,6 +13,7 @@ import json
 import pytest
 
 from action100m.refiner.backends import Completion, GenerationSettings, TransformersBackend, final_answer
+from action100m.refiner.profiles import OursProfile
 from action100m.refiner.prompts import PromptLimits, Templates
 from action100m.refiner.refine import RefineJob, build_context, eligible_nodes, refine_each, refine_node
 from action100m.refiner.schema import annotation_schema, parse_annotation
@@ -55,7 +56,9 @@ class ScriptedChat:
 
 def context_and_root():
     tree, captions = small_tree()
-    context = build_context(RefineJob("vid", tree, captions, {"title": "Bread"}), PromptLimits(), Templates())
+    context = build_context(
+        RefineJob("vid", tree, captions, {"title": "Bread"}), PromptLimits(), OursProfile(Templates())
+    )
     return context, tree.nodes[0]
 
 

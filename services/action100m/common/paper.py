@@ -19,7 +19,7 @@ MIN_LEAF_SECONDS = 0.5  # a node keeps its two children only if both last at lea
 VIDEO_FRAMES = 32  # Perception-LM frames per node
 VIDEO_FRAME_SIZE = 320  # their square side in pixels
 CAPTION_MAX_NEW_TOKENS = 1024  # plm_caption
-ACTION_MAX_NEW_TOKENS = 32  # plm_action (the paper does not say; short imperative phrases)
+ACTION_MAX_NEW_TOKENS = 64  # plm_action (the paper does not say; the release has answers up to ~37 tokens)
 IMAGE_MAX_NEW_TOKENS = 1024  # llama3_caption
 
 # Stage 3: LLM aggregation with Self-Refine

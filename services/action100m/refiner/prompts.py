@@ -3,11 +3,14 @@
 Order matters for the engine's prefix cache: everything a video's ~120 eligible segments share
 (the task text with the video's span, the metadata, the whole-video tree to depth 2) comes first
 and is byte for byte the same for all of them; the segment's own times, transcript excerpt and
-subtree come last. Every template can be replaced from a YAML file (`load_templates`).
+subtree come last. Every template can be replaced from a YAML file (`load_templates`), and `task`
+and `segment` may use every slot (`SLOTS`), so any layout can be expressed (at the cost of the
+prefix cache when the segment's times come first).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -19,6 +22,7 @@ from action100m.common import paper
 from action100m.common.artifacts import TreeNode
 
 from .markdown import TreeView, span_text
+from .schema import annotation_schema
 
 TASK = """You annotate one segment of a video that runs from 0.00s to {duration:.2f}s. You are given the video's
 metadata, a tree of automatic captions of the whole video, and the captions of the segment and of its
@@ -62,6 +66,22 @@ SEGMENT_TRANSCRIPT = """Speech around the segment (timestamps reliable; content 
 REVISE = """Check your previous answer against the inputs and the guidelines: is every statement visible in
 the captions of this segment, is anything important missing, are the fields in the required form?
 Then give the revised JSON object."""
+
+
+SLOTS = {
+    "video_start": "the video's start in seconds (the root's)",
+    "video_end": "the video's end in seconds",
+    "duration": "the video's length in seconds",
+    "metadata": "the video's metadata as YAML",
+    "global_tree": "the whole video's captions to depth 2, as Markdown",
+    "response_structure": "the answer's JSON schema",
+    "start": "the segment's start in seconds (segment template)",
+    "end": "the segment's end in seconds (segment template)",
+    "span": "the segment's times and duration as a heading (segment template)",
+    "transcript": "the speech around the segment, when the transcript is long (segment template)",
+    "subtree": "the segment's captions and its sub-segments', as Markdown (segment template)",
+}
+RESPONSE_STRUCTURE = json.dumps(annotation_schema(), ensure_ascii=False)
 
 
 @dataclass
@@ -120,11 +140,21 @@ class VideoContext:
             else [{"time": f"{t:.2f}", "text": x} for t, x in self.transcript],
         }
         root = self.view.tree.nodes[0]
-        self.prefix = self.templates.task.format(
-            duration=self.view.tree.duration,
-            metadata=yaml.safe_dump(shared, sort_keys=False, allow_unicode=True, width=100),
-            global_tree=self.view.render(root, paper.GLOBAL_TREE_DEPTH),
-        )
+        self.shared_slots = {
+            "video_start": root.start,
+            "video_end": root.end,
+            "duration": self.view.tree.duration,
+            "metadata": yaml.safe_dump(shared, sort_keys=False, allow_unicode=True, width=100),
+            "global_tree": self.view.render(root, paper.GLOBAL_TREE_DEPTH),
+            "response_structure": RESPONSE_STRUCTURE,
+        }
+        self.prefix = self.templates.task.format(**self.shared_slots)
+        self.revise = self.templates.revise
+
+    def first_messages(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[list[dict[str, str]], int]:
+        """The opening turn for one node: the shared head, then the segment; and its subtree depth."""
+        segment, depth = self.segment_text(node, count_tokens)
+        return [{"role": "user", "content": self.prefix + segment}], depth
 
     def segment_text(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[str, int]:
         """The segment part of the request and the subtree depth that fits the budget."""
@@ -143,7 +173,12 @@ class VideoContext:
                 lines = lines[: self.limits.segment_transcript_chars].rsplit("\n", 1)[0] + "\n"
             transcript = self.templates.segment_transcript.format(lines=lines) if near else ""
         text = self.templates.segment.format(
-            span=span_text(node), transcript=transcript, subtree=subtree, start=node.start, end=node.end
+            **self.shared_slots,
+            span=span_text(node),
+            transcript=transcript,
+            subtree=subtree,
+            start=node.start,
+            end=node.end,
         )
         return text, depth
 

@@ -21,7 +21,8 @@ from action100m.common.stage import StageInputError
 
 from .backends import ChatBackend
 from .markdown import TreeView
-from .prompts import PromptLimits, Templates, VideoContext
+from .profiles import OursProfile, PromptContext, PromptProfile
+from .prompts import PromptLimits, Templates
 from .schema import parse_annotation
 
 log = logging.getLogger("action100m.refiner")
@@ -42,32 +43,26 @@ class RefineJob:
     metadata: dict[str, Any] | None
 
 
-def build_context(job: RefineJob, limits: PromptLimits, templates: Templates) -> VideoContext:
+def build_context(job: RefineJob, limits: PromptLimits, profile: PromptProfile) -> PromptContext:
     if job.tree.video_uid != job.video_uid or job.captions.video_uid != job.video_uid:
         raise StageInputError(
             f"video {job.video_uid}: tree ({job.tree.video_uid}) and captions "
             f"({job.captions.video_uid}) belong to other videos"
         )
-    return VideoContext(TreeView(job.tree, job.captions.nodes), job.metadata, limits, templates)
-
-
-def first_messages(context: VideoContext, node: TreeNode, backend: ChatBackend) -> tuple[list[dict[str, str]], int]:
-    """The opening turn for one node: the shared head, then the segment; and its subtree depth."""
-    segment, depth = context.segment_text(node, backend.count_tokens)
-    return [{"role": "user", "content": context.prefix + segment}], depth
+    return profile.context(TreeView(job.tree, job.captions.nodes), job.metadata, limits)
 
 
 async def refine_node(
-    backend: ChatBackend, context: VideoContext, video_uid: str, node: TreeNode, rounds: int
+    backend: ChatBackend, context: PromptContext, video_uid: str, node: TreeNode, rounds: int
 ) -> NodeAnnotation:
-    messages, depth = first_messages(context, node, backend)
+    messages, depth = context.first_messages(node, backend.count_tokens)
     result = NodeAnnotation(subtree_depth=depth)
     for round_index in range(rounds):
         turn = list(messages)
         if result.gpt is not None:
             turn += [
                 {"role": "assistant", "content": json.dumps(result.gpt, ensure_ascii=False)},
-                {"role": "user", "content": context.templates.revise},
+                {"role": "user", "content": context.revise},
             ]
         try:
             completion = await backend.complete(turn, f"{video_uid}/{node.node_id}/{round_index}")
@@ -93,16 +88,16 @@ async def refine_each(
     rounds: int = 3,
     min_seconds: float = paper.MIN_ANNOTATED_SECONDS,
     limits: PromptLimits | None = None,
-    templates: Templates | None = None,
+    profile: PromptProfile | None = None,
     only: Collection[str] | None = None,
 ) -> AsyncGenerator[tuple[str, Annotations | BaseException], None]:
     """Every eligible node of every video (or those in `only`) submitted together, so the engine
     batches them; yields (video_uid, annotations or error) as each video's last node finishes."""
-    limits, templates = limits or PromptLimits(), templates or Templates()
+    limits, profile = limits or PromptLimits(), profile or OursProfile(Templates())
     videos: dict[asyncio.Future[list[Any]], tuple[str, list[str]]] = {}
     for job in jobs:
         try:
-            context = build_context(job, limits, templates)
+            context = build_context(job, limits, profile)
             nodes = [n for n in eligible_nodes(job.tree, min_seconds) if only is None or n.node_id in only]
         except Exception as error:
             yield job.video_uid, error
@@ -132,8 +127,8 @@ async def refine_videos(
     rounds: int = 3,
     min_seconds: float = paper.MIN_ANNOTATED_SECONDS,
     limits: PromptLimits | None = None,
-    templates: Templates | None = None,
+    profile: PromptProfile | None = None,
     only: Collection[str] | None = None,
 ) -> dict[str, Annotations | BaseException]:
     """`refine_each`, gathered: per video its annotations or its error."""
-    return {uid: value async for uid, value in refine_each(backend, jobs, rounds, min_seconds, limits, templates, only)}
+    return {uid: value async for uid, value in refine_each(backend, jobs, rounds, min_seconds, limits, profile, only)}

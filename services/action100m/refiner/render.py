@@ -9,7 +9,8 @@ from action100m.common.release import read_rows
 from action100m.common.release.assemble import from_row
 
 from .markdown import TreeView
-from .prompts import PromptLimits, VideoContext, load_templates
+from .profiles import load_profile
+from .prompts import PromptLimits
 
 
 def render_prompt(
@@ -19,7 +20,9 @@ def render_prompt(
     count_tokens: Callable[[str], int],
     limits: PromptLimits | None = None,
     templates_path: str | None = None,
+    prompt: str = "ours",
 ) -> list[dict[str, str]]:
+    """The first-round messages for one node of a release file, under a prompt profile."""
     rows = [r for r in read_rows(path) if r.get("video_uid") == video_uid]
     if not rows:
         raise KeyError(f"{path}: no video {video_uid!r}")
@@ -27,11 +30,10 @@ def render_prompt(
     node = next((n for n in tree.nodes if n.node_id == node_id), None)
     if node is None:
         raise KeyError(f"{path}: video {video_uid} has no node {node_id!r}")
-    context = VideoContext(
-        TreeView(tree, captions.nodes), metadata, limits or PromptLimits(), load_templates(templates_path)
-    )
-    segment, _ = context.segment_text(node, count_tokens)
-    return [{"role": "user", "content": context.prefix + segment}]
+    profile = load_profile(prompt, templates_path)
+    context = profile.context(TreeView(tree, captions.nodes), metadata, limits or PromptLimits())
+    messages, _ = context.first_messages(node, count_tokens)
+    return messages
 
 
 def print_messages(messages: list[dict[str, str]], as_json: bool) -> None:

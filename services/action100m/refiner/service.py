@@ -29,7 +29,8 @@ from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
 from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
-from .prompts import PromptLimits, load_templates
+from .profiles import load_profile
+from .prompts import PromptLimits
 from .refine import RefineJob, refine_each
 from .schema import annotation_schema
 
@@ -57,6 +58,7 @@ class RefinerConfig:
     enforce_eager: bool = field(default=False, metadata={"env": "A100M_REFINER_ENFORCE_EAGER"})  # skip compiling
     subtree_token_budget: int = field(default=6000, metadata={"env": "A100M_REFINER_SUBTREE_TOKEN_BUDGET"})
     templates: str = field(default="", metadata={"env": "A100M_REFINER_TEMPLATES"})
+    prompt: str = field(default="ours", metadata={"env": "A100M_REFINER_PROMPT"})  # or official:/path
     concurrency: int = field(default=64, metadata={"env": "A100M_REFINER_CONCURRENCY"})
     device: str = "auto"
     dtype: str = "auto"
@@ -93,7 +95,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
     def __init__(self, store: ArtifactStore, config: RefinerConfig):
         super().__init__(store)
         self.config = config
-        self.templates = load_templates(config.templates or None)
+        self.profile = load_profile(config.prompt, config.templates or None)
         self.backend = config.make_backend()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="refiner-loop", daemon=True).start()
@@ -144,7 +146,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
             todo: list[tuple[str, RefineJob]], keep_going: Callable[[], None]
         ) -> Iterator[tuple[str, Annotations | BaseException]]:
             jobs = [job for _, job in todo]
-            videos = refine_each(self.backend, jobs, rounds, min_seconds, limits, self.templates)
+            videos = refine_each(self.backend, jobs, rounds, min_seconds, limits, self.profile)
             return self._iterate_on_loop(videos, keep_going)
 
         for item, run, value in self.stream(
@@ -188,6 +190,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
             "reasoning_effort": self.config.reasoning_effort,
             "max_output_tokens": self.config.max_output_tokens,
             "max_string_chars": self.config.max_string_chars,
+            "prompt": {"profile": self.profile.name.split(":", 1)[0], "words": self.profile.fingerprint()},
         }
         return service_info("refiner", self.defaults(), [model], settings)
 

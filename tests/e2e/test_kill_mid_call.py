@@ -31,6 +31,7 @@ from action100m.common.store import ArtifactStore
 from action100m.common.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import embed_videos
+from action100m.pipelines.keys import uid_key
 from action100m.pipelines.local import preset_env, preset_options
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
 from action100m.pipelines.steps import RetryPolicy, run_stage
@@ -167,7 +168,9 @@ def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp
         log = (tmp_path / "captioner.log").read_text()
         second_life = log.rsplit("listening on", 1)[1]
         recomputed = {uid for uid in VIDEOS if f"{uid}:OUTCOME_DONE" in second_life}
-        published_uids = {uri.rsplit("/", 1)[1].removesuffix(".json") for uri in published}
+        published_uids = {
+            uid for uid in VIDEOS for uri in published if uri.rsplit("/", 1)[1].startswith(f"{uid_key(uid)}.")
+        }
         assert recomputed == set(VIDEOS) - published_uids
         assert captions_of(store, done) == expected  # identical to the undisturbed run, video by video
     finally:

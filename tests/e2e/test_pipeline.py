@@ -14,6 +14,7 @@ import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, check_video, read_rows
 from action100m.common.synthetic_video import write_video
+from action100m.pipelines.keys import uid_key
 from action100m.pipelines.local import local_services, preset_env, preset_options, run_pipeline
 from action100m.pipelines.state import RunReport
 from action100m.pipelines.steps import store_for
@@ -153,7 +154,11 @@ def test_a_rerun_recomputes_nothing_and_writes_identical_bytes(first, run):
 
 def test_deleting_one_stage_artifact_reruns_that_video_there_and_downstream(first, run):
     store, root, run_once, _ = run
-    captions = [uri for uri in store.list(f"{root}/artifacts/captions") if uri.endswith("/crafts.json")]
+    captions = [
+        uri
+        for uri in store.list(f"{root}/artifacts/captions")
+        if uri.rsplit("/", 1)[1].startswith(f"{uid_key('crafts')}.")
+    ]
     assert len(captions) == 1
     store.delete(captions[0])
     report, files = run_once()

@@ -16,14 +16,23 @@ from action100m.refiner.refine import eligible_nodes
 from action100m.refiner.schema import annotation_schema
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
-from ..support import HOSTILE_METADATA, free_port, in_request_order, need_vllm_env, small_tree, vllm_env, wait_for
+from ..support import HOSTILE_METADATA, REPO, free_port, in_request_order, need_vllm_env, small_tree, vllm_env, wait_for
 
 MAX_CHARS = 40
 
 
-@pytest.fixture(scope="module")
-def refiner(tiny_models, tmp_path_factory):
+OFFICIAL = REPO.parent / "shared" / "fixtures" / "official_repo"
+
+
+@pytest.fixture(scope="module", params=["ours", "official"])
+def refiner(request, tiny_models, tmp_path_factory):
+    """The service with each prompt profile (the official one from the authors' helpers in ../shared)."""
     python = need_vllm_env()
+    prompt = "ours"
+    if request.param == "official":
+        if not OFFICIAL.exists():
+            pytest.skip(f"{OFFICIAL} is absent (it comes with ../shared)")
+        prompt = f"official:{OFFICIAL}"
     root = tmp_path_factory.mktemp("refiner-store")
     port = free_port()
     log = root / "refiner.log"
@@ -40,6 +49,7 @@ def refiner(tiny_models, tmp_path_factory):
         A100M_REFINER_KV_CACHE_GIB="1",
         A100M_REFINER_ENFORCE_EAGER="1",
         A100M_REFINER_MAX_NUM_SEQS="16",
+        A100M_REFINER_PROMPT=prompt,
     )
     with open(log, "w") as sink:
         process = subprocess.Popen(
@@ -59,7 +69,7 @@ def refiner(tiny_models, tmp_path_factory):
 
     try:
         wait_for(serving, process, 420, log)
-        yield root, refiner_pb2_grpc.RefinerStub(channel), log
+        yield root, refiner_pb2_grpc.RefinerStub(channel), log, request.param
     finally:
         process.terminate()
         process.wait(60)
@@ -67,11 +77,16 @@ def refiner(tiny_models, tmp_path_factory):
 
 @pytest.mark.vllm
 def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
-    root, stub, log = refiner
+    root, stub, log, profile = refiner
     tree, captions = small_tree()
     (root / "tree.json").write_bytes(tree.to_json())
     (root / "captions.json").write_bytes(captions.to_json())
-    (root / "meta.json").write_text(json.dumps(HOSTILE_METADATA))
+    metadata = HOSTILE_METADATA
+    if profile == "official":
+        # The authors' prompt keeps the whole description (ours caps it), so the 200-fold hostile one
+        # would not fit the tiny model's 8192-token context; a prompt that does not fit fails its nodes.
+        metadata = {**HOSTILE_METADATA, "description": HOSTILE_METADATA["description"][:600]}
+    (root / "meta.json").write_text(json.dumps(metadata))
     item = refiner_pb2.RefineItem(
         video_uid="vid",
         tree_uri=f"file://{root}/tree.json",

@@ -7,6 +7,7 @@ image without (say) torch still runs the subcommands that do not need it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -118,19 +119,50 @@ def _cmd_render_prompt(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from action100m.pipelines.local import run_main
+    from action100m.pipelines.run import RunSettings, parse_services, run_main
 
-    return run_main(
-        args.inputs,
-        args.out,
-        args.preset,
-        args.store,
-        args.shard_size,
-        args.parallelism,
-        args.models,
-        args.refiner_python,
-        args.allowed_roots,
+    try:
+        services = parse_services(args.services)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    settings = RunSettings(
+        preset=args.preset,
+        store_root=args.store,
+        shard_size=args.shard_size,
+        parallelism=args.parallelism,
+        models_dir=args.models,
+        vllm_python=args.refiner_python,
+        allowed_roots=args.allowed_roots,
+        schedule=args.schedule,
+        gpus=args.gpus,
+        gpu_memory_gib=args.gpu_memory_gib,
+        services=services,
     )
+    return run_main(args.inputs, args.out, settings)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from action100m.common.model_memory import GIB, UnknownModel
+    from action100m.pipelines.local import preset_env
+    from action100m.pipelines.memory_plan import detected_gpus, format_plan, parse_gpus, plan_memory
+    from action100m.pipelines.preflight import environment
+
+    try:
+        visible, measured = detected_gpus()
+        gpus = parse_gpus(args.gpus) if args.gpus else visible
+        gpu_bytes = int(args.gpu_memory_gib * GIB) if args.gpu_memory_gib else measured
+        if not gpus or not gpu_bytes:
+            raise ValueError("no CUDA GPU is visible here: say which GPUs to plan for (--gpus 0 --gpu-memory-gib 80)")
+        env = environment(preset_env(args.preset, Path(args.models)) if args.preset else {})
+        plan = plan_memory(env, gpus, gpu_bytes, args.schedule)
+    except (ValueError, UnknownModel) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else format_plan(plan))
+    return 0 if plan.schedule.kind != "none" else 1
 
 
 def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
@@ -187,6 +219,16 @@ def _cmd_sample_videos(args: argparse.Namespace) -> int:
     for name, (frames, scenes) in samples.items():
         print(write_video(folder / f"{name}.mp4", frames=frames, fps=25, size=(320, 180), scene_starts=scenes))
     return 0
+
+
+PRESETS_HELP = """presets (GPU needs from `a100m plan`):
+  tiny        random tiny models built offline: every code path on a CPU, outputs are noise
+  single-gpu  V-JEPA 2 ViT-g, Perception-LM-3B, Llama-3.2-11B-Vision, GPT-OSS-20B (caption batch 4):
+              about 57 GiB in all; every service together on one 80 GB GPU (A100/H100); stage by
+              stage on a 48 GB GPU; a 24 GB GPU cannot hold the captioner's two models
+  paper       the paper's models, GPT-OSS-120B as the refiner: about 113 GiB in all; stage by stage on
+              one 80 GB GPU, together on two or more (the refiner alone on one 80 GB GPU)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The main job on one machine. Starts the four services on loopback (the refiner in "
         ".venv-vllm), runs the same KFP pipeline through kfp.local with a local artifact store (or --store "
         "s3://...), shows progress, and writes parquet in the release format under OUT/dataset.",
+        epilog=PRESETS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
         "inputs", nargs="+", metavar="VIDEO_OR_MANIFEST", help="video files, or one manifest (.jsonl/.parquet)"
@@ -262,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default="tiny",
         choices=("tiny", "single-gpu", "paper"),
-        help="models: tiny random ones built offline (default), or the paper's",
+        help="models: tiny random ones built offline (default), single-gpu or the paper's (see below)",
     )
     run.add_argument("--store", default=None, help="artifact prefix, e.g. s3://bucket/run (default: OUT/artifacts)")
     run.add_argument("--models", default=None, help="where the tiny models are (default: OUT/models)")
@@ -282,7 +326,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated folders or s3://bucket[/prefix] the manifest's videos may be read from (read "
         "only; default: the folders of the videos it names). A video outside them fails with the reason",
     )
+    run.add_argument(
+        "--schedule",
+        default="auto",
+        choices=("auto", "together", "stagewise"),
+        help="all services at once, or one stage at a time (each service started, run over every shard, "
+        "stopped); auto: what the memory plan says fits the GPUs (on a CPU: together)",
+    )
+    run.add_argument("--gpus", default=None, metavar="0,1,...", help="the GPUs this run may use (default: all visible)")
+    run.add_argument(
+        "--gpu-memory-gib", type=float, default=None, metavar="G", help="each GPU's memory (default: measured)"
+    )
+    run.add_argument(
+        "--services",
+        default=None,
+        metavar="STAGE=HOST:PORT,...",
+        help="services already running (embed, segment, caption, refine): used as they are; the others are started",
+    )
     run.set_defaults(run=_cmd_run)
+
+    plan = commands.add_parser(
+        "plan",
+        help="the GPU memory each service needs, and the schedule that fits these GPUs",
+        description="For each service: its models' weights (from their files when downloaded, else documented "
+        "sizes), the activations of its batch and the refiner's KV cache; then the schedule that fits: "
+        "together (each service's GPUs and memory share), stagewise, or what to change when nothing fits. "
+        "Exits 1 when nothing fits.",
+        epilog=PRESETS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument(
+        "--preset",
+        default="paper",
+        choices=("tiny", "single-gpu", "paper"),
+        help="the models (default paper); A100M_* variables override them as for the services",
+    )
+    plan.add_argument("--models", default="models", help="where the tiny preset's models are (default ./models)")
+    plan.add_argument("--gpus", default=None, metavar="0,1,...", help="the GPUs (default: all visible)")
+    plan.add_argument("--gpu-memory-gib", type=float, default=None, metavar="G", help="each GPU's memory")
+    plan.add_argument("--schedule", default="auto", choices=("auto", "together", "stagewise"))
+    plan.add_argument("--json", action="store_true", help="the plan as JSON (rows per service, the schedule)")
+    plan.set_defaults(run=_cmd_plan)
 
     pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")
     pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)

@@ -15,23 +15,22 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from action100m.common.store import ArtifactStore
-from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
+from action100m.common.uris import parse_uri, split_roots, to_uri
 
-from .plan import ManifestError, Plan, plan_entries, uids_for
-from .progress import ProgressWatcher
-from .stages import BY_SERVICE, FINAL, STAGES
+from .plan import Plan, plan_entries, uids_for
+from .stages import FINAL, STAGES, Stage
+from .stages import stage as stage_spec
 from .state import RunReport, StageConfig
 from .steps import RetryPolicy, stage_config
-from .supervisor import Supervisor, log_tail, stop_children
+from .supervisor import Supervisor, log_tail
 
 # Where the refiner's vLLM environment is, unless --refiner-python or A100M_REFINER_PYTHON says: the
 # checkout's own `.venv-vllm` (made by `make env`), relative to the directory `a100m run` starts in.
@@ -94,21 +93,39 @@ class LocalServices:
 
 @contextlib.contextmanager
 def local_services(
-    env: dict[str, str],
+    env: Mapping[str, str],
     logs: Path,
     startup_timeout: float = 600,
     vllm_python: Path | None = None,
     supervisor: Supervisor | None = None,
+    only: Sequence[str] | None = None,
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
+    external: Mapping[str, str] | None = None,
+    refiner_first: bool = False,
 ) -> Iterator[LocalServices]:
-    """Starts the four services on loopback, waits until all say SERVING, and watches them (see
-    `Supervisor`); stops every process they started on exit."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    """Starts the services on loopback (all four, or the stages in `only`), waits until each says
+    SERVING, and watches them (see `Supervisor`); stops every process they started on exit.
 
+    `service_env` adds settings per service (its GPUs and memory share from the plan); `external`
+    names stages already served elsewhere (stage -> host:port): those are checked, not started.
+    `refiner_first` starts the refiner alone before the others (vLLM sizes itself from the GPU's
+    free memory at start, so on a shared GPU it must come first).
+    """
     logs.mkdir(parents=True, exist_ok=True)
-    addresses: dict[str, str] = {}
+    external = dict(external or {})
+    wanted = [spec for spec in STAGES if only is None or spec.name in only]
+    addresses = {spec.name: external[spec.name] for spec in wanted if spec.name in external}
+    to_start = [spec for spec in wanted if spec.name not in external]
+    if refiner_first:
+        to_start.sort(key=lambda spec: spec.service != "refiner")
+    deadline = time.monotonic() + startup_timeout
+    for stage_name, address in addresses.items():
+        wait_serving(stage_spec(stage_name).service, address, None, deadline, logs)
+        print(f"  {stage_spec(stage_name).service} (already running) on {address}", flush=True)
     with supervisor or Supervisor() as supervisor:
-        for name in (spec.service for spec in STAGES):
+        started: list[Stage] = []
+        for spec in to_start:
+            name = spec.service
             port = _free_port()
             python = sys.executable
             if name == "refiner" and env.get("A100M_REFINER_BACKEND", "vllm") == "vllm":
@@ -119,40 +136,57 @@ def local_services(
                         "does not exist (run `make env`, or set --refiner-python / A100M_REFINER_PYTHON)"
                     )
                 python = str(vllm)
-            service_env = {
+            process_env = {
                 **os.environ,
                 **env,
+                **(service_env or {}).get(name, {}),
                 "A100M_PORT": str(port),
                 "A100M_METRICS_PORT": "-1",
                 "A100M_HOST": "127.0.0.1",
             }
-            supervisor.start(name, [python, "-m", f"action100m.{name}"], service_env, logs / f"{name}.log")
-            addresses[BY_SERVICE[name].name] = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + startup_timeout
-        for name in (spec.service for spec in STAGES):
-            process = supervisor.services[name].process
-            with grpc.insecure_channel(addresses[BY_SERVICE[name].name]) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    if process.poll() is not None:
-                        raise ServiceFailed(
-                            f"the {name} exited with {process.returncode} while starting; its log ends:\n"
-                            + log_tail(logs / f"{name}.log")
-                        )
-                    try:
-                        status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                        if status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.RpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise ServiceFailed(
-                            f"the {name} was not ready after {startup_timeout:.0f}s (log: {logs / name}.log)"
-                        )
-                    time.sleep(0.5)
-            print(f"  {name} ready on {addresses[BY_SERVICE[name].name]}", flush=True)
+            supervisor.start(name, [python, "-m", f"action100m.{name}"], process_env, logs / f"{name}.log")
+            addresses[spec.name] = f"127.0.0.1:{port}"
+            started.append(spec)
+            if refiner_first and name == "refiner":
+                _ready(spec, addresses, supervisor, deadline, logs)
+        for spec in started:
+            if not (refiner_first and spec.service == "refiner"):
+                _ready(spec, addresses, supervisor, deadline, logs)
         supervisor.watch()
         yield LocalServices(addresses, supervisor, logs)
+
+
+def _ready(spec: Stage, addresses: Mapping[str, str], supervisor: Supervisor, deadline: float, logs: Path) -> None:
+    wait_serving(spec.service, addresses[spec.name], supervisor.services[spec.service].process, deadline, logs)
+    print(f"  {spec.service} ready on {addresses[spec.name]}", flush=True)
+
+
+def wait_serving(name: str, address: str, process: subprocess.Popen[bytes] | None, deadline: float, logs: Path) -> None:
+    """Until the service at `address` says SERVING; a started process that exits, or the deadline,
+    raises ServiceFailed with the reason."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if process is not None and process.poll() is not None:
+                raise ServiceFailed(
+                    f"the {name} exited with {process.returncode} while starting; its log ends:\n"
+                    + log_tail(logs / f"{name}.log")
+                )
+            try:
+                if (
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                where = f"log: {logs / name}.log" if process is not None else "started elsewhere"
+                raise ServiceFailed(f"the {name} at {address} was not serving in time ({where})")
+            time.sleep(0.5)
 
 
 class ServiceFailed(RuntimeError):
@@ -177,17 +211,24 @@ def preflight(store: ArtifactStore, manifest: str) -> list[dict[str, object]]:
     return plan_entries(store, manifest)
 
 
-def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> dict[str, StageConfig]:
-    """Each stage's models, options and fingerprint, asked of the running services as the steps ask."""
+def current_stage(
+    address: str, spec: Stage, options: Mapping[str, str], upstream: dict[str, StageConfig]
+) -> StageConfig:
+    """A stage's models, options and fingerprint, asked of its running service as the steps ask."""
     from google.protobuf import json_format
 
     from action100m.common.grpc_client import open_channel
 
+    with open_channel(address) as channel:
+        stage_options = json_format.Parse(options.get(spec.name, "{}"), spec.options())
+        return stage_config(spec.stub(channel), spec, stage_options, upstream, RetryPolicy())
+
+
+def current_stages(addresses: Mapping[str, str], options: Mapping[str, str]) -> dict[str, StageConfig]:
+    """Every stage's config, in stage order (a stage's fingerprint holds its upstream ones)."""
     configs: dict[str, StageConfig] = {}
     for spec in STAGES:
-        with open_channel(addresses[spec.name]) as channel:
-            stage_options = json_format.Parse(options.get(spec.name, "{}"), spec.options())
-            configs[spec.name] = stage_config(spec.stub(channel), spec, stage_options, configs, RetryPolicy())
+        configs[spec.name] = current_stage(addresses[spec.name], spec, options, configs)
     return configs
 
 
@@ -364,17 +405,6 @@ def _final_artifacts(
     ]
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM stops the run as Ctrl-C does (every service and task process stopped, finished work kept)."""
-    import signal
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-
-
 def pipeline_failure(task_log: Path) -> str:
     """The last error line of the kfp.local task log: the reason a step failed, without its traceback."""
     lines = [line.strip() for line in log_tail(task_log, 20000).splitlines() if line.strip()]
@@ -382,113 +412,3 @@ def pipeline_failure(task_log: Path) -> str:
         if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*:", line) or line.startswith("error:"):
             return line
     return lines[-1] if lines else "no log"
-
-
-def run_main(
-    inputs: Sequence[str],
-    out: str,
-    preset: str = "tiny",
-    store_root: str | None = None,
-    shard_size: int = 16,
-    parallelism: int = 2,
-    models_dir: str | None = None,
-    vllm_python: str | None = None,
-    allowed_roots: str | None = None,
-) -> int:
-    """`a100m run`: everything on this machine; prints progress, the output path and a summary.
-    Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input."""
-    out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    artifact_prefix = store_root.rstrip("/") if store_root else to_uri(out_dir / "artifacts")
-    output_prefix = to_uri(out_dir / "dataset")
-    writable = [artifact_prefix, output_prefix]
-    os.environ["A100M_ALLOWED_ROOTS"] = _extend_env_roots("A100M_ALLOWED_ROOTS", writable)
-    try:
-        store = ArtifactStore.from_env()
-        manifest = write_manifest(store, inputs, artifact_prefix)
-        os.environ["A100M_READ_ONLY_ROOTS"] = _extend_env_roots(
-            "A100M_READ_ONLY_ROOTS", read_roots(inputs, [], manifest, "")
-        )
-        store = ArtifactStore.from_env()
-        videos = preflight(store, manifest)
-    except (ManifestError, UriError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    readable = read_roots(inputs, videos, manifest, allowed_roots)
-    os.environ["A100M_READ_ONLY_ROOTS"] = _extend_env_roots("A100M_READ_ONLY_ROOTS", readable)
-    store = ArtifactStore.from_env()
-    env = {
-        **preset_env(preset, Path(models_dir) if models_dir else out_dir / "models"),
-        "A100M_ALLOWED_ROOTS": os.environ["A100M_ALLOWED_ROOTS"],
-        "A100M_READ_ONLY_ROOTS": os.environ["A100M_READ_ONLY_ROOTS"],
-    }
-    options = preset_options(preset)
-    key = run_key(store, manifest, videos, env, options, shard_size)
-    if nothing_to_do(store, out_dir, key, output_prefix):
-        print(
-            f"nothing to do: all {len(videos)} videos are published under {output_prefix}/data/ with these "
-            "settings; no service started (change an option, or delete the output, to recompute)"
-        )
-        return 0
-    started = time.monotonic()
-    run = uuid.uuid4().hex[:12]
-    supervisor = Supervisor(out=sys.stdout)  # the terminal, also while task output goes to the log
-    task_log_path = out_dir / "logs" / "pipeline.log"
-    _interrupt_on_sigterm()
-    print(f"starting the services ({preset} preset) ...", flush=True)
-    try:
-        with local_services(
-            env, out_dir / "logs", vllm_python=refiner_python(vllm_python), supervisor=supervisor
-        ) as services:
-            print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
-            configs = current_stages(services.addresses, options)
-            fingerprints = {name: config.fingerprint for name, config in configs.items()}
-            print(f"  kfp.local task logs: {task_log_path}", flush=True)
-            plan_uri = Plan.uri_for(artifact_prefix, run)
-            try:
-                with (
-                    ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=len(videos)),
-                    open(task_log_path, "w") as task_log,
-                    contextlib.redirect_stdout(task_log),
-                    contextlib.redirect_stderr(task_log),
-                ):
-                    run_pipeline(
-                        services.addresses,
-                        manifest,
-                        artifact_prefix,
-                        output_prefix,
-                        os.environ["A100M_ALLOWED_ROOTS"].split(","),
-                        out_dir / "kfp",
-                        shard_size,
-                        parallelism,
-                        os.environ.get("A100M_S3_ENDPOINT", ""),
-                        options=options,
-                        run=run,
-                        read_only_roots=os.environ["A100M_READ_ONLY_ROOTS"].split(","),
-                    )
-            except KeyboardInterrupt:
-                raise
-            except Exception:
-                if supervisor.failure:  # a task failed because a service was stopped
-                    raise KeyboardInterrupt from None
-                reason = pipeline_failure(task_log_path)
-                print(f"error: the pipeline failed: {reason}\n  (the whole log: {task_log_path})", file=sys.stderr)
-                return 1
-    except KeyboardInterrupt:
-        stopped = stop_children()
-        tasks = f" and {len(stopped)} task process(es)" if stopped else ""
-        why = f"{supervisor.failure}\n" if supervisor.failure else "interrupted: "
-        print(
-            f"{why}stopped every service{tasks}; finished work is kept: rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return 1 if supervisor.failure else 130
-    except ServiceFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json").decode())
-    final = _final_artifacts(store, artifact_prefix, run, fingerprints[FINAL.name], set(report.done))
-    RunRecord(key, fingerprints, report.done + list(report.failed), final).save(out_dir)
-    print(summary(report, output_prefix))
-    print(f"wall time: {time.monotonic() - started:.0f}s")
-    return 0 if report.done and not report.failed else 1

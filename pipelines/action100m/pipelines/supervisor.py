@@ -72,6 +72,7 @@ class Supervisor:
 
     def watch(self) -> None:
         """Watches the started services on a thread from now on."""
+        interrupt_on_signals()  # a second death interrupts the main thread as Ctrl-C does
         self._watcher = threading.Thread(target=self._watch, name="a100m-supervisor", daemon=True)
         self._watcher.start()
 
@@ -126,6 +127,19 @@ class Supervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread (which stops the run and every
+    process it started). SIGINT is set explicitly: a process started in the background by a shell
+    inherits it ignored, and then neither Ctrl-C nor `_thread.interrupt_main` would reach it."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, stop)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

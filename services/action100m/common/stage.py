@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -145,7 +146,22 @@ def service_info(
         models=list(models),
         default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
         output_settings_json=json.dumps(output_settings or {}, sort_keys=True),
+        runtime_json=json.dumps(runtime(), sort_keys=True),
     )
+
+
+# Environment variables that say where a service runs (`a100m plan` sets them per service).
+RUNTIME_ENV = (
+    "CUDA_VISIBLE_DEVICES",
+    "A100M_DEVICE",
+    "A100M_GPU_MEMORY_FRACTION",
+    "A100M_REFINER_GPU_MEMORY_UTILIZATION",
+    "A100M_REFINER_TENSOR_PARALLEL_SIZE",
+)
+
+
+def runtime() -> dict[str, str]:
+    return {name: os.environ[name] for name in RUNTIME_ENV if name in os.environ}
 
 
 def input_uris(item: Any) -> list[str]:

@@ -130,6 +130,7 @@ class VllmBackend(_TokenizerMixin):
         gpu_memory_utilization: float = 0.9,
         kv_cache_bytes: int | None = None,
         enforce_eager: bool = False,
+        tensor_parallel_size: int = 1,
     ):
         self.name = model
         self.model = model
@@ -144,6 +145,7 @@ class VllmBackend(_TokenizerMixin):
             gpu_memory_utilization=gpu_memory_utilization,
             kv_cache_memory_bytes=kv_cache_bytes,
             enforce_eager=enforce_eager,
+            tensor_parallel_size=tensor_parallel_size,
             structured_outputs_config={
                 "backend": "xgrammar",
                 "disable_any_whitespace": True,

@@ -54,6 +54,9 @@ class RefinerConfig:
     max_model_len: int = field(default=32768, metadata={"env": "A100M_REFINER_MAX_MODEL_LEN"})
     max_num_seqs: int = field(default=256, metadata={"env": "A100M_REFINER_MAX_NUM_SEQS"})
     kv_cache_gib: float = field(default=0.0, metadata={"env": "A100M_REFINER_KV_CACHE_GIB"})  # 0: engine decides
+    # the share of each GPU vLLM may take (weights, activations, KV cache); `a100m plan` computes it
+    gpu_memory_utilization: float = field(default=0.9, metadata={"env": "A100M_REFINER_GPU_MEMORY_UTILIZATION"})
+    tensor_parallel_size: int = field(default=1, metadata={"env": "A100M_REFINER_TENSOR_PARALLEL_SIZE"})
     prefix_caching: bool = field(default=True, metadata={"env": "A100M_REFINER_PREFIX_CACHING"})
     enforce_eager: bool = field(default=False, metadata={"env": "A100M_REFINER_ENFORCE_EAGER"})  # skip compiling
     subtree_token_budget: int = field(default=6000, metadata={"env": "A100M_REFINER_SUBTREE_TOKEN_BUDGET"})
@@ -79,8 +82,10 @@ class RefinerConfig:
                 self.max_num_seqs,
                 self.prefix_caching,
                 self.reasoning_parser,
+                gpu_memory_utilization=self.gpu_memory_utilization,
                 kv_cache_bytes=int(self.kv_cache_gib * 1024**3) or None,
                 enforce_eager=self.enforce_eager,
+                tensor_parallel_size=self.tensor_parallel_size,
             )
         if self.backend == "openai":
             if not self.openai_url:

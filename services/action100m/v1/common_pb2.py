@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tion100m/v1/common.proto\x12\raction100m.v1\"\x8a\x01\n\x0bVideoStatus\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.action100m.v1.Outcome\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x14\n\x0cwall_seconds\x18\x05 \x01(\x01\"F\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\"\r\n\x0bInfoRequest\"\x95\x01\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x06models\x18\x03 \x03(\x0b\x32\x18.action100m.v1.ModelInfo\x12\x1c\n\x14\x64\x65\x66\x61ult_options_json\x18\x04 \x01(\t\x12\x1c\n\x14output_settings_json\x18\x05 \x01(\t*p\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUTCOME_DONE\x10\x01\x12\x12\n\x0eOUTCOME_CACHED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x12\x12\n\x0eOUTCOME_JOINED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tion100m/v1/common.proto\x12\raction100m.v1\"\x8a\x01\n\x0bVideoStatus\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.action100m.v1.Outcome\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x14\n\x0cwall_seconds\x18\x05 \x01(\x01\"F\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\"\r\n\x0bInfoRequest\"\xab\x01\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x06models\x18\x03 \x03(\x0b\x32\x18.action100m.v1.ModelInfo\x12\x1c\n\x14\x64\x65\x66\x61ult_options_json\x18\x04 \x01(\t\x12\x1c\n\x14output_settings_json\x18\x05 \x01(\t\x12\x14\n\x0cruntime_json\x18\x06 \x01(\t*p\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUTCOME_DONE\x10\x01\x12\x12\n\x0eOUTCOME_CACHED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x12\x12\n\x0eOUTCOME_JOINED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'action100m.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=425
-  _globals['_OUTCOME']._serialized_end=537
+  _globals['_OUTCOME']._serialized_start=447
+  _globals['_OUTCOME']._serialized_end=559
   _globals['_VIDEOSTATUS']._serialized_start=46
   _globals['_VIDEOSTATUS']._serialized_end=184
   _globals['_MODELINFO']._serialized_start=186
@@ -40,5 +40,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INFOREQUEST']._serialized_start=258
   _globals['_INFOREQUEST']._serialized_end=271
   _globals['_SERVICEINFO']._serialized_start=274
-  _globals['_SERVICEINFO']._serialized_end=423
+  _globals['_SERVICEINFO']._serialized_end=445
 # @@protoc_insertion_point(module_scope)

@@ -158,6 +158,7 @@ class ServiceInfo(_message.Message):
     MODELS_FIELD_NUMBER: _builtins.int
     DEFAULT_OPTIONS_JSON_FIELD_NUMBER: _builtins.int
     OUTPUT_SETTINGS_JSON_FIELD_NUMBER: _builtins.int
+    RUNTIME_JSON_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """"embedder", "segmenter", "captioner", "refiner" """
     version: _builtins.str
@@ -167,6 +168,10 @@ class ServiceInfo(_message.Message):
     output_settings_json: _builtins.str
     """Server settings that change the output but are not request options (the refiner's reasoning
     effort and output limit, say), as JSON; part of the artifact fingerprint like the models.
+    """
+    runtime_json: _builtins.str
+    """Where the service runs, as JSON (its CUDA_VISIBLE_DEVICES, GPU memory share, device): for
+    people and the one-machine run's checks; never part of a fingerprint.
     """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]: ...
@@ -178,10 +183,11 @@ class ServiceInfo(_message.Message):
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
         default_options_json: _builtins.str = ...,
         output_settings_json: _builtins.str = ...,
+        runtime_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_options_json", b"default_options_json", "models", b"models", "output_settings_json", b"output_settings_json", "service", b"service", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_options_json", b"default_options_json", "models", b"models", "output_settings_json", b"output_settings_json", "runtime_json", b"runtime_json", "service", b"service", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -91,6 +91,20 @@ def working_bytes(tokens: int, hidden: int, intermediate: int) -> int:
     return tokens * (4 * hidden + intermediate) * LOADED_FLOAT_BYTES
 
 
+def _gpt_oss_text(layers: int) -> TextShape:
+    """GPT-OSS's decoder: 2880 wide, every other layer on a 128-token sliding window, 8 KV heads of 64."""
+    return TextShape(
+        hidden=2880,
+        intermediate=2880,
+        layers=layers,
+        kv_heads=8,
+        head_dim=64,
+        vocab=201088,
+        sliding_layers=layers // 2,
+        sliding_window=128,
+    )
+
+
 # The paper's models (and the single-gpu preset's refiner), for planning before any weight is
 # downloaded. Sizes as loaded (bf16, or MXFP4 for GPT-OSS); shapes from each model's config.json.
 DOCUMENTED: dict[str, ModelFacts] = {
@@ -126,32 +140,14 @@ DOCUMENTED: dict[str, ModelFacts] = {
     "openai/gpt-oss-120b": ModelFacts(
         "openai/gpt-oss-120b",
         weight_bytes=int(65.0e9),
-        text=TextShape(
-            hidden=2880,
-            intermediate=2880,
-            layers=36,
-            kv_heads=8,
-            head_dim=64,
-            vocab=201088,
-            sliding_layers=18,
-            sliding_window=128,
-        ),
+        text=_gpt_oss_text(layers=36),
         source="gpt-oss model card (117B parameters, MXFP4 MoE weights, ~65 GB checkpoint, fits one 80 GB "
         "GPU) and config.json (36 layers alternating full and 128-token sliding attention, 8 KV heads of 64)",
     ),
     "openai/gpt-oss-20b": ModelFacts(
         "openai/gpt-oss-20b",
         weight_bytes=int(13.8e9),
-        text=TextShape(
-            hidden=2880,
-            intermediate=2880,
-            layers=24,
-            kv_heads=8,
-            head_dim=64,
-            vocab=201088,
-            sliding_layers=12,
-            sliding_window=128,
-        ),
+        text=_gpt_oss_text(layers=24),
         source="gpt-oss model card (21B parameters, MXFP4 MoE weights, ~14 GB checkpoint, runs in 16 GB) "
         "and config.json (24 layers alternating full and sliding attention)",
     ),

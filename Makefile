@@ -56,6 +56,7 @@ demo: env
 	$(BIN)/a100m models build-tiny $(DEMO)/models
 	$(BIN)/a100m run $(DEMO)/videos/*.mp4 --out $(DEMO)/out --models $(DEMO)/models
 	$(BIN)/a100m validate $(DEMO)/out/dataset/data/*.parquet
+	@echo "look at it: $(BIN)/a100m view $(DEMO)/out --videos $(DEMO)/videos"
 
 protos: $(VENV)/.installed
 	$(BIN)/python protos/generate.py

@@ -31,39 +31,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result.problems == 0 else 1
 
 
-def _dataset_rows(location: str) -> list[dict[str, object]]:
-    """Release rows of a file, or of every release file under a folder (an `a100m run` output too)."""
-    from pathlib import Path
-
-    from .common.release import NotReleaseFile, read_release_rows
-
-    path = Path(location)
-    if path.is_file():
-        return read_release_rows(path)
-    files = sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".json") and p.is_file())
-    rows: list[dict[str, object]] = []
-    for file in files:
-        try:
-            rows.extend(read_release_rows(file))
-        except NotReleaseFile:
-            continue  # report.json and other files beside the data
-    if not files or not rows:
-        raise FileNotFoundError(f"{location}: no release file (parquet or JSON) found")
-    return rows
-
-
 def _cmd_stats(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from .common.release import read_dataset
     from .common.release.stats import dataset_figures, figures_rows, figures_table
 
     columns = {}
     try:
         for location in args.datasets:
-            columns[Path(location).name or location] = dataset_figures(_dataset_rows(location))
+            columns[Path(location).name or location] = dataset_figures(read_dataset(location))
         if args.against:
-            reference = [row for location in args.against for row in _dataset_rows(location)]
+            reference = [row for location in args.against for row in read_dataset(location)]
             columns["reference"] = dataset_figures(reference)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -163,6 +143,52 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(plan.to_dict(), indent=2) if args.json else format_plan(plan))
     return 0 if plan.schedule.kind != "none" else 1
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .viewer.catalog import load_catalog
+
+    try:
+        catalog = load_catalog(args.datasets, args.videos)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.export:
+        from .viewer.site import export_site
+
+        page = export_site(catalog, Path(args.export), copy_videos=args.copy_videos)
+        print(f"{page} ({len(catalog.videos)} videos): open it in a browser, or serve the folder")
+        return 0
+    from .viewer.server import serve
+
+    serve(catalog, args.host, args.port)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .viewer.catalog import load_catalog
+    from .viewer.plot import plot_stats, plot_timeline
+
+    try:
+        catalog = load_catalog([args.dataset])
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.stats:
+        for path in plot_stats(catalog.videos, Path(args.out)):
+            print(path)
+        return 0
+    matches = [video for video in catalog.videos if video.uid == args.video_uid]
+    if not matches:
+        known = ", ".join(v.uid for v in catalog.videos[:5])
+        print(f"error: no video {args.video_uid!r} in {args.dataset} (it has {known}...)", file=sys.stderr)
+        return 2
+    print(plot_timeline(matches[0], Path(args.out)))
+    return 0
 
 
 def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
@@ -344,6 +370,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="services already running (embed, segment, caption, refine): used as they are; the others are started",
     )
     run.set_defaults(run=_cmd_run)
+
+    view = commands.add_parser(
+        "view",
+        help="look at datasets in the browser: each video beside its tree of segments and their texts",
+        description="Serves a page over release files (our parquet, the official parquet or JSON, an `a100m run` "
+        "output folder): the videos, a search over every text, and per video the player beside its tree as a "
+        "timeline (the nodes covering the playing time highlighted). Loopback by default; prints the URL. With "
+        "--export, writes the same page as a static site instead.",
+    )
+    view.add_argument("datasets", nargs="+", metavar="DATASET", help="a release file, or a folder of them")
+    view.add_argument(
+        "--videos",
+        default=None,
+        metavar="DIR_OR_S3_PREFIX",
+        help="where the video files are, matched by video_uid or file stem (an `a100m run` folder knows its own)",
+    )
+    view.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    view.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    view.add_argument("--export", default=None, metavar="OUTDIR", help="write a static site here instead of serving")
+    view.add_argument("--copy-videos", action="store_true", help="with --export: copy the videos into OUTDIR/videos")
+    view.set_defaults(run=_cmd_view)
+
+    plot = commands.add_parser(
+        "plot",
+        help="PNGs: one video's tree as a timeline, or a dataset's distributions",
+        description="Draws one video's tree (--video-uid, one row per level) into the PNG --out, or with --stats "
+        "the dataset's distributions (node durations, depth, leaf durations, segments per minute, gpt field "
+        "lengths, most frequent action verbs) as PNGs in the folder --out.",
+    )
+    plot.add_argument("dataset", metavar="DATASET", help="a release file, or a folder of them")
+    which = plot.add_mutually_exclusive_group(required=True)
+    which.add_argument("--video-uid", default=None, help="the video to draw")
+    which.add_argument("--stats", action="store_true", help="the dataset's distributions")
+    plot.add_argument("--out", required=True, help="the PNG (--video-uid) or a folder (--stats)")
+    plot.set_defaults(run=_cmd_plot)
 
     plan = commands.add_parser(
         "plan",

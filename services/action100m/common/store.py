@@ -317,6 +317,15 @@ class ArtifactStore:
             info = self._s3.stat_object(target.bucket, target.key)
         return f"size={info.size};etag={info.etag}"
 
+    def presigned_get(self, uri: str | ArtifactUri, expires_seconds: int = 3600) -> str:
+        """A time-limited HTTPS URL that reads an s3:// artifact without credentials (for a browser)."""
+        from datetime import timedelta
+
+        target = self.resolve(uri)
+        if target.scheme != "s3":
+            raise UriError(f"{target}: only s3:// artifacts have presigned URLs")
+        return str(self._s3.presigned_get_object(target.bucket, target.key, expires=timedelta(seconds=expires_seconds)))
+
     def list(self, prefix: str | ArtifactUri) -> list[str]:
         """URIs of all artifacts under a folder-like prefix, recursively, sorted."""
         base = self.resolve(prefix)

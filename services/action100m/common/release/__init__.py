@@ -1,6 +1,14 @@
 """The released Action100M format: its Arrow schema, its files (parquet and JSON), its tree rules."""
 
-from .files import NotReleaseFile, read_release_rows, read_rows, write_json, write_parquet
+from .files import (
+    NotReleaseFile,
+    dataset_files,
+    read_dataset,
+    read_release_rows,
+    read_rows,
+    write_json,
+    write_parquet,
+)
 from .rules import Violation, check_video
 from .schema import GPT_SCHEMA, METADATA_SCHEMA, NODE_SCHEMA, RELEASE_SCHEMA
 
@@ -12,6 +20,8 @@ __all__ = [
     "NotReleaseFile",
     "Violation",
     "check_video",
+    "dataset_files",
+    "read_dataset",
     "read_release_rows",
     "read_rows",
     "write_json",

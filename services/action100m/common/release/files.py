@@ -83,3 +83,33 @@ def read_release_rows(path: str | os.PathLike[str]) -> list[Row]:
                 f"{path}: not a release file: row {number} needs a video_uid and a list of nodes (found {found})"
             )
     return rows
+
+
+def dataset_files(location: str | os.PathLike[str]) -> list[Path]:
+    """The release files of a dataset: a file, an `a100m run` output folder (its `dataset/data/`), a
+    dataset folder (its `data/`), or any folder of parquet / JSON files."""
+    path = Path(location)
+    if path.is_file():
+        return [path]
+    for folder in (path / "dataset" / "data", path / "data", path):
+        if folder.is_dir():
+            files = sorted(p for p in folder.rglob("*") if p.suffix in (".parquet", ".json") and p.is_file())
+            if files:
+                return files
+    raise FileNotFoundError(f"{location}: no release file (parquet or JSON) found")
+
+
+def read_dataset(location: str | os.PathLike[str]) -> list[Row]:
+    """Release rows of a file or of every release file of a dataset folder (see `dataset_files`)."""
+    rows: list[Row] = []
+    files = dataset_files(location)
+    for file in files:
+        try:
+            rows.extend(read_release_rows(file))
+        except NotReleaseFile:
+            if len(files) == 1:
+                raise
+            continue  # report.json and other files beside the data
+    if not rows:
+        raise FileNotFoundError(f"{location}: no release file (parquet or JSON) found")
+    return rows

@@ -1,0 +1,197 @@
+"""What the viewer shows: the videos of one or more release datasets, each with its tree of nodes,
+the texts of every node, and where its video file is (when known).
+
+The page receives this as data files (`data/index.js`, `data/video-N.js`, `data/search.js`), the
+same for the live server and the static export. They are JavaScript that hands JSON to the page
+(`A100M.add(name, {...})`), so an exported site also works opened from `file://`, where a page
+may not fetch JSON. Every text stays data: the page writes it with `textContent`, never as HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from action100m.common.release import read_dataset
+from action100m.common.store import ArtifactStore, S3Settings
+from action100m.common.uris import UriError, split_roots, to_uri
+
+log = logging.getLogger("action100m.viewer")
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi")
+TEXT_FIELDS = ("plm_caption", "plm_action", "llama3_caption")
+
+
+@dataclass
+class VideoEntry:
+    uid: str
+    title: str
+    duration: float
+    nodes: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    source: str | None = None  # the video file's URI, inside the allowed roots
+
+    @property
+    def annotated(self) -> int:
+        return sum(1 for node in self.nodes if node.get("gpt"))
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _gpt(value: Any) -> Any:
+    if isinstance(value, str):  # the official JSON holds some as strings of JSON
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def entry_of(row: dict[str, Any]) -> VideoEntry:
+    metadata = dict(row.get("metadata") or {})
+    nodes = [
+        {
+            "id": str(node["node_id"]),
+            "parent": node.get("parent_id"),
+            "level": int(_number(node.get("level"))),
+            "start": _number(node.get("start")),
+            "end": _number(node.get("end")),
+            **{name: node.get(name) for name in TEXT_FIELDS},
+            "gpt": _gpt(node.get("gpt")),
+        }
+        for node in row.get("nodes") or []
+    ]
+    ends = [node["end"] for node in nodes]
+    duration = _number(metadata.get("duration")) or (max(ends) if ends else 0.0)
+    return VideoEntry(str(row["video_uid"]), str(metadata.get("title") or ""), duration, nodes, metadata)
+
+
+@dataclass
+class Catalog:
+    videos: list[VideoEntry] = field(default_factory=list)
+    store: ArtifactStore | None = None  # reads and presigns the video files
+
+    def index(self) -> dict[str, Any]:
+        return {
+            "videos": [
+                {
+                    "uid": video.uid,
+                    "title": video.title,
+                    "duration": video.duration,
+                    "nodes": len(video.nodes),
+                    "annotated": video.annotated,
+                    "has_video": video.source is not None,
+                }
+                for video in self.videos
+            ]
+        }
+
+    def video(self, number: int, media_url: str | None) -> dict[str, Any]:
+        video = self.videos[number]
+        return {
+            "uid": video.uid,
+            "title": video.title,
+            "description": str(video.metadata.get("description") or ""),
+            "duration": video.duration,
+            "media": media_url,
+            # released videos come without files: their uid is the YouTube id
+            "youtube": None if video.source else f"https://www.youtube.com/watch?v={video.uid}",
+            "nodes": video.nodes,
+        }
+
+    def search(self) -> dict[str, Any]:
+        """One entry per node with text: [video number, node id, the node's texts, lower-cased]."""
+        entries = []
+        for number, video in enumerate(self.videos):
+            if video.title:
+                entries.append([number, None, video.title.lower()])
+            for node in video.nodes:
+                texts = [str(node.get(name) or "") for name in TEXT_FIELDS]
+                if node.get("gpt"):
+                    texts.append(json.dumps(node["gpt"], ensure_ascii=False))
+                joined = " ".join(t for t in texts if t)
+                if joined:
+                    entries.append([number, node["id"], joined.lower()])
+        return {"entries": entries}
+
+
+def data_script(name: str, payload: dict[str, Any]) -> str:
+    """A data file for the page: JSON handed to `A100M.add`. `<` is escaped so no text can close a
+    script element, whatever it holds."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return f"A100M.add({json.dumps(name)},{text});\n"
+
+
+def _manifest_sources(location: Path) -> dict[str, str]:
+    """uid -> video URI from an `a100m run` output folder's manifest (when DATASET is one)."""
+    manifest = location / "artifacts" / "inputs" / "manifest.jsonl"
+    sources: dict[str, str] = {}
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                sources[str(row["video_uid"])] = str(row["uri"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return sources
+
+
+def _listed_videos(store: ArtifactStore, root: str) -> dict[str, str]:
+    """name (the file's stem and its whole name) -> URI of the video files under `root`."""
+    found: dict[str, str] = {}
+    for uri in store.list(root):
+        name = uri.rsplit("/", 1)[-1]
+        if name.lower().endswith(VIDEO_SUFFIXES):
+            found.setdefault(name.rsplit(".", 1)[0], uri)
+            found.setdefault(name, uri)
+    return found
+
+
+def load_catalog(datasets: Sequence[str], videos: str | None = None, store: ArtifactStore | None = None) -> Catalog:
+    """The videos of `datasets` (release files or folders, `a100m run` outputs included), each matched
+    to its file: under `videos` (a folder or an s3:// prefix) by video_uid or file stem, or from a run
+    folder's manifest. Files outside those roots (symlinks out of them included) are not offered."""
+    roots = split_roots(videos or "")
+    run_sources: dict[str, str] = {}
+    for location in datasets:
+        path = Path(location)
+        if path.is_dir():
+            for uid, uri in _manifest_sources(path).items():
+                run_sources[uid] = uri
+    manifest_roots = sorted({uri.rsplit("/", 1)[0] for uri in run_sources.values()})
+    all_roots = [to_uri(r) if "://" not in r else r for r in roots] + manifest_roots
+    if store is None and all_roots:
+        s3 = S3Settings.from_env() if any(r.startswith("s3://") for r in all_roots) else None
+        store = ArtifactStore(all_roots, s3=s3, read_only_roots=all_roots)
+    listed: dict[str, str] = {}
+    for root in roots:
+        assert store is not None
+        listed.update(_listed_videos(store, to_uri(root) if "://" not in root else root))
+    catalog = Catalog(store=store)
+    seen: set[str] = set()
+    for location in datasets:
+        for row in read_dataset(location):
+            video = entry_of(row)
+            if video.uid in seen:
+                log.warning("%s: video %s appears again; the first one is shown", location, video.uid)
+                continue
+            seen.add(video.uid)
+            candidate = listed.get(video.uid) or run_sources.get(video.uid)
+            if candidate and store is not None:
+                try:
+                    store.resolve(candidate)
+                    video.source = candidate
+                except UriError as error:
+                    log.warning("%s: not offered: %s", video.uid, error)
+            catalog.videos.append(video)
+    return catalog

@@ -1,0 +1,139 @@
+"""`a100m plot`: one video's tree as a timeline PNG, or a dataset's distributions as PNGs (matplotlib)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .catalog import VideoEntry
+
+STATS_FILES = (
+    "node_durations.png",
+    "depth.png",
+    "leaf_durations.png",
+    "segments_per_minute.png",
+    "gpt_field_lengths.png",
+    "action_verbs.png",
+)
+GPT_FIELDS = (
+    ("summary", "brief"),
+    ("summary", "detailed"),
+    ("action", "brief"),
+    ("action", "detailed"),
+    ("action", "actor"),
+)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timeline(video: VideoEntry, out: Path) -> Path:
+    """One row per level, each node a bar from its start to its end; annotated nodes in green."""
+    plt = _pyplot()
+    levels = max((node["level"] for node in video.nodes), default=0) + 1
+    figure, axes = plt.subplots(figsize=(14, 1.2 + 0.32 * levels), dpi=110)
+    for node in video.nodes:
+        color = "#7fbf8f" if node.get("gpt") else "#9db4d3"
+        axes.barh(
+            node["level"],
+            node["end"] - node["start"],
+            left=node["start"],
+            height=0.8,
+            color=color,
+            edgecolor="#35506e",
+            linewidth=0.4,
+        )
+    axes.set_ylim(levels - 0.4, -0.6)
+    axes.set_xlim(0, video.duration or max((n["end"] for n in video.nodes), default=1))
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("level")
+    axes.set_title(f"{video.title or video.uid}: {len(video.nodes)} nodes, {video.annotated} annotated")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
+def _histogram(plt: Any, values: Sequence[float], title: str, xlabel: str, out: Path, log: bool = False) -> None:
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    if log:
+        import numpy as np
+
+        positive = [v for v in values if v > 0]
+        bins = np.logspace(np.log10(min(positive)), np.log10(max(positive)), 40) if positive else 10
+        axes.hist(positive, bins=bins, color="#4c78a8")
+        axes.set_xscale("log")
+    else:
+        axes.hist(values, bins=min(40, max(5, len(set(values)))), color="#4c78a8")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("count")
+    figure.tight_layout()
+    figure.savefig(out)
+    plt.close(figure)
+
+
+def action_verb(text: str) -> str | None:
+    """The first word of a brief action ("Stir the mixture" -> "stir"); None for N/A."""
+    words = re.findall(r"[A-Za-z']+", text)
+    if not words or text.strip().upper().startswith("N/A"):
+        return None
+    return words[0].lower()
+
+
+def plot_stats(videos: Sequence[VideoEntry], out: Path) -> list[Path]:
+    """The dataset's distributions, one PNG each (see STATS_FILES)."""
+    plt = _pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    nodes = [node for video in videos for node in video.nodes]
+    parents = {node["parent"] for node in nodes if node.get("parent")}
+    durations = [node["end"] - node["start"] for node in nodes]
+    leaves = [node["end"] - node["start"] for node in nodes if node["id"] not in parents]
+    per_minute = [len(v.nodes) / (v.duration / 60) for v in videos if v.duration > 0]
+    _histogram(plt, durations, "node durations", "seconds", out / STATS_FILES[0], log=True)
+    _histogram(plt, [node["level"] for node in nodes], "node depth", "level", out / STATS_FILES[1])
+    _histogram(plt, leaves, "leaf durations", "seconds", out / STATS_FILES[2], log=True)
+    _histogram(plt, per_minute, "segments per video-minute", "nodes per minute", out / STATS_FILES[3])
+
+    lengths: dict[str, list[int]] = {f"{a}.{b}": [] for a, b in GPT_FIELDS}
+    verbs: Counter[str] = Counter()
+    for node in nodes:
+        gpt = node.get("gpt")
+        if not isinstance(gpt, dict):
+            continue
+        for group, name in GPT_FIELDS:
+            value = (gpt.get(group) or {}).get(name)
+            if isinstance(value, str):
+                lengths[f"{group}.{name}"].append(len(value.split()))
+        verb = action_verb(str((gpt.get("action") or {}).get("brief") or ""))
+        if verb:
+            verbs[verb] += 1
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+    present = {name: values for name, values in lengths.items() if values}
+    if present:
+        axes.boxplot(list(present.values()), tick_labels=list(present))
+    axes.set_title("gpt field lengths")
+    axes.set_ylabel("words")
+    figure.tight_layout()
+    figure.savefig(out / STATS_FILES[4])
+    plt.close(figure)
+
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=100)
+    common = verbs.most_common(25)
+    axes.barh([verb for verb, _ in reversed(common)], [count for _, count in reversed(common)], color="#54a24b")
+    axes.set_title("most frequent action verbs (gpt.action.brief)")
+    axes.set_xlabel("nodes")
+    figure.tight_layout()
+    figure.savefig(out / STATS_FILES[5])
+    plt.close(figure)
+    return [out / name for name in STATS_FILES]

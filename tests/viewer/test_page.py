@@ -1,0 +1,176 @@
+"""The viewer's page in a real browser (headless chromium): what a user sees and does."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from action100m.viewer.catalog import load_catalog
+from action100m.viewer.site import export_site
+
+from .conftest import DEMO_VIDEOS, XSS_CAPTION
+
+
+def wait(browser, script: str, timeout: float = 30.0):
+    """Until `script` (a JS expression) is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = browser.execute_script(f"return {script}")
+        if value:
+            return value
+        error = browser.execute_script("return document.body && document.body.dataset.error")
+        assert not error, error
+        assert time.monotonic() < deadline, f"timed out waiting for {script}"
+        time.sleep(0.05)
+
+
+def open_page(browser, url: str) -> None:
+    browser.get(url)
+    wait(browser, "document.body.dataset.ready === '1'")
+
+
+def node_count(browser) -> int:
+    return int(browser.execute_script("return document.querySelectorAll('#timeline .node').length"))
+
+
+def open_video(browser, number: int) -> None:
+    browser.find_elements("css selector", "#video-rows tr")[number].click()
+    wait(browser, f"A100M.state.videoNumber === {number}")
+
+
+def rows_of(path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+def test_a_run_output_lists_its_videos_and_renders_every_node(browser, serve, demo_output):
+    served = serve([demo_output / "out"])  # videos found through the run's own manifest
+    open_page(browser, served.url)
+    titles = [row.text for row in browser.find_elements("css selector", "#video-rows tr td:first-child")]
+    assert len(titles) == len(DEMO_VIDEOS)
+    rows = rows_of(next((demo_output / "out" / "dataset" / "data").glob("*.parquet")))
+    for number, row in enumerate(rows):
+        open_video(browser, number)
+        assert node_count(browser) == len(row["nodes"])
+        assert browser.execute_script("return document.getElementById('player').hidden") is False
+        assert browser.execute_script("return document.getElementById('youtube-line').hidden") is True
+
+
+def test_clicking_a_node_seeks_and_the_playing_time_highlights_the_nodes_covering_it(browser, serve, demo_output):
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    wait(browser, "document.getElementById('player').readyState >= 1")  # metadata through /media (Range)
+    nodes = browser.execute_script("return A100M.state.video.nodes.map(n => [n.id, n.level, n.start, n.end])")
+    deepest = max(nodes, key=lambda n: (n[1], n[2]))
+    browser.find_element("css selector", f'#timeline .node[data-id="{deepest[0]}"]').click()
+    wait(browser, f"Math.abs(document.getElementById('player').currentTime - {deepest[2]}) < 0.05")
+    for t in (0.3, 1.7, 3.05, 4.5):
+        browser.execute_script(f"document.getElementById('player').currentTime = {t}")
+        expected = {n[0] for n in nodes if n[2] <= t < n[3]}
+        wait(
+            browser,
+            f"document.getElementById('player').currentTime === {t} && !document.getElementById('player').seeking",
+        )
+        time.sleep(0.1)
+        playing = set(
+            browser.execute_script("return [...document.querySelectorAll('.node.playing')].map(e => e.dataset.id)")
+        )
+        assert playing == expected and len(playing) == len({n[1] for n in nodes if n[2] <= t < n[3]})
+
+
+def test_arrow_keys_move_through_the_tree(browser, serve, demo_output):
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    state = "A100M.state"
+    root = browser.execute_script(f"return {state}.video.nodes.find(n => !n.parent).id")
+    browser.find_element("css selector", f'#timeline .node[data-id="{root}"]').click()
+    timeline = browser.find_element("id", "timeline")
+    timeline.send_keys("\ue015")  # down: the first child
+    child = browser.execute_script(f"return {state}.selected")
+    assert child["parent"] == root
+    timeline.send_keys("\ue014")  # right: the next sibling
+    sibling = browser.execute_script(f"return {state}.selected")
+    assert sibling["parent"] == root and sibling["start"] == child["end"]
+    timeline.send_keys("\ue013")  # up: the parent
+    assert browser.execute_script(f"return {state}.selected.id") == root
+
+
+def test_the_released_video_renders_all_its_nodes_with_a_youtube_link_and_no_player(browser, serve, released_sample):
+    served = serve([released_sample])
+    open_page(browser, served.url)
+    assert node_count(browser) == 917
+    assert browser.execute_script("return document.getElementById('player').hidden") is True
+    link = browser.find_element("id", "youtube")
+    assert link.get_attribute("href") == "https://www.youtube.com/watch?v=hySSAAw4t24"
+
+
+def test_markup_in_a_dataset_shows_as_text_and_runs_nothing(browser, serve, hostile_dataset):
+    served = serve([hostile_dataset])
+    open_page(browser, served.url)
+    browser.find_elements("css selector", "#timeline .node")[0].click()
+    details = browser.find_element("id", "details").text
+    assert XSS_CAPTION in details and "<b>bold?</b>" in details
+    assert browser.find_element("id", "title").text == XSS_CAPTION
+    browser.find_element("id", "search").send_keys("onerror")
+    wait(browser, "!document.getElementById('results').hidden")
+    time.sleep(0.5)  # an injected image would have failed to load by now
+    assert browser.execute_script("return window.__pwned") is None
+    assert (
+        browser.execute_script("return document.querySelectorAll('#details img, #details script, #results img').length")
+        == 0
+    )
+
+
+def test_search_jumps_to_the_matching_node(browser, serve, demo_output, tmp_path):
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    target = browser.execute_script("return A100M.state.video.nodes[3]")
+    browser.find_element("id", "search").send_keys(target["plm_caption"][:60])
+    wait(browser, "!document.getElementById('results').hidden")
+    browser.find_elements("css selector", "#results li")[0].click()
+    wait(browser, "A100M.state.selected !== null")
+    assert browser.execute_script("return A100M.state.selected.plm_caption") == target["plm_caption"]
+
+
+def test_the_exported_site_works_from_file_urls(browser, demo_output, tmp_path):
+    catalog = load_catalog([str(demo_output / "out")])
+    page = export_site(catalog, tmp_path / "site", copy_videos=True)
+    assert sorted(p.name for p in (tmp_path / "site" / "videos").iterdir()) == ["0.mp4", "1.mp4", "2.mp4"]
+    open_page(browser, page.as_uri())
+    for number, video in enumerate(catalog.videos):
+        open_video(browser, number)
+        assert node_count(browser) == len(video.nodes)
+    wait(browser, "document.getElementById('player').readyState >= 1")  # the copied video plays from file://
+
+
+def test_a_10000_node_tree_renders_and_highlights(browser, serve, big_dataset):
+    served = serve([big_dataset])
+    started = time.monotonic()
+    open_page(browser, served.url)
+    assert node_count(browser) == 10_000
+    assert time.monotonic() - started < 60  # generous: the benchmark measures it
+    browser.execute_script("A100M.openVideo(0, 'n9999')")
+    assert browser.execute_script("return A100M.state.selected.id") == "n9999"
+    assert browser.execute_script("return document.querySelectorAll('.node.playing').length") >= 13
+
+
+def test_a_screenshot_of_the_page_has_content(browser, serve, demo_output, tmp_path_factory):
+    from PIL import Image
+
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    browser.find_elements("css selector", "#timeline .node")[0].click()
+    png = browser.get_screenshot_as_png()
+    (tmp_path_factory.getbasetemp() / "viewer-screenshot.png").write_bytes(png)  # kept with the test's files
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size[0] >= 1000
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, boxes, highlights: not a blank page
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page(browser):
+    """Each test starts from a blank page (no state from the previous one)."""
+    browser.get("about:blank")

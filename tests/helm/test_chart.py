@@ -41,13 +41,6 @@ VALUE_SETS = {
 }
 
 
-@pytest.fixture(scope="module")
-def chart():
-    from helm_python.chart import Chart
-
-    return Chart.load(CHART)
-
-
 def render(chart, values: dict) -> list[dict]:
     manifests = chart.render(values, name="demo", namespace="ml")
     documents = []

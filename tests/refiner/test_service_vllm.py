@@ -34,11 +34,11 @@ def refiner(request, tiny_models, tmp_path_factory):
             pytest.skip(f"{OFFICIAL} is absent (it comes with ../shared)")
         prompt = f"official:{OFFICIAL}"
     root = tmp_path_factory.mktemp("refiner-store")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log = root / "refiner.log"
     env = vllm_env(
         A100M_PORT=str(port),
-        A100M_METRICS_PORT="-1",
+        A100M_METRICS_PORT=str(metrics_port),
         A100M_ALLOWED_ROOTS=f"file://{root}",
         A100M_REFINER_BACKEND="vllm",
         A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
@@ -69,7 +69,7 @@ def refiner(request, tiny_models, tmp_path_factory):
 
     try:
         wait_for(serving, process, 420, log)
-        yield root, refiner_pb2_grpc.RefinerStub(channel), log, request.param
+        yield root, refiner_pb2_grpc.RefinerStub(channel), log, request.param, metrics_port
     finally:
         process.terminate()
         process.wait(60)
@@ -77,7 +77,7 @@ def refiner(request, tiny_models, tmp_path_factory):
 
 @pytest.mark.vllm
 def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
-    root, stub, log, profile = refiner
+    root, stub, log, profile, _ = refiner
     tree, captions = small_tree()
     (root / "tree.json").write_bytes(tree.to_json())
     (root / "captions.json").write_bytes(captions.to_json())
@@ -119,3 +119,15 @@ def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
     (line,) = [x for x in log.read_text().splitlines() if " Refine code=OK videos=" in x]
     videos = line.split("videos=", 1)[1].split(" ", 1)[0].split(",")
     assert sorted(videos) == ["other:OUTCOME_FAILED(INVALID_ARGUMENT)", "vid:OUTCOME_DONE"]
+
+
+@pytest.mark.vllm
+def test_the_engines_metrics_are_on_the_services_metrics_port(refiner):
+    import urllib.request
+
+    *_, metrics_port = refiner
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert "a100m_grpc_requests_total" in text  # ours
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:prefix_cache_queries"):
+        assert name in text, name  # vLLM's own: the queue, and the prefix cache the prompts are ordered for

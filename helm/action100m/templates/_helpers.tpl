@@ -45,3 +45,32 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- define "action100m.modelCacheClaim" -}}
 {{- default (printf "%s-model-cache" (include "action100m.fullname" .)) .Values.modelCache.existingClaim -}}
 {{- end -}}
+
+
+{{/* One service's ConfigMap data: call with (dict "root" $ "name" "refiner"). Its hash is the
+pod template's checksum/config, so a settings change rolls that service and nothing else (and
+scaling, which is not in it, rolls nothing). */}}
+{{- define "action100m.configData" -}}
+{{- $root := .root -}}
+{{- $svc := index $root.Values .name -}}
+A100M_PORT: {{ $root.Values.server.grpcPort | quote }}
+A100M_METRICS_PORT: {{ $root.Values.server.metricsPort | quote }}
+A100M_MAX_MESSAGE_MB: {{ $root.Values.server.maxMessageMb | quote }}
+A100M_GRACE_SECONDS: {{ $root.Values.server.graceSeconds | quote }}
+A100M_MAX_CONCURRENT: {{ $svc.concurrency.running | quote }}
+A100M_MAX_QUEUED: {{ $svc.concurrency.queued | quote }}
+A100M_ALLOWED_ROOTS: {{ join "," $root.Values.storage.allowedRoots | quote }}
+A100M_READ_ONLY_ROOTS: {{ join "," ($root.Values.storage.readOnlyRoots | default list) | quote }}
+A100M_S3_ENDPOINT: {{ $root.Values.storage.endpoint | quote }}
+AWS_REGION: {{ $root.Values.storage.region | quote }}
+HF_HOME: /models/huggingface
+HF_HUB_OFFLINE: {{ ternary "1" "0" $root.Values.huggingFace.offline | quote }}
+{{- if eq .name "refiner" }}
+{{- /* vLLM splits the model over the pod's GPUs, and takes this share of each */}}
+A100M_REFINER_TENSOR_PARALLEL_SIZE: {{ max 1 (int $svc.gpus) | quote }}
+A100M_REFINER_GPU_MEMORY_UTILIZATION: {{ $svc.gpuMemoryUtilization | quote }}
+{{- end }}
+{{- range $key, $value := $svc.env }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end -}}

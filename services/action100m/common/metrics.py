@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -47,6 +47,9 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.ready = Gauge("a100m_model_ready", "1 once the models are loaded", ["service"], registry=self.registry)
+        # What the process's libraries export on the default registry, beside ours: vLLM's engine
+        # metrics in the refiner (queue, KV cache use, prefix-cache hits), the Python process's.
+        self.registry.register(_Forwarded(REGISTRY))
         self._http: Any = None
 
     def observe(self, method: str, code: str, seconds: float) -> None:
@@ -66,3 +69,16 @@ class ServiceMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+class _Forwarded:
+    """Another registry's samples, served through ours (read at each scrape)."""
+
+    def __init__(self, source: CollectorRegistry):
+        self.source = source
+
+    def describe(self) -> list[Any]:
+        return []  # names unknown until collected: no duplicate check against ours
+
+    def collect(self) -> Any:
+        yield from self.source.collect()

@@ -1,0 +1,178 @@
+"""The README's cluster install, held together: the chart rendered as README installs it
+(`helm install a100m helm/action100m -n ml --set ...`) and the pipeline compiled as `a100m pipeline
+submit --release a100m --release-namespace ml` sends it, with KFP running its step pods in `kubeflow`."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from action100m.common.store import ArtifactStore
+from action100m.common.uris import UriError
+from action100m.pipelines.dag import S3_SECRET, S3_SECRET_KEYS, compile_pipeline
+from action100m.pipelines.stages import STAGES
+
+from .test_chart import by_kind
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+RELEASE, NAMESPACE, KFP_NAMESPACE = "a100m", "ml", "kubeflow"
+# What KFP v2 puts on every step pod (the driver/launcher label the chart's policy selects on).
+STEP_POD_LABELS = {"pipelines.kubeflow.org/v2_component": "true", "pipelines.kubeflow.org/pipelinename": "action100m"}
+
+
+def readme_blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", README.read_text(), re.DOTALL)
+
+
+def readme_install_values() -> dict[str, Any]:
+    """The values README's `helm install` sets, parsed from its `--set` flags."""
+    (block,) = [b for b in readme_blocks() if f"helm install {RELEASE} helm/action100m -n {NAMESPACE}" in b]
+    values: dict[str, Any] = {}
+    for flag in re.findall(r"--set '?([^' \\\n]+)'?", block):
+        key, value = flag.split("=", 1)
+        parsed: Any = value[1:-1].split(",") if value.startswith("{") else value
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = parsed
+    return values
+
+
+def readme_submit_prefixes() -> dict[str, str]:
+    block = next(b for b in readme_blocks() if "a100m pipeline submit --host" in b and "--release a100m" in b)
+    return dict(re.findall(r"--(videos|artifact-prefix|output-prefix) (\S+)", block))
+
+
+def render(chart, values: dict) -> list[dict]:
+    """The manifests of `helm install a100m -n ml` with these values (NOTES.txt aside)."""
+    documents = []
+    for path, text in chart.render(values, name=RELEASE, namespace=NAMESPACE).items():
+        if not path.endswith("NOTES.txt"):
+            documents += [d for d in yaml.safe_load_all(text) if d]
+    return documents
+
+
+@pytest.fixture(scope="module")
+def installed(chart) -> list[dict]:
+    return render(chart, readme_install_values())
+
+
+def test_readme_installs_what_it_says():
+    values = readme_install_values()
+    assert values["storage"]["allowedRoots"] == ["s3://my-bucket"]
+    assert values["storage"]["readOnlyRoots"] == ["s3://my-bucket/videos"]
+
+
+def test_every_address_submit_passes_is_a_rendered_headless_service_of_the_right_pods(installed):
+    services, deployments = by_kind(installed, "Service"), by_kind(installed, "Deployment")
+    for spec in STAGES:
+        address = spec.default_address(RELEASE, NAMESPACE)  # what submit passes with --release/--release-namespace
+        host, namespace, port = re.fullmatch(r"dns:///([^.]+)\.([^.]+)\.svc:(\d+)", address).groups()  # type: ignore[union-attr]
+        assert namespace == NAMESPACE
+        service = services[host]
+        assert service["spec"]["clusterIP"] == "None"
+        assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+        pods = deployments[host.removesuffix("-headless")]["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pods.items()
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        if expression["operator"] == "In" and value not in expression["values"]:
+            return False
+    return True
+
+
+def _admits(policy: dict, pod_labels: dict[str, str], namespace: str, port: int) -> bool:
+    namespace_labels = {"kubernetes.io/metadata.name": namespace}
+    for rule in policy["spec"]["ingress"]:
+        if port not in {p["port"] for p in rule.get("ports", [])}:
+            continue
+        for peer in rule["from"]:
+            same_namespace = "namespaceSelector" not in peer and namespace == NAMESPACE
+            namespace_ok = same_namespace or _selects(peer.get("namespaceSelector", {}), namespace_labels)
+            if namespace_ok and _selects(peer.get("podSelector", {}), pod_labels):
+                return True
+    return False
+
+
+def test_every_network_policy_admits_kfp_step_pods_and_only_them(installed):
+    policies = by_kind(installed, "NetworkPolicy")
+    assert len(policies) == len(STAGES)
+    for name, policy in policies.items():
+        assert _admits(policy, STEP_POD_LABELS, KFP_NAMESPACE, 50051), name
+        assert _admits(policy, STEP_POD_LABELS, NAMESPACE, 50051), name
+        assert not _admits(policy, STEP_POD_LABELS, "somebody-else", 50051), name
+        assert not _admits(policy, {"app": "curl"}, KFP_NAMESPACE, 50051), name
+
+
+def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(installed, tmp_path):
+    created = re.findall(
+        r"kubectl -n (\S+) create secret generic (\S+) --from-literal=([\w-]+)=\S+ --from-literal=([\w-]+)=",
+        "\n".join(readme_blocks()),
+    )
+    assert {namespace for namespace, *_ in created} == {NAMESPACE, KFP_NAMESPACE}
+    assert {(name, frozenset(keys)) for _, name, *keys in created} == {(S3_SECRET, frozenset(S3_SECRET_KEYS))}
+    # the compiled pipeline: every step mounts that Secret's keys as the S3 credentials
+    compiled = yaml.safe_load_all(compile_pipeline(tmp_path / "pipeline.yaml", release=RELEASE).read_text())
+    platform = [d for d in compiled if d and "platforms" in d][0]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor in executors.values():
+        (secret,) = executor["secretAsEnv"]
+        assert secret["secretName"] == S3_SECRET
+        assert {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]} == S3_SECRET_KEYS
+    # the services: the same Secret, the same keys
+    for deployment in by_kind(installed, "Deployment").values():
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+        assert {r["name"] for r in refs.values()} == {S3_SECRET}
+        assert {refs[var]["key"] for var in S3_SECRET_KEYS.values()} == set(S3_SECRET_KEYS)
+
+
+def test_the_roots_of_every_service_cover_the_runs_prefixes(installed):
+    prefixes = readme_submit_prefixes()
+    for config in (d for d in installed if d["kind"] == "ConfigMap" and "A100M_ALLOWED_ROOTS" in d["data"]):
+        store = ArtifactStore(
+            config["data"]["A100M_ALLOWED_ROOTS"].split(","),
+            read_only_roots=config["data"]["A100M_READ_ONLY_ROOTS"].split(","),
+        )
+        store.resolve(prefixes["videos"] + "clip.mp4")  # readable
+        for prefix in (prefixes["artifact-prefix"], prefixes["output-prefix"]):
+            store.resolve_writable(prefix + "/x")
+        with pytest.raises(UriError, match="read-only"):
+            store.resolve_writable(prefixes["videos"] + "clip.mp4")  # the videos are never written
+
+
+def test_scaling_a_service_leaves_every_pod_template_unchanged(chart, installed):
+    values = copy.deepcopy(readme_install_values())
+    values["captioner"] = {"replicas": 8}
+    before, after = by_kind(installed, "Deployment"), by_kind(render(chart, values), "Deployment")
+    for name in before:
+        assert after[name]["spec"]["template"] == before[name]["spec"]["template"], name
+    assert after[f"{RELEASE}-action100m-captioner"]["spec"]["replicas"] == 8
+
+
+def test_a_settings_change_rolls_the_services_it_touches_only(chart, installed):
+    def checksums(values: dict) -> dict[str, str]:
+        return {
+            name: d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            for name, d in by_kind(render(chart, values), "Deployment").items()
+        }
+
+    base = readme_install_values()
+    first = checksums(base)
+    captioner_env = {**base, "captioner": {"env": {"A100M_CAPTION_BATCH_SIZE": "4"}}}
+    changed = {name for name, value in checksums(captioner_env).items() if value != first[name]}
+    assert changed == {f"{RELEASE}-action100m-captioner"}
+    roots = copy.deepcopy(base)
+    roots["storage"]["allowedRoots"] = ["s3://my-bucket", "s3://other"]
+    assert all(value != first[name] for name, value in checksums(roots).items())  # every service reads them

@@ -124,7 +124,7 @@ def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(instal
     assert {(name, frozenset(keys)) for _, name, *keys in created} == {(S3_SECRET, frozenset(S3_SECRET_KEYS))}
     # the compiled pipeline: every step mounts that Secret's keys as the S3 credentials
     compiled = yaml.safe_load_all(compile_pipeline(tmp_path / "pipeline.yaml", release=RELEASE).read_text())
-    platform = [d for d in compiled if d and "platforms" in d][0]
+    platform = next(d for d in compiled if d and "platforms" in d)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for executor in executors.values():
         (secret,) = executor["secretAsEnv"]

@@ -234,3 +234,42 @@ def test_signature_changes_when_the_content_does(store):
     assert store.signature(f"{root}/v.mp4") != first
     with pytest.raises(ArtifactNotFound):
         store.signature(f"{root}/missing.mp4")
+
+
+def test_a_pod_with_a_web_identity_needs_no_static_keys(moto_s3, tmp_path, monkeypatch):
+    """IRSA-style credentials: a service-account token exchanged at STS (moto's STS, served alone)."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import create_backend_app
+    from werkzeug.serving import make_server
+
+    exchanged = []
+    sts_app = create_backend_app("sts")
+
+    def counting(environ, start_response):
+        exchanged.append(environ.get("QUERY_STRING", ""))
+        return sts_app(environ, start_response)
+
+    sts = make_server("127.0.0.1", 0, counting)
+    threading.Thread(target=sts.serve_forever, daemon=True).start()
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bWw6YTEwMG0ifQ.c2ln")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws here either
+    monkeypatch.setenv("A100M_S3_ENDPOINT", moto_s3)
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/action100m")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{sts.server_port}")
+    try:
+        settings = S3Settings.from_env()
+        assert settings.access_key is None
+        client = settings.client()
+        if not client.bucket_exists("irsa"):
+            client.make_bucket("irsa")
+        store = ArtifactStore(["s3://irsa/run"], s3=settings)
+        store.put_bytes("s3://irsa/run/a.json", b"{}")
+        assert store.get_bytes("s3://irsa/run/a.json") == b"{}"
+        assert any("AssumeRoleWithWebIdentity" in query for query in exchanged)
+    finally:
+        sts.shutdown()

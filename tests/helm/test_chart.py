@@ -207,3 +207,18 @@ def test_videos_are_a_read_only_root_of_every_service(chart):
     for config in maps:
         assert config["data"]["A100M_ALLOWED_ROOTS"] == "s3://data"
         assert config["data"]["A100M_READ_ONLY_ROOTS"] == "s3://data/videos,s3://archive"
+
+
+def test_a_workload_identity_replaces_the_static_keys(chart):
+    values = {
+        "storage": {"existingSecret": ""},
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/a100m"}},
+    }
+    documents = render(chart, values)
+    (account,) = by_kind(documents, "ServiceAccount").values()
+    assert account["metadata"]["annotations"] == values["serviceAccount"]["annotations"]
+    for deployment in by_kind(documents, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == account["metadata"]["name"]
+        names = {e["name"] for e in pod["containers"][0]["env"]}
+        assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}

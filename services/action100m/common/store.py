@@ -44,6 +44,14 @@ class ArtifactNotFound(FileNotFoundError):
         self.uri = str(uri)
 
 
+# Set in a pod that has a workload identity instead of static keys.
+WORKLOAD_IDENTITY_ENV = (
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """How to reach the S3-compatible store. Credentials are None to use minio's env/config chain."""
@@ -58,12 +66,16 @@ class S3Settings:
     # An endpoint that cannot be reached (restarting, failing over) is tried again for this long
     # before a call fails; each request is retried only where resending is safe (see `http_client`).
     outage_seconds: float = 120.0
+    # Where web-identity tokens (EKS IRSA, GKE/AKS workload identity federation) are exchanged for
+    # temporary keys; "" = AWS STS of `region`.
+    sts_endpoint: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> S3Settings:
         """Reads A100M_S3_ENDPOINT (a URL; AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL as fallbacks),
         AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and
-        A100M_S3_CA_BUNDLE (or AWS_CA_BUNDLE)."""
+        A100M_S3_CA_BUNDLE (or AWS_CA_BUNDLE); without static keys, AWS_WEB_IDENTITY_TOKEN_FILE and
+        AWS_ROLE_ARN (IRSA) with AWS_ENDPOINT_URL_STS, or the container credentials endpoint."""
         url = env.get("A100M_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
         endpoint, secure = "s3.amazonaws.com", True
         if url:
@@ -80,6 +92,7 @@ class S3Settings:
             session_token=env.get("AWS_SESSION_TOKEN"),
             ca_bundle=env.get("A100M_S3_CA_BUNDLE") or env.get("AWS_CA_BUNDLE"),
             outage_seconds=float(env.get("A100M_S3_OUTAGE_SECONDS", "120")),
+            sts_endpoint=env.get("AWS_ENDPOINT_URL_STS", ""),
         )
 
     def http_client(self) -> Any:
@@ -120,6 +133,7 @@ class S3Settings:
             ChainedProvider,
             EnvAWSProvider,
             EnvMinioProvider,
+            IamAwsProvider,
         )
 
         http_client = self.http_client()
@@ -133,8 +147,13 @@ class S3Settings:
                 region=self.region,
                 http_client=http_client,
             )
-        # No static keys: the environment or ~/.aws config (e.g. a mounted Secret) provides them.
-        chain = ChainedProvider([EnvAWSProvider(), EnvMinioProvider(), AWSConfigProvider()])
+        # No static keys: the environment or ~/.aws config (e.g. a mounted Secret) provides them, or a
+        # web-identity token / container credentials endpoint given to the pod (IRSA, ECS, EKS Pod
+        # Identity). The instance metadata service is not asked: off AWS it only hangs.
+        providers = [EnvAWSProvider(), EnvMinioProvider(), AWSConfigProvider()]
+        if any(os.environ.get(name) for name in WORKLOAD_IDENTITY_ENV):
+            providers.append(IamAwsProvider(custom_endpoint=self.sts_endpoint or None))
+        chain = ChainedProvider(providers)
         return Minio(self.endpoint, credentials=chain, secure=self.secure, region=self.region, http_client=http_client)
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .common import paper
 from .common.version import __version__
@@ -194,7 +195,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_pipeline_compile(args: argparse.Namespace) -> int:
     from action100m.pipelines.dag import compile_pipeline
 
-    path = compile_pipeline(args.output, args.parallelism, args.s3_secret or None)
+    path = compile_pipeline(args.output, args.parallelism, args.s3_secret or None, args.release, args.image)
     print(path)
     return 0
 
@@ -206,8 +207,6 @@ def _videos_root(videos: str) -> str:
 
 
 def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
-    import kfp
-
     from action100m.pipelines.dag import build_pipeline
     from action100m.pipelines.stages import STAGES
 
@@ -225,14 +224,47 @@ def _cmd_pipeline_submit(args: argparse.Namespace) -> int:
         arguments[f"{spec.name}_address"] = getattr(args, spec.service) or spec.default_address(
             args.release, args.release_namespace
         )
-    client = kfp.Client(host=args.host, namespace=args.namespace)
-    run = client.create_run_from_pipeline_func(
-        build_pipeline(args.parallelism, args.s3_secret or None, args.release),
-        arguments=arguments,
-        experiment_name=args.experiment,
-    )
-    print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}")
-    return 0
+    try:
+        client = _kfp_client(args)
+        run = client.create_run_from_pipeline_func(
+            build_pipeline(args.parallelism, args.s3_secret or None, args.release, args.image),
+            arguments=arguments,
+            experiment_name=args.experiment,
+        )
+        print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}", flush=True)
+        if not args.wait:
+            return 0
+        finished = client.wait_for_run_completion(run.run_id, timeout=args.wait_timeout)
+    except Exception as error:  # the KFP client raises urllib3, HTTP and API errors alike
+        print(f"error: KFP at {args.host}: {_first_line(error)}", file=sys.stderr)
+        return 2
+    state = str(getattr(finished, "state", "") or "")
+    print(f"run {run.run_id} {state.lower() or 'finished'}")
+    return 0 if state.upper() == "SUCCEEDED" else 1
+
+
+def _kfp_client(args: argparse.Namespace) -> Any:
+    """A KFP client for the host: with a bearer token (multi-user Kubeflow behind its auth), or this
+    pod's service-account token, or none (a standalone KFP)."""
+    import warnings
+
+    import kfp
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # its retries: the error says it once
+    token = args.token or os.environ.get("A100M_KFP_TOKEN") or None
+    credentials = None
+    if args.service_account_token:
+        from kfp.client import ServiceAccountTokenVolumeCredentials
+
+        credentials = ServiceAccountTokenVolumeCredentials()
+    return kfp.Client(host=args.host, namespace=args.namespace, existing_token=token, credentials=credentials)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    reason = getattr(error, "reason", None)
+    return f"{type(error).__name__}: {reason or (text[0] if text else '')}"[:300]
 
 
 def _cmd_sample_videos(args: argparse.Namespace) -> int:
@@ -258,6 +290,8 @@ PRESETS_HELP = """presets (GPU needs from `a100m plan`):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from action100m.pipelines import PIPELINE_IMAGE
+
     parser = argparse.ArgumentParser(
         prog="a100m", description="Turn a collection of videos into an Action100M-style dataset."
     )
@@ -439,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--s3-secret", default="action100m-s3", help="Secret with access-key/secret-key ('' for none)"
     )
+    compile_.add_argument("--release", default="action100m", help="the chart's release name (the default addresses)")
+    compile_.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
     compile_.set_defaults(run=_cmd_pipeline_compile)
     submit = pipeline_commands.add_parser(
         "submit",
@@ -446,7 +482,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Starts a pipeline run on a Kubeflow Pipelines cluster.",
     )
     submit.add_argument("--host", required=True, help="KFP API URL, e.g. http://ml-pipeline-ui.kubeflow")
-    submit.add_argument("--namespace", default=None)
+    submit.add_argument(
+        "--namespace", default=None, help="the KFP namespace (a profile namespace in multi-user Kubeflow)"
+    )
+    submit.add_argument(
+        "--token",
+        default=None,
+        help="a bearer token for the KFP API (default: A100M_KFP_TOKEN; never on the command line in scripts)",
+    )
+    submit.add_argument(
+        "--service-account-token",
+        action="store_true",
+        help="authenticate with this pod's projected service-account token (inside the cluster)",
+    )
+    submit.add_argument("--wait", action="store_true", help="wait for the run; exit 0 only if it succeeded")
+    submit.add_argument("--wait-timeout", type=int, default=7 * 24 * 3600, help="seconds --wait waits at most")
+    submit.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
     submit.add_argument("--experiment", default="action100m")
     submit.add_argument("--videos", required=True, help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos")
     submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")

@@ -105,6 +105,12 @@ def test_two_rows_in_the_release_schema_and_the_corrupt_video_reported(first, ru
     for stage in ("embed", "segment", "caption", "refine"):
         assert f"`{report.stages[stage].fingerprint}`" in card
     assert "| corrupt | embed | INVALID_ARGUMENT |" in card
+    # the KFP artifacts of the publishing step: the card as Markdown, the counts as Metrics
+    kfp_root = run[3] / "kfp"
+    (card_artifact,) = [p for p in kfp_root.rglob("card") if p.is_file()][-1:]
+    assert card_artifact.read_text() == card
+    (dataset_artifact,) = [p for p in kfp_root.rglob("dataset") if p.is_file()][-1:]
+    assert dataset_artifact.read_text().strip() == f"{root}/dataset/data/"
 
     local = []
     for i, data in enumerate(files.values()):

@@ -62,3 +62,40 @@ def test_default_addresses_follow_the_chart_naming_of_the_release():
     assert embed.default_address() == "dns:///action100m-embedder-headless:50051"
     assert embed.default_address("a100m", "ml") == "dns:///a100m-action100m-embedder-headless.ml.svc:50051"
     assert embed.default_address("my-action100m") == "dns:///my-action100m-embedder-headless:50051"
+
+
+def test_the_image_is_a_compile_option_and_each_step_asks_for_resources(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    image = "registry.example.com/action100m/pipeline:dev"
+    command = [sys.executable, "-m", "action100m.cli", "pipeline", "compile", "--output", str(path), "--image", image]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    spec = next(yaml.safe_load_all(path.read_text()))
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors and {e["container"]["image"] for e in executors.values()} == {image}
+    for executor in executors.values():
+        resources = executor["container"]["resources"]
+        assert (
+            resources["resourceCpuRequest"] and resources["resourceMemoryRequest"] and resources["resourceMemoryLimit"]
+        )
+
+
+def test_the_dataset_its_counts_and_its_card_are_kfp_artifacts(tmp_path):
+    from action100m.pipelines.dag import compile_pipeline
+
+    spec = next(yaml.safe_load_all(compile_pipeline(tmp_path / "p.yaml").read_text()))
+    outputs = spec["components"]["comp-publish-dataset"]["outputDefinitions"]["artifacts"]
+    assert {name: o["artifactType"]["schemaTitle"] for name, o in outputs.items()} == {
+        "dataset": "system.Dataset",
+        "metrics": "system.Metrics",
+        "card": "system.Markdown",
+    }
+
+
+def test_submit_to_an_unreachable_host_is_one_line():
+    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
+    command += ["--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: KFP at http://127.0.0.1:9: ") and "Connection refused" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -7,14 +7,14 @@ shard's state (a few KB).
 (No `from __future__ import annotations` here: KFP reads the real type hints.)
 """
 
+from types import SimpleNamespace
 from typing import List
 
 from kfp import dsl
 
-PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.2.0"
+from action100m.pipelines import PIPELINE_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
 def plan_run(
     videos: str,
     artifact_prefix: str,
@@ -34,7 +34,6 @@ def plan_run(
     ).uri
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
 def shard_indices(plan_uri: str, allowed_roots: str, read_only_roots: str, s3_endpoint: str) -> List[int]:
     """The plan's shard indices: what the ParallelFor iterates over (a few bytes per shard)."""
     from action100m.pipelines.plan import Plan
@@ -43,7 +42,6 @@ def shard_indices(plan_uri: str, allowed_roots: str, read_only_roots: str, s3_en
     return list(range(Plan.load(store_for(allowed_roots, s3_endpoint, read_only_roots), plan_uri).shards))
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
 def run_stage(
     stage: str,
     artifact_prefix: str,
@@ -74,7 +72,6 @@ def run_stage(
     return run_one_stage(stage, current, address, options_json, overwrite, store=store).to_json()
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
 def export_shard(
     artifact_prefix: str,
     run: str,
@@ -97,18 +94,48 @@ def export_shard(
     return done.export.rows if done.export else 0
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
 def publish_dataset(
-    plan_uri: str, rows: list[int], output_prefix: str, allowed_roots: str, read_only_roots: str, s3_endpoint: str
+    plan_uri: str,
+    rows: list[int],
+    output_prefix: str,
+    allowed_roots: str,
+    read_only_roots: str,
+    s3_endpoint: str,
+    dataset: dsl.Output[dsl.Dataset],
+    metrics: dsl.Output[dsl.Metrics],
+    card: dsl.Output[dsl.Markdown],
 ) -> str:
-    """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary."""
+    """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary.
+    In the KFP UI: the dataset (an artifact naming the output prefix), its counts, and its card."""
     from action100m.pipelines.export import publish_dataset as publish
     from action100m.pipelines.plan import Plan
     from action100m.pipelines.steps import store_for
 
     store = store_for(allowed_roots, s3_endpoint, read_only_roots)
     report = publish(Plan.load(store, plan_uri), output_prefix, store)
+    data = output_prefix.rstrip("/") + "/data/"
+    dataset.metadata.update({"location": data, "rows": report.export.rows, "files": len(report.files)})
+    with open(dataset.path, "w") as handle:
+        handle.write(data + "\n")
+    for name, value in (
+        ("videos", report.videos),
+        ("videos_done", len(report.done)),
+        ("videos_failed", len(report.failed)),
+        ("nodes", report.export.nodes),
+        ("segments_annotated", report.export.segments_annotated),
+    ):
+        metrics.log_metric(name, value)
+    with open(card.path, "w") as handle:
+        handle.write(store.get_bytes(output_prefix.rstrip("/") + "/README.md").decode())
     return (
         f"{report.export.rows} rows of {report.videos} videos ({len(report.failed)} failed), "
         f"{sum(rows)} exported: {output_prefix.rstrip('/')}/README.md"
     )
+
+
+STEPS = (plan_run, shard_indices, run_stage, export_shard, publish_dataset)
+
+
+def components(image: str = PIPELINE_IMAGE) -> SimpleNamespace:
+    """The steps as KFP components that run in `image`."""
+    return SimpleNamespace(**{step.__name__: dsl.component(base_image=image)(step) for step in STEPS})

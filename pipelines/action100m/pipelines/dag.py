@@ -9,7 +9,8 @@ from typing import Any
 
 from kfp import compiler, dsl
 
-from .components import export_shard, plan_run, publish_dataset, run_stage, shard_indices
+from . import PIPELINE_IMAGE
+from .components import components
 from .stages import STAGES
 
 # A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
@@ -20,12 +21,22 @@ S3_SECRET = "action100m-s3"
 S3_SECRET_KEYS = {"access-key": "AWS_ACCESS_KEY_ID", "secret-key": "AWS_SECRET_ACCESS_KEY"}
 
 
-def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m") -> Any:
-    """The pipeline function, with `parallelism` shards in flight at once; the services' default
-    addresses are those of the chart installed as `release`."""
+# What a step pod asks of its node: the steps are thin clients, planning and export read and write
+# a shard's files (export holds one shard's rows in memory).
+STEP_RESOURCES = {"cpu": ("500m", "2"), "memory": ("1G", "4G")}
+
+
+def build_pipeline(
+    parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m", image: str = PIPELINE_IMAGE
+) -> Any:
+    """The pipeline function, with `parallelism` shards in flight at once, its steps running in
+    `image`; the services' default addresses are those of the chart installed as `release`."""
+    steps = components(image)
 
     def configure(task: Any, retries: int = POD_RETRIES) -> Any:
         task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0)
+        task.set_cpu_request(STEP_RESOURCES["cpu"][0]).set_cpu_limit(STEP_RESOURCES["cpu"][1])
+        task.set_memory_request(STEP_RESOURCES["memory"][0]).set_memory_limit(STEP_RESOURCES["memory"][1])
         # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
         # only for missing outputs, and a changed parameter changes the fingerprints downstream.
         task.set_caching_options(False)
@@ -68,15 +79,15 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, re
             "refine": (refine_address, refine_options),
         }
         # Planning is deterministic: a failure there is the input's, and retrying cannot help.
-        plan = configure(plan_run(videos=videos, shard_size=shard_size, **run_id, **store), 0)
+        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, **run_id, **store), 0)
         plan_uri = plan.output
-        shards = configure(shard_indices(plan_uri=plan_uri, **store))
+        shards = configure(steps.shard_indices(plan_uri=plan_uri, **store))
         with dsl.ParallelFor(shards.output, parallelism=parallelism) as shard:
             state: Any = ""
             for stage in STAGES:
                 address, options = stage_inputs[stage.name]
                 task = configure(
-                    run_stage(
+                    steps.run_stage(
                         stage=stage.name,
                         **run_id,
                         shard=shard,
@@ -89,21 +100,25 @@ def build_pipeline(parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, re
                 )
                 task.set_display_name(stage.name)
                 state = task.output
-            exported = configure(export_shard(**run_id, state=state, output_prefix=output_prefix, **store))
+            exported = configure(steps.export_shard(**run_id, state=state, output_prefix=output_prefix, **store))
         published = configure(
-            publish_dataset(
+            steps.publish_dataset(
                 plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, **store
             )
         )
-        return published.output  # type: ignore[no-any-return]
+        return published.outputs["Output"]  # type: ignore[no-any-return]
 
     return action100m
 
 
 def compile_pipeline(
-    path: "str | Path", parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m"
+    path: "str | Path",
+    parallelism: int = 8,
+    s3_secret: "str | None" = S3_SECRET,
+    release: str = "action100m",
+    image: str = PIPELINE_IMAGE,
 ) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(parallelism, s3_secret, release), str(path))
+    compiler.Compiler().compile(build_pipeline(parallelism, s3_secret, release, image), str(path))
     return path

@@ -7,6 +7,7 @@
 #   make test    make env, make lint, then the whole test suite
 #   make demo    the main job end to end, offline: sample videos, tiny models, `a100m run`, validate
 #   make protos  regenerate services/action100m/v1 (gRPC stubs, committed) after editing protos/
+#   make images  the five images (docker, podman or buildah): make images REGISTRY=... TAG=...
 #   make format  apply ruff's fixes and formatting
 
 PYTHON ?= python3.11
@@ -15,7 +16,7 @@ VLLM_VENV := .venv-vllm
 PIP_FLAGS := --quiet --disable-pip-version-check
 BIN := $(VENV)/bin
 
-.PHONY: env lint test demo protos format clean-env
+.PHONY: env lint test demo protos format clean-env images
 
 env: $(VENV)/.installed $(VLLM_VENV)/.installed
 
@@ -63,3 +64,8 @@ protos: $(VENV)/.installed
 
 clean-env:
 	rm -rf $(VENV) $(VLLM_VENV)
+
+REGISTRY ?= ghcr.io/action100m
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+images:
+	docker/build-images.sh $(REGISTRY) $(TAG)

@@ -75,7 +75,11 @@ def _services() -> list[str]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import importlib
 
-    return importlib.import_module(f"action100m.{args.service}.service").serve_from_env()
+    service = args.service or os.environ.get("A100M_SERVICE", "")
+    if service not in _services():
+        print(f"error: which service? name one ({', '.join(_services())}) or set A100M_SERVICE", file=sys.stderr)
+        return 2
+    return importlib.import_module(f"action100m.{service}.service").serve_from_env()
 
 
 def _cmd_render_prompt(args: argparse.Namespace) -> int:
@@ -346,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs a stage service. Settings come from A100M_* environment variables "
         "(A100M_PORT, A100M_METRICS_PORT, A100M_ALLOWED_ROOTS, A100M_<SERVICE>_MODEL, ...; see README).",
     )
-    serve.add_argument("service", choices=_services(), help="which service")
+    serve.add_argument(
+        "service", nargs="?", choices=_services(), help="which service (default: A100M_SERVICE, as the images set it)"
+    )
     serve.set_defaults(run=_cmd_serve)
 
     run = commands.add_parser(

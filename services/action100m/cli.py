@@ -56,6 +56,30 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_fetch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from action100m.pipelines.local import preset_env
+    from action100m.pipelines.preflight import configured_models, environment
+
+    from .common.model_fetch import FetchError, fetch_models
+
+    models = list(args.model)
+    if args.preset:
+        by_service = configured_models(environment(preset_env(args.preset, Path(args.dir))))
+        models += [model for names in by_service.values() for model in names]
+    if not models:
+        print("error: name the models: --preset single-gpu|paper, or --model ID (repeatable)", file=sys.stderr)
+        return 2
+    try:
+        for found in fetch_models(models, Path(args.dir)):
+            print(f"{found.model}: {found.bytes / 1024**3:.2f} GiB in {found.path}", flush=True)
+    except FetchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_build_tiny(args: argparse.Namespace) -> int:
     from .common.tiny_models import build_tiny_models
 
@@ -576,6 +600,17 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir", metavar="DIR", help="output folder (one sub-folder per model)")
     tiny.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
     tiny.set_defaults(run=_cmd_build_tiny)
+    fetch = model_commands.add_parser(
+        "fetch",
+        help="download a preset's (or the named) models into a Hugging Face cache, resumably",
+        description="Downloads the weights the services will load into HF_HOME-style folder DIR (DIR/hub), "
+        "skipping what is there and resuming partial files; the token comes from HF_TOKEN. Then start the "
+        "services with HF_HOME=DIR and HF_HUB_OFFLINE=1. The chart runs this as a Job on its model cache.",
+    )
+    fetch.add_argument("dir", metavar="DIR", help="the Hugging Face home (the services' HF_HOME)")
+    fetch.add_argument("--preset", default=None, choices=("single-gpu", "paper"), help="the models of a preset")
+    fetch.add_argument("--model", action="append", default=[], metavar="ID", help="a hub id (repeatable)")
+    fetch.set_defaults(run=_cmd_models_fetch)
 
     samples = commands.add_parser(
         "sample-videos",

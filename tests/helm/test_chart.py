@@ -222,3 +222,41 @@ def test_a_workload_identity_replaces_the_static_keys(chart):
         assert pod["serviceAccountName"] == account["metadata"]["name"]
         names = {e["name"] for e in pod["containers"][0]["env"]}
         assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_a_hook_job_fills_the_model_cache_before_the_services_which_then_load_offline(chart):
+    documents = render(chart, {"huggingFace": {"tokenSecret": "hf"}})
+    (job,) = by_kind(documents, "Job").values()
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pvc = by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]
+    assert int(pvc["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(annotations["helm.sh/hook-weight"])
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[:3] == ["models", "fetch", "/models/huggingface"]
+    models = [args[i + 1] for i, arg in enumerate(args) if arg == "--model"]
+    assert models == [
+        "facebook/vjepa2-vitg-fpc64-384",
+        "facebook/Perception-LM-3B",
+        "meta-llama/Llama-3.2-11B-Vision-Instruct",
+        "openai/gpt-oss-120b",
+    ]
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "demo-action100m-model-cache"
+    assert {e["name"] for e in container["env"]} == {"HOME", "HF_TOKEN"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    for config in (d for d in documents if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]):
+        assert config["data"]["HF_HUB_OFFLINE"] == "1"
+    # without it: no Job, no hook on the claim, and each pod downloads at start
+    plain = render(chart, {"modelFetch": {"enabled": False}})
+    assert not by_kind(plain, "Job")
+    assert (
+        "helm.sh/hook"
+        not in by_kind(plain, "PersistentVolumeClaim")["demo-action100m-model-cache"]["metadata"]["annotations"]
+    )
+    assert all(
+        d["data"]["HF_HUB_OFFLINE"] == "0" for d in plain if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]
+    )
+    served = render(chart, VALUE_SETS["cpu-only-refiner"])  # the openai backend downloads no weights
+    (job,) = by_kind(served, "Job").values()
+    assert "openai/gpt-oss-120b" not in job["spec"]["template"]["spec"]["containers"][0]["args"]

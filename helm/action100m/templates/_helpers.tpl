@@ -64,7 +64,7 @@ A100M_READ_ONLY_ROOTS: {{ join "," ($root.Values.storage.readOnlyRoots | default
 A100M_S3_ENDPOINT: {{ $root.Values.storage.endpoint | quote }}
 AWS_REGION: {{ $root.Values.storage.region | quote }}
 HF_HOME: /models/huggingface
-HF_HUB_OFFLINE: {{ ternary "1" "0" $root.Values.huggingFace.offline | quote }}
+HF_HUB_OFFLINE: {{ ternary "1" "0" (or $root.Values.huggingFace.offline (and $root.Values.modelCache.enabled $root.Values.modelFetch.enabled)) | quote }}
 {{- if eq .name "refiner" }}
 {{- /* vLLM splits the model over the pod's GPUs, and takes this share of each */}}
 A100M_REFINER_TENSOR_PARALLEL_SIZE: {{ max 1 (int $svc.gpus) | quote }}

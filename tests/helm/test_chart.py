@@ -260,3 +260,24 @@ def test_a_hook_job_fills_the_model_cache_before_the_services_which_then_load_of
     served = render(chart, VALUE_SETS["cpu-only-refiner"])  # the openai backend downloads no weights
     (job,) = by_kind(served, "Job").values()
     assert "openai/gpt-oss-120b" not in job["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_the_refiner_is_split_over_its_gpus_and_env_can_say_otherwise(chart):
+    def refiner_config(values: dict) -> dict:
+        return next(
+            d
+            for d in render(chart, values)
+            if d["metadata"]["name"] == "demo-action100m-refiner" and d["kind"] == "ConfigMap"
+        )["data"]
+
+    two = refiner_config({"refiner": {"gpus": 2, "gpuMemoryUtilization": 0.85}})
+    assert (two["A100M_REFINER_TENSOR_PARALLEL_SIZE"], two["A100M_REFINER_GPU_MEMORY_UTILIZATION"]) == ("2", "0.85")
+    mine = refiner_config({"refiner": {"gpus": 4, "env": {"A100M_REFINER_TENSOR_PARALLEL_SIZE": "2"}}})
+    assert mine["A100M_REFINER_TENSOR_PARALLEL_SIZE"] == "2"  # one key, the user's
+
+
+def test_notes_say_when_the_image_registry_is_still_the_placeholder(chart):
+    notes = chart.render({}, name="demo", namespace="ml")["action100m/templates/NOTES.txt"]
+    assert "image.registry is still the chart's placeholder" in notes
+    mine = chart.render({"image": {"registry": "registry.example.com/a100m"}}, name="demo", namespace="ml")
+    assert "placeholder" not in mine["action100m/templates/NOTES.txt"]

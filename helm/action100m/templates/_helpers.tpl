@@ -66,9 +66,13 @@ AWS_REGION: {{ $root.Values.storage.region | quote }}
 HF_HOME: /models/huggingface
 HF_HUB_OFFLINE: {{ ternary "1" "0" (or $root.Values.huggingFace.offline (and $root.Values.modelCache.enabled $root.Values.modelFetch.enabled)) | quote }}
 {{- if eq .name "refiner" }}
-{{- /* vLLM splits the model over the pod's GPUs, and takes this share of each */}}
+{{- /* vLLM splits the model over the pod's GPUs, and takes this share of each (env may say otherwise) */}}
+{{- if not (hasKey $svc.env "A100M_REFINER_TENSOR_PARALLEL_SIZE") }}
 A100M_REFINER_TENSOR_PARALLEL_SIZE: {{ max 1 (int $svc.gpus) | quote }}
+{{- end }}
+{{- if not (hasKey $svc.env "A100M_REFINER_GPU_MEMORY_UTILIZATION") }}
 A100M_REFINER_GPU_MEMORY_UTILIZATION: {{ $svc.gpuMemoryUtilization | quote }}
+{{- end }}
 {{- end }}
 {{- range $key, $value := $svc.env }}
 {{ $key }}: {{ $value | quote }}

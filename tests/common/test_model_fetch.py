@@ -10,10 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from ..support import free_port, wait_for
+from ..support import free_port, is_serving, wait_for
 
 PAPER = {
     "facebook/vjepa2-vitg-fpc64-384": "vjepa2",
@@ -82,16 +79,7 @@ def test_a_service_starts_offline_from_the_fetched_cache(tiny_models, tmp_path):
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "-m", "action100m.embedder"], env=env, stdout=sink, stderr=sink)
     try:
-        health = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-
-        def serving() -> bool:
-            try:
-                status = health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                return status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-
-        wait_for(serving, process, 120, log)
+        wait_for(lambda: is_serving(f"127.0.0.1:{port}"), process, 120, log)
     finally:
         process.terminate()
         process.wait(30)

@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ..support import free_port, need_vllm_env, vllm_env, wait_for
+from ..support import free_port, is_serving, need_vllm_env, vllm_env, wait_for
 from .test_wiring import by_kind, render
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -59,17 +57,7 @@ def test_the_refiner_starts_with_an_unwritable_home_and_the_charts_cache_paths(c
         with open(log, "w") as sink:
             process = subprocess.Popen([str(python), "-m", "action100m.refiner"], env=env, stdout=sink, stderr=sink)
         try:
-            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-            health = health_pb2_grpc.HealthStub(channel)
-
-            def serving() -> bool:
-                try:
-                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                    return status == health_pb2.HealthCheckResponse.SERVING
-                except grpc.RpcError:
-                    return False
-
-            wait_for(serving, process, 420, log)
+            wait_for(lambda: is_serving(f"127.0.0.1:{port}"), process, 420, log)
             assert any(empty_dir.rglob("*")), "the engine wrote nothing where the chart lets it"
         finally:
             process.terminate()

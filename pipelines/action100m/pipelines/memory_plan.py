@@ -287,7 +287,7 @@ def _together(needs: list[Need], gpus: list[int], gpu_bytes: int) -> Schedule | 
         notes.insert(0, f"GPU {gpu} shared by {', '.join(names)}, each within its budget{first}")
     unused = [g for g in gpus if not any(g in p.gpus for p in placements)]
     if unused:
-        notes.append(f"GPU(s) {','.join(map(str, unused))} unused: one replica per service runs here")
+        notes.append(f"GPU(s) {','.join(map(str, unused))} unused: `a100m run` starts one replica per service")
     return Schedule("together", placements, notes)
 
 

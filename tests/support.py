@@ -100,19 +100,6 @@ def eventually(predicate, timeout: float, every: float = 0.05) -> None:
         time.sleep(every)
 
 
-def is_serving(address: str) -> bool:
-    """Whether the gRPC service at `address` says SERVING on its health service (False while down)."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        try:
-            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2).status
-        except grpc.RpcError:
-            return False
-    return status == health_pb2.HealthCheckResponse.SERVING
-
-
 def wait_for(predicate, process: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..support import free_port, is_serving, wait_for
+from action100m.common.healthcheck import is_serving
+
+from ..support import free_port, wait_for
 
 PAPER = {
     "facebook/vjepa2-vitg-fpc64-384": "vjepa2",

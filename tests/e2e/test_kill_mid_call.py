@@ -23,10 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from action100m.common.healthcheck import is_serving
 from action100m.common.store import ArtifactStore
 from action100m.common.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
@@ -72,18 +71,11 @@ class CaptionerProcess:
             )
 
     def wait_serving(self, timeout: float = 120) -> None:
-        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        stub = health_pb2_grpc.HealthStub(channel)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return
-            except grpc.RpcError:
-                time.sleep(0.3)
+            if is_serving(f"127.0.0.1:{self.port}"):
+                return
+            time.sleep(0.3)
         raise AssertionError(f"captioner not serving:\n{self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:

@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from ..support import free_port, is_serving, need_vllm_env, vllm_env, wait_for
+from action100m.common.healthcheck import is_serving
+
+from ..support import free_port, need_vllm_env, vllm_env, wait_for
 from .test_wiring import by_kind, render
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

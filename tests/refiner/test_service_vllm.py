@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-import grpc
 import jsonschema
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from action100m.common.artifacts import Annotations
 from action100m.common.grpc_client import open_channel
+from action100m.common.healthcheck import is_serving
 from action100m.refiner.refine import eligible_nodes
 from action100m.refiner.schema import annotation_schema
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
@@ -56,19 +55,8 @@ def refiner(request, tiny_models, tmp_path_factory):
             [str(python), "-m", "action100m.refiner"], env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     channel = open_channel(f"127.0.0.1:{port}")
-    health = health_pb2_grpc.HealthStub(channel)
-
-    def serving() -> bool:
-        try:
-            return (
-                health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                == health_pb2.HealthCheckResponse.SERVING
-            )
-        except grpc.RpcError:
-            return False
-
     try:
-        wait_for(serving, process, 420, log)
+        wait_for(lambda: is_serving(f"127.0.0.1:{port}"), process, 420, log)
         yield root, refiner_pb2_grpc.RefinerStub(channel), log, request.param, metrics_port
     finally:
         process.terminate()

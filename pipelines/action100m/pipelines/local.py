@@ -164,29 +164,18 @@ def _ready(spec: Stage, addresses: Mapping[str, str], supervisor: Supervisor, de
 def wait_serving(name: str, address: str, process: subprocess.Popen[bytes] | None, deadline: float, logs: Path) -> None:
     """Until the service at `address` says SERVING; a started process that exits, or the deadline,
     raises ServiceFailed with the reason."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from action100m.common.healthcheck import is_serving
 
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if process is not None and process.poll() is not None:
-                raise ServiceFailed(
-                    f"the {name} exited with {process.returncode} while starting; its log ends:\n"
-                    + log_tail(logs / f"{name}.log")
-                )
-            try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                where = f"log: {logs / name}.log" if process is not None else "started elsewhere"
-                raise ServiceFailed(f"the {name} at {address} was not serving in time ({where})")
-            time.sleep(0.5)
+    while not is_serving(address):
+        if process is not None and process.poll() is not None:
+            raise ServiceFailed(
+                f"the {name} exited with {process.returncode} while starting; its log ends:\n"
+                + log_tail(logs / f"{name}.log")
+            )
+        if time.monotonic() > deadline:
+            where = f"log: {logs / name}.log" if process is not None else "started elsewhere"
+            raise ServiceFailed(f"the {name} at {address} was not serving in time ({where})")
+        time.sleep(0.5)
 
 
 class ServiceFailed(RuntimeError):

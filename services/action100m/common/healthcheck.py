@@ -9,6 +9,19 @@ import os
 import sys
 
 
+def is_serving(address: str, timeout: float = 2.0) -> bool:
+    """Whether the gRPC service at `address` says SERVING (False while it loads, drains or is down)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
 def main() -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -17,7 +17,7 @@ import pytest
 from action100m.common.synthetic_video import write_video
 from action100m.pipelines.stages import STAGES
 
-from ..support import eventually, need_vllm_env
+from ..support import descendants, eventually, need_vllm_env, processes
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -35,28 +35,6 @@ def start_run(videos: list[Path], out: Path, models: Path, vllm: Path) -> subpro
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
-
-
-def processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every live process (zombies are dead)."""
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            found[int(stat.parent.name)] = (int(fields[1]), cmdline)
-    return found
-
-
-def descendants(pid: int) -> set[int]:
-    table, found, frontier = processes(), set(), {pid}
-    while frontier:
-        frontier = {child for child, (parent, _) in table.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def service_pid(run: subprocess.Popen[str], service: str) -> int:

@@ -27,7 +27,7 @@ from action100m.pipelines.run import parse_services
 from action100m.pipelines.stages import BY_SERVICE, STAGES
 from action100m.v1 import common_pb2
 
-from ..support import free_port, need_vllm_env
+from ..support import descendants, free_port, need_vllm_env, processes
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 SERVICES = {spec.service for spec in STAGES}
@@ -35,22 +35,8 @@ SERVICES = {spec.service for spec in STAGES}
 
 def services_under(root: int) -> set[str]:
     """The services (`python -m action100m.<service>`) alive among the descendants of process `root`."""
-    table: dict[int, tuple[int, str | None]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            service = next((s for s in SERVICES if f"action100m.{s}".encode() in argv), None)
-            table[int(stat.parent.name)] = (int(fields[1]), service)
-    found, frontier, services = set(), {root}, set()
-    while frontier:
-        frontier = {pid for pid, (parent, _) in table.items() if parent in frontier} - found
-        found |= frontier
-        services |= {table[pid][1] for pid in frontier if table[pid][1]}
-    return services  # type: ignore[return-value]
+    table = processes()
+    return {s for pid in descendants(root) if pid in table for s in SERVICES if f"action100m.{s}" in table[pid][1]}
 
 
 def a100m_run(videos: list[Path], out: Path, models: Path, vllm: Path, *extra: str) -> subprocess.Popen[str]:

@@ -154,19 +154,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from action100m.common.model_memory import GIB, UnknownModel
+    from action100m.common.model_memory import UnknownModel
     from action100m.pipelines.local import preset_env
-    from action100m.pipelines.memory_plan import detected_gpus, format_plan, parse_gpus, plan_memory
+    from action100m.pipelines.memory_plan import format_plan, plan_memory, target_gpus
     from action100m.pipelines.preflight import environment
 
     try:
-        visible, measured = detected_gpus()
-        gpus = parse_gpus(args.gpus) if args.gpus else visible
-        gpu_bytes = int(args.gpu_memory_gib * GIB) if args.gpu_memory_gib else measured
-        if not gpus or not gpu_bytes:
+        target = target_gpus(args.gpus, args.gpu_memory_gib)
+        if not target.gpus or not target.gpu_bytes:
             raise ValueError("no CUDA GPU is visible here: say which GPUs to plan for (--gpus 0 --gpu-memory-gib 80)")
         env = environment(preset_env(args.preset, Path(args.models)) if args.preset else {})
-        plan = plan_memory(env, gpus, gpu_bytes, args.schedule)
+        plan = plan_memory(env, target.gpus, target.gpu_bytes, args.schedule)
     except (ValueError, UnknownModel) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -383,6 +383,20 @@ def detected_gpus() -> tuple[list[int], int]:
     return list(range(count)), min(torch.cuda.get_device_properties(i).total_memory for i in range(count))
 
 
+@dataclass(frozen=True)
+class TargetGpus:
+    gpus: list[int]  # what to plan for: --gpus, else every visible GPU
+    gpu_bytes: int  # each one's memory: --gpu-memory-gib, else the smallest visible (0: unknown)
+    visible: int  # CUDA GPUs this machine has
+
+
+def target_gpus(gpus: str | None = None, gpu_memory_gib: float | None = None) -> TargetGpus:
+    """The GPUs a plan is for, from the options where given and from this machine otherwise."""
+    visible, measured = detected_gpus()
+    chosen = parse_gpus(gpus) if gpus else visible
+    return TargetGpus(chosen, int(gpu_memory_gib * GIB) if gpu_memory_gib else measured, len(visible))
+
+
 def format_plan(plan: MemoryPlan) -> str:
     columns = ("weights", "activations", "inputs", "kv_cache", "runtime", "process")
     header = ["service", *columns, "total GiB", "models"]

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from action100m.common.model_memory import GIB, UnknownModel
+from action100m.common.model_memory import UnknownModel
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError, to_uri
 
@@ -41,7 +41,7 @@ from .local import (
     summary,
     write_manifest,
 )
-from .memory_plan import MemoryPlan, detected_gpus, format_plan, parse_gpus, plan_memory
+from .memory_plan import MemoryPlan, TargetGpus, format_plan, plan_memory, target_gpus
 from .plan import ManifestError, Plan
 from .preflight import environment, hardware_problems
 from .progress import ProgressWatcher
@@ -92,12 +92,10 @@ class Schedule:
     plan: MemoryPlan | None = None
 
 
-def decide_schedule(settings: RunSettings, env: Mapping[str, str]) -> Schedule:
+def decide_schedule(settings: RunSettings, env: Mapping[str, str], target: TargetGpus) -> Schedule:
     """The schedule for this machine: from the memory plan when there are GPUs (or --gpus says so),
     else the one asked for (on a CPU every service runs at once unless --schedule stagewise)."""
-    visible, measured = detected_gpus()
-    gpus = parse_gpus(settings.gpus) if settings.gpus else visible
-    gpu_bytes = int(settings.gpu_memory_gib * GIB) if settings.gpu_memory_gib else measured
+    gpus, gpu_bytes = target.gpus, target.gpu_bytes
     if settings.gpus and not gpu_bytes:
         raise ValueError("--gpus: no CUDA GPU is visible here to measure; say each GPU's memory (--gpu-memory-gib)")
     elsewhere = [spec.service for spec in STAGES if spec.name in settings.services]
@@ -152,8 +150,9 @@ def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -
         return 0
     local = [spec.service for spec in STAGES if spec.name not in settings.services]
     try:
-        problems = hardware_problems(environment(env), local, settings.preset != "tiny", len(detected_gpus()[0]))
-        schedule = decide_schedule(settings, env)
+        target = target_gpus(settings.gpus, settings.gpu_memory_gib)
+        problems = hardware_problems(environment(env), local, settings.preset != "tiny", target.visible)
+        schedule = decide_schedule(settings, env, target)
     except (PlanError, UnknownModel, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

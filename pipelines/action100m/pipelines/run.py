@@ -85,14 +85,17 @@ def parse_services(text: str | None) -> dict[str, str]:
 
 
 @dataclass
-class Schedule:
+class RunSchedule:
+    """How this run starts its services: all at once or one stage at a time, each service's extra
+    env (GPUs, memory share), whether the refiner goes first, and the memory plan behind it."""
+
     kind: str  # together | stagewise
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     refiner_first: bool = False
     plan: MemoryPlan | None = None
 
 
-def decide_schedule(settings: RunSettings, env: Mapping[str, str], target: TargetGpus) -> Schedule:
+def decide_schedule(settings: RunSettings, env: Mapping[str, str], target: TargetGpus) -> RunSchedule:
     """The schedule for this machine: from the memory plan when there are GPUs (or --gpus says so),
     else the one asked for (on a CPU every service runs at once unless --schedule stagewise)."""
     gpus, gpu_bytes = target.gpus, target.gpu_bytes
@@ -100,12 +103,12 @@ def decide_schedule(settings: RunSettings, env: Mapping[str, str], target: Targe
         raise ValueError("--gpus: no CUDA GPU is visible here to measure; say each GPU's memory (--gpu-memory-gib)")
     elsewhere = [spec.service for spec in STAGES if spec.name in settings.services]
     if not gpus or not gpu_bytes or len(elsewhere) == len(STAGES):
-        return Schedule("stagewise" if settings.schedule == "stagewise" else "together")
+        return RunSchedule("stagewise" if settings.schedule == "stagewise" else "together")
     plan = plan_memory(environment(env), gpus, gpu_bytes, settings.schedule, elsewhere)
     if plan.schedule.kind == "none":
         raise PlanError(format_plan(plan))
     service_env = {p.service: p.env for p in plan.schedule.placements}
-    return Schedule(plan.schedule.kind, service_env, refiner_first=plan.refiner_shares_a_gpu(), plan=plan)
+    return RunSchedule(plan.schedule.kind, service_env, refiner_first=plan.refiner_shares_a_gpu(), plan=plan)
 
 
 class PlanError(RuntimeError):
@@ -175,7 +178,7 @@ def _run(
     options: dict[str, str],
     key: str,
     settings: RunSettings,
-    schedule: Schedule,
+    schedule: RunSchedule,
 ) -> int:
     started = time.monotonic()
     run = uuid.uuid4().hex[:12]

@@ -7,10 +7,11 @@ else is served: a video is offered only if the catalog matched it inside the giv
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .catalog import Catalog
-from .site import ASSETS, PAGE_FILES, PRESIGN_SECONDS, data_files
+from .site import ASSETS, PAGE_FILES, PRESIGN_SECONDS, data_file
 
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
 
@@ -24,7 +25,8 @@ def build_app(catalog: Catalog) -> Any:
     def media_url(number: int) -> str | None:
         return f"media/{number}" if catalog.videos[number].source else None
 
-    data = data_files(catalog, media_url)
+    # Each data file is made on its first request and kept: starting costs nothing per video.
+    data = functools.lru_cache(maxsize=1024)(lambda name: data_file(catalog, name, media_url))
     # Only the page's own scripts run (no inline script, nothing from elsewhere); videos may come
     # from a presigned S3 URL.
     csp = "default-src 'self'; script-src 'self'; style-src 'self'; media-src 'self' https: http:; object-src 'none'"
@@ -37,8 +39,8 @@ def build_app(catalog: Catalog) -> Any:
         suffix = name[name.rfind(".") :]
         return FileResponse(ASSETS / name, media_type=MEDIA_TYPES[suffix], headers=headers)
 
-    async def data_file(request: Request) -> Response:
-        text = data.get(request.path_params["name"])
+    async def serve_data(request: Request) -> Response:
+        text = data(request.path_params["name"])
         if text is None:
             return PlainTextResponse("not found", status_code=404)
         return Response(text, media_type=MEDIA_TYPES[".js"], headers=headers)
@@ -58,7 +60,7 @@ def build_app(catalog: Catalog) -> Any:
     routes = [
         Route("/", page),
         Route("/{name:str}", page),
-        Route("/data/{name:str}.js", data_file),
+        Route("/data/{name:str}.js", serve_data),
         Route("/media/{number:int}", media),
     ]
     return Starlette(routes=routes)

@@ -20,15 +20,21 @@ PAGE_FILES = ("index.html", "app.js", "style.css")
 PRESIGN_SECONDS = 7 * 24 * 3600  # the longest S3 allows
 
 
-def data_files(catalog: Catalog, media_url: Callable[[int], str | None]) -> dict[str, str]:
-    """data/<name>.js -> its text, for every data file the page loads."""
-    files = {
-        "index": data_script("index", catalog.index()),
-        "search": data_script("search", catalog.search()),
-    }
-    for number in range(len(catalog.videos)):
-        files[f"video-{number}"] = data_script(f"video-{number}", catalog.video(number, media_url(number)))
-    return files
+def data_names(catalog: Catalog) -> list[str]:
+    """Every data file the page may load (data/<name>.js)."""
+    return ["index", "search", *(f"video-{number}" for number in range(len(catalog.videos)))]
+
+
+def data_file(catalog: Catalog, name: str, media_url: Callable[[int], str | None]) -> str | None:
+    """The text of data/<name>.js, made when asked (None for a name the catalog does not have)."""
+    if name == "index":
+        return data_script(name, catalog.index())
+    if name == "search":
+        return data_script(name, catalog.search())
+    number = name.removeprefix("video-")
+    if name.startswith("video-") and number.isdigit() and int(number) < len(catalog.videos):
+        return data_script(name, catalog.video(int(number), media_url(int(number))))
+    return None
 
 
 def export_site(catalog: Catalog, out: Path, copy_videos: bool = False) -> Path:
@@ -52,6 +58,6 @@ def export_site(catalog: Catalog, out: Path, copy_videos: bool = False) -> Path:
         return Path(os.path.relpath(path, out)).as_posix()
 
     (out / "data").mkdir(exist_ok=True)
-    for name, text in data_files(catalog, media).items():
-        (out / "data" / f"{name}.js").write_text(text, encoding="utf-8")
+    for name in data_names(catalog):
+        (out / "data" / f"{name}.js").write_text(data_file(catalog, name, media) or "", encoding="utf-8")
     return out / "index.html"

@@ -4,6 +4,10 @@ fingerprints, with rate and ETA.
 Each service publishes a video's artifact the moment it is finished, so counting the artifacts of
 the run's videos under the stage's current fingerprint moves video by video, counts nothing of
 other configurations, and knows its total from the plan as soon as the plan is written.
+
+At scale each poll lists every stage's folder (100,000 videos: about 400 S3 list pages), so the
+watcher waits at least `POLL_SHARE_INVERSE` times as long as its last poll took; and a log (not a
+terminal) gets a line when a count moved, at most one per `log_every` seconds, and the last one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from .keys import artifact_key
 from .plan import Plan
 from .stages import STAGES
 from .state import VideoEntry
+
+POLL_SHARE_INVERSE = 10  # the store spends at most a tenth of the run's time answering the watcher
 
 
 @dataclass
@@ -65,9 +71,11 @@ class ProgressWatcher:
         out: TextIO = sys.stdout,
         every: float = 1.0,
         total: int | None = None,
+        log_every: float = 30.0,
     ):
         self.store, self.prefix, self.plan_uri, self.fingerprints = store, prefix, plan_uri, dict(fingerprints)
-        self.out, self.every = out, every
+        self.out, self.every, self.log_every = out, every, log_every
+        self.delay = every  # grows with what a poll costs
         self.stop_event = threading.Event()
         self.counts = {spec.name: StageCount() for spec in STAGES}
         self.total: int | None = total  # known from the manifest before the plan is written
@@ -94,8 +102,10 @@ class ProgressWatcher:
             for index in range(plan.shards):
                 videos.extend(plan.shard(self.store, index, self.prefix).videos)
             self._videos, self.total, self._planned = videos, plan.videos, True
+            changed = True
+        else:
+            changed = False
         counts = published_counts(self.store, self.prefix, self.fingerprints, self._videos)
-        changed = False
         for name, done in counts.items():
             count = self.counts[name]
             if count.first_seen < 0:
@@ -114,21 +124,27 @@ class ProgressWatcher:
             parts.append(f"{name} {count.done}/{self.total if self.total is not None else '?'}{per}")
         return "  progress: " + ", ".join(parts)
 
+    def _timed_poll(self) -> bool:
+        """poll(), and the next wait set from what it cost; False when the store did not answer."""
+        began = time.monotonic()
+        try:
+            return self.poll()
+        except Exception:  # progress is best effort; the run's own errors are reported elsewhere
+            return False
+        finally:
+            self.delay = max(self.every, POLL_SHARE_INVERSE * (time.monotonic() - began))
+
     def _run(self) -> None:
         if self.out.isatty():
             self._run_rich()
             return
-        last = ""
-        while not self.stop_event.wait(self.every):
-            try:
-                self.poll()
-            except Exception:  # progress is best effort; the run's own errors are reported elsewhere
-                continue
-            text = self.line()
-            if text != last:
-                print(text, file=self.out, flush=True)
-                last = text
-        self.poll()
+        printed_at, unprinted = -self.log_every, False
+        while not self.stop_event.wait(self.delay):
+            unprinted |= self._timed_poll()
+            if unprinted and time.monotonic() - printed_at >= self.log_every:
+                print(self.line(), file=self.out, flush=True)
+                printed_at, unprinted = time.monotonic(), False
+        self._timed_poll()
         print(self.line(), file=self.out, flush=True)
 
     def _run_rich(self) -> None:
@@ -137,13 +153,10 @@ class ProgressWatcher:
         columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=None, transient=False) as bars:
             tasks = {name: bars.add_task(name, total=None) for name in self.counts}
-            while not self.stop_event.wait(self.every):
-                try:
-                    self.poll()
-                except Exception:
-                    continue
+            while not self.stop_event.wait(self.delay):
+                self._timed_poll()
                 for name, count in self.counts.items():
                     bars.update(tasks[name], completed=count.done, total=self.total)
-            self.poll()
+            self._timed_poll()
             for name, count in self.counts.items():
                 bars.update(tasks[name], completed=count.done, total=self.total)

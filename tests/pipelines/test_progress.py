@@ -1,0 +1,77 @@
+"""The progress watcher in a log: truthful counts, few lines on a long run, and a store that is not
+polled harder than it can answer. Timers are compressed (log_every of a fraction of a second)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+from action100m.pipelines.plan import Plan, plan_run
+from action100m.pipelines.progress import POLL_SHARE_INVERSE, ProgressWatcher
+from action100m.pipelines.stages import STAGES
+
+FINGERPRINTS = {spec.name: f"fp-{spec.name}" for spec in STAGES}
+
+
+def planned_videos(store, root, count):
+    for i in range(count):
+        store.put_bytes(f"{root}/videos/v{i}.mp4", b"video bytes")
+    manifest = "".join(
+        json.dumps({"video_uid": f"v{i}", "uri": f"{root}/videos/v{i}.mp4"}) + "\n" for i in range(count)
+    )
+    store.put_bytes(f"{root}/m.jsonl", manifest.encode())
+    plan = plan_run(store, f"{root}/m.jsonl", f"{root}/art", shard_size=4)
+    videos = [v for i in range(plan.shards) for v in Plan.load(store, plan.uri).shard(store, i, f"{root}/art").videos]
+    return plan, videos
+
+
+def publish(store, root, stage, video):
+    store.put_bytes(stage.artifact(f"{root}/art", FINGERPRINTS[stage.name], video), b"done")
+
+
+def test_a_log_gets_a_line_when_counts_move_at_most_once_per_log_every_and_the_last_one(local_store):
+    store, root = local_store
+    plan, videos = planned_videos(store, root, 8)
+    embed = STAGES[0]
+    out = io.StringIO()  # not a terminal: plain lines
+    with ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=out, every=0.01, log_every=0.5):
+        for video in videos:  # 8 counts moving over ~0.8 s, polled every 10 ms
+            publish(store, root, embed, video)
+            time.sleep(0.1)
+    lines = out.getvalue().splitlines()
+    # one line per count change would be 9 (and one per poll ~80); at most one per 0.5 s, plus the last
+    assert 2 <= len(lines) <= 4, lines
+    assert all(line.startswith("  progress: embed ") for line in lines), lines
+    assert "embed 8/8" in lines[-1] and "segment 0/8" in lines[-1], lines[-1]
+    counts = [int(line.split("embed ")[1].split("/")[0]) for line in lines]
+    assert counts == sorted(counts), "counts never go back"
+
+
+def test_artifacts_of_other_videos_and_configurations_are_not_counted(local_store):
+    store, root = local_store
+    plan, videos = planned_videos(store, root, 3)
+    embed = STAGES[0]
+    publish(store, root, embed, videos[0])
+    store.put_bytes(embed.artifact(f"{root}/art", "an-older-fingerprint", videos[1]), b"stale")
+    store.put_bytes(f"{root}/art/{embed.kind}/{FINGERPRINTS['embed']}/another-video.npz", b"not ours")
+    watcher = ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=io.StringIO())
+    assert watcher.poll() is True  # the plan was read: the total is known
+    assert watcher.line().startswith("  progress: embed 1/3, segment 0/3"), watcher.line()
+    assert watcher.poll() is False  # nothing moved
+
+
+def test_the_wait_between_polls_grows_with_what_a_poll_costs(local_store):
+    store, root = local_store
+    plan, _ = planned_videos(store, root, 2)
+    watcher = ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=io.StringIO(), every=0.001)
+    slow_list = store.list
+
+    def list_taking_50ms(uri):  # a store far away: each stage's listing takes 50 ms
+        time.sleep(0.05)
+        return slow_list(uri)
+
+    store.list = list_taking_50ms
+    watcher._timed_poll()
+    # 4 stages x 50 ms listed: the next wait is at least ten times that, not the 1 ms asked for
+    assert watcher.delay >= POLL_SHARE_INVERSE * 4 * 0.05

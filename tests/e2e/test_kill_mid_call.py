@@ -25,13 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from action100m.common.healthcheck import is_serving
 from action100m.common.store import ArtifactStore
 from action100m.common.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import embed_videos
 from action100m.pipelines.keys import uid_key
-from action100m.pipelines.local import preset_env, preset_options
+from action100m.pipelines.local import preset_env, preset_options, wait_serving
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
 from action100m.pipelines.steps import RetryPolicy, run_stage
 from action100m.segmenter.segment import segment_video
@@ -71,12 +70,9 @@ class CaptionerProcess:
             )
 
     def wait_serving(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if is_serving(f"127.0.0.1:{self.port}"):
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"captioner not serving:\n{self.log.read_text()[-3000:]}")
+        """As `a100m run` waits for its services (the log must be `<folder>/captioner.log`)."""
+        assert self.log.name == "captioner.log"
+        wait_serving("captioner", f"127.0.0.1:{self.port}", self.process, time.monotonic() + timeout, self.log.parent)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -134,6 +134,23 @@ def test_search_jumps_to_the_matching_node(browser, serve, demo_output, tmp_path
     assert browser.execute_script("return A100M.state.selected.plm_caption") == target["plm_caption"]
 
 
+def test_search_reads_the_parts_in_order_until_it_finds_the_node(browser, serve, demo_output, monkeypatch):
+    from action100m.viewer import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "SEARCH_PART_NODES", 1)  # compressed: each video its own part
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    assert browser.execute_script("return A100M.state.video.nodes.length") > 1
+    open_video(browser, 2)
+    target = browser.execute_script("return A100M.state.video.nodes[2]")
+    open_video(browser, 0)
+    browser.find_element("id", "search").send_keys(target["plm_caption"])
+    wait(browser, "!document.getElementById('results').hidden")
+    browser.find_elements("css selector", "#results li")[0].click()
+    wait(browser, "A100M.state.videoNumber === 2 && A100M.state.selected !== null")
+    assert browser.execute_script("return A100M.state.selected.id") == target["id"]
+
+
 def test_the_exported_site_works_from_file_urls(browser, demo_output, tmp_path):
     catalog = load_catalog([str(demo_output / "out")])
     page = export_site(catalog, tmp_path / "site", copy_videos=True)

@@ -11,7 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from action100m.common.release import write_parquet
+from action100m.common.release.synthetic import balanced_tree_row
 from action100m.common.store import ArtifactStore, S3Settings
+from action100m.viewer import catalog as catalog_module
 from action100m.viewer.catalog import data_script, load_catalog
 
 from .conftest import XSS_CAPTION
@@ -83,6 +86,33 @@ def test_s3_videos_play_through_presigned_urls(serve, demo_output, moto_s3, monk
     status, headers, _ = get(f"{served.url}media/{number}", follow=False)
     assert status == 307 and "X-Amz-Signature=" in headers["location"]
     assert get(headers["location"])[2] == data
+
+
+def data_of(text: str) -> dict:
+    """The payload of a data file (`A100M.add(name, payload);`)."""
+    return json.loads(text[text.index(",") + 1 : text.rindex(")")])
+
+
+def test_the_search_index_comes_in_parts_of_bounded_size(serve, tmp_path, monkeypatch):
+    monkeypatch.setattr(catalog_module, "SEARCH_PART_NODES", 60)  # compressed: 20,000 in use
+    sizes = [30, 30, 50, 90, 10]  # videos of 30 + 30 nodes share a part; the 90-node video is alone
+    rows = [balanced_tree_row(f"v{number}", nodes) for number, nodes in enumerate(sizes)]
+    for number, row in enumerate(rows):
+        row["metadata"]["title"] = f"Video {number}"
+    served = serve([write_parquet(rows, tmp_path / "many.parquet")])
+    index = data_of(get(f"{served.url}data/index.js")[2].decode())
+    assert index["search_parts"] == 4
+    numbers_by_part = []
+    for part in range(4):
+        status, _, body = get(f"{served.url}data/search-{part}.js")
+        assert status == 200
+        entries = data_of(body.decode())["entries"]
+        numbers_by_part.append(sorted({number for number, _, _ in entries}))
+        # every node of the part's videos, and their titles
+        assert len(entries) == sum(sizes[number] + 1 for number in numbers_by_part[-1])
+    assert numbers_by_part == [[0, 1], [2], [3], [4]]
+    for name in ("search-4", "search", "search-", "search-%C2%B2", "video-%C2%B2", "video-5"):
+        assert get(f"{served.url}data/{name}.js")[0] == 404, name
 
 
 def test_data_files_cannot_close_a_script_element():

@@ -1,14 +1,19 @@
 """What the viewer shows: the videos of one or more release datasets, each with its tree of nodes,
 the texts of every node, and where its video file is (when known).
 
-The page receives this as data files (`data/index.js`, `data/video-N.js`, `data/search.js`), the
+The page receives this as data files (`data/index.js`, `data/video-N.js`, `data/search-K.js`), the
 same for the live server and the static export. They are JavaScript that hands JSON to the page
 (`A100M.add(name, {...})`), so an exported site also works opened from `file://`, where a page
 may not fetch JSON. Every text stays data: the page writes it with `textContent`, never as HTML.
+
+The search index comes in parts of consecutive videos, each of at most `SEARCH_PART_NODES` nodes
+(a larger video is a part alone): the page reads them in order until it has enough hits, so a
+catalog of 10,000 videos (a million nodes, ~600 MB of text) is never one file for a browser.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -24,6 +29,7 @@ log = logging.getLogger("action100m.viewer")
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi")
 TEXT_FIELDS = ("plm_caption", "plm_action", "llama3_caption")
+SEARCH_PART_NODES = 20_000  # ~10 MB of text: a browser reads and scans a part in well under a second
 
 
 @dataclass
@@ -92,7 +98,8 @@ class Catalog:
                     "has_video": video.source is not None,
                 }
                 for video in self.videos
-            ]
+            ],
+            "search_parts": len(self.search_parts),
         }
 
     def video(self, number: int, media_url: str | None) -> dict[str, Any]:
@@ -108,10 +115,25 @@ class Catalog:
             "nodes": video.nodes,
         }
 
-    def search(self) -> dict[str, Any]:
-        """One entry per node with text: [video number, node id, the node's texts, lower-cased]."""
-        entries = []
+    @functools.cached_property
+    def search_parts(self) -> list[range]:
+        """The video numbers of each search part (read once the catalog is loaded)."""
+        parts, first, nodes = [], 0, 0
         for number, video in enumerate(self.videos):
+            if number > first and nodes + len(video.nodes) > SEARCH_PART_NODES:
+                parts.append(range(first, number))
+                first, nodes = number, 0
+            nodes += len(video.nodes)
+        if first < len(self.videos):
+            parts.append(range(first, len(self.videos)))
+        return parts
+
+    def search(self, part: int) -> dict[str, Any]:
+        """Search part `part`: one entry per title and per node with text, [video number, node id or
+        None for the title, the texts lower-cased]."""
+        entries = []
+        for number in self.search_parts[part]:
+            video = self.videos[number]
             if video.title:
                 entries.append([number, None, video.title.lower()])
             for node in video.nodes:

@@ -22,18 +22,28 @@ PRESIGN_SECONDS = 7 * 24 * 3600  # the longest S3 allows
 
 def data_names(catalog: Catalog) -> list[str]:
     """Every data file the page may load (data/<name>.js)."""
-    return ["index", "search", *(f"video-{number}" for number in range(len(catalog.videos)))]
+    searches = (f"search-{part}" for part in range(len(catalog.search_parts)))
+    return ["index", *searches, *(f"video-{number}" for number in range(len(catalog.videos)))]
+
+
+def _number_after(name: str, prefix: str, count: int) -> int | None:
+    """N of `prefix-N` when 0 <= N < count."""
+    number = name.removeprefix(prefix)
+    if name.startswith(prefix) and number.isascii() and number.isdigit() and int(number) < count:
+        return int(number)
+    return None
 
 
 def data_file(catalog: Catalog, name: str, media_url: Callable[[int], str | None]) -> str | None:
     """The text of data/<name>.js, made when asked (None for a name the catalog does not have)."""
     if name == "index":
         return data_script(name, catalog.index())
-    if name == "search":
-        return data_script(name, catalog.search())
-    number = name.removeprefix("video-")
-    if name.startswith("video-") and number.isdigit() and int(number) < len(catalog.videos):
-        return data_script(name, catalog.video(int(number), media_url(int(number))))
+    part = _number_after(name, "search-", len(catalog.search_parts))
+    if part is not None:
+        return data_script(name, catalog.search(part))
+    number = _number_after(name, "video-", len(catalog.videos))
+    if number is not None:
+        return data_script(name, catalog.video(number, media_url(number)))
     return None
 
 

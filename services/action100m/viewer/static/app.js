@@ -21,6 +21,7 @@ const A100M = (() => {
         waiting.set(name, []);
         const script = document.createElement("script");
         script.src = `data/${name}.js`;
+        script.onload = () => script.remove();  // its data is in `loaded` now
         script.onerror = () => reject(new Error(`cannot load data/${name}.js`));
         document.body.appendChild(script);
       }
@@ -209,28 +210,44 @@ const A100M = (() => {
     searchTimer = setTimeout(runSearch, 120);
   }
 
+  const MAX_HITS = 50;
+  const KEPT_SEARCH_PARTS = 8;  // later parts are read again per query, so memory stays bounded
+  let searchToken = 0;
+
+  // The index comes in parts (see catalog.py): read them in order until MAX_HITS are shown, and
+  // give up on a query as soon as a newer one is typed.
   async function runSearch() {
+    const token = ++searchToken;
     const query = $("search").value.trim().toLowerCase();
     const results = $("results");
     results.textContent = "";
-    if (query.length < 2) {
-      results.hidden = true;
-      return;
+    results.hidden = true;
+    if (query.length < 2) return;
+    const index = await load("index");
+    let shown = 0;
+    for (let part = 0; part < index.search_parts && shown < MAX_HITS; part++) {
+      const name = `search-${part}`;
+      const search = await load(name);
+      if (part >= KEPT_SEARCH_PARTS) loaded.delete(name);
+      if (token !== searchToken) return;
+      for (const [number, nodeId, text] of search.entries) {
+        if (!text.includes(query)) continue;
+        results.appendChild(resultItem(index.videos[number], number, nodeId, text, query));
+        results.hidden = false;
+        if (++shown === MAX_HITS) break;
+      }
     }
-    const [index, search] = await Promise.all([load("index"), load("search")]);
-    const hits = search.entries.filter((entry) => entry[2].includes(query)).slice(0, 50);
-    for (const [number, nodeId, text] of hits) {
-      const item = document.createElement("li");
-      const at = text.indexOf(query);
-      const video = index.videos[number];
-      item.textContent = `${video.title || video.uid}: …${text.slice(Math.max(0, at - 40), at + query.length + 60)}…`;
-      item.addEventListener("click", () => {
-        results.hidden = true;
-        openVideo(number, nodeId || undefined);
-      });
-      results.appendChild(item);
-    }
-    results.hidden = hits.length === 0;
+  }
+
+  function resultItem(video, number, nodeId, text, query) {
+    const item = document.createElement("li");
+    const at = text.indexOf(query);
+    item.textContent = `${video.title || video.uid}: …${text.slice(Math.max(0, at - 40), at + query.length + 60)}…`;
+    item.addEventListener("click", () => {
+      $("results").hidden = true;
+      openVideo(number, nodeId || undefined);
+    });
+    return item;
   }
 
   return { add, load, start, openVideo, highlight, state };

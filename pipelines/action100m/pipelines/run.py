@@ -164,22 +164,33 @@ def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -
         return 2
     if schedule.plan is not None:
         print(format_plan(schedule.plan), flush=True)
-    return _run(store, manifest, videos, out_dir, artifact_prefix, output_prefix, env, options, key, settings, schedule)
+    return _run(
+        PreparedRun(
+            store, manifest, videos, out_dir, artifact_prefix, output_prefix, env, options, key, settings, schedule
+        )
+    )
 
 
-def _run(
-    store: ArtifactStore,
-    manifest: str,
-    videos: list[dict[str, object]],
-    out_dir: Path,
-    artifact_prefix: str,
-    output_prefix: str,
-    env: dict[str, str],
-    options: dict[str, str],
-    key: str,
-    settings: RunSettings,
-    schedule: RunSchedule,
-) -> int:
+@dataclass(frozen=True)
+class PreparedRun:
+    """What `run_main` settled before any service starts."""
+
+    store: ArtifactStore
+    manifest: str  # the run's manifest URI (inputs/manifest.jsonl)
+    videos: list[dict[str, object]]  # its rows, checked
+    out_dir: Path
+    artifact_prefix: str
+    output_prefix: str
+    env: dict[str, str]  # the services' environment (preset, roots)
+    options: dict[str, str]  # the pipeline's stage options
+    key: str  # what the run's result depends on: a rerun with the same key has nothing to do
+    settings: RunSettings
+    schedule: RunSchedule
+
+
+def _run(prepared: PreparedRun) -> int:
+    store, settings, schedule, out_dir = prepared.store, prepared.settings, prepared.schedule, prepared.out_dir
+    artifact_prefix, output_prefix = prepared.artifact_prefix, prepared.output_prefix
     started = time.monotonic()
     run = uuid.uuid4().hex[:12]
     supervisors: list[Supervisor] = []
@@ -192,7 +203,7 @@ def _run(
         supervisor = Supervisor(out=sys.stdout)  # the terminal, also while task output goes to the log
         supervisors.append(supervisor)
         with local_services(
-            env,
+            prepared.env,
             out_dir / "logs",
             vllm_python=refiner_python(settings.vllm_python),
             supervisor=supervisor,
@@ -211,24 +222,22 @@ def _run(
         task_log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(task_log_path, "w") as task_log:
             if schedule.kind == "stagewise":
-                fingerprints = _stagewise(
-                    store, manifest, videos, artifact_prefix, output_prefix, settings, options, run, services
-                )
+                fingerprints = _stagewise(prepared, run, services)
             else:
                 with services() as addresses:
                     print(f"services ready after {time.monotonic() - started:.0f}s; running the pipeline", flush=True)
-                    configs = current_stages(addresses, options)
+                    configs = current_stages(addresses, prepared.options)
                     fingerprints = {name: config.fingerprint for name, config in configs.items()}
                     print(f"  kfp.local task logs: {task_log_path}", flush=True)
                     with (
-                        ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=len(videos)),
+                        ProgressWatcher(store, artifact_prefix, plan_uri, fingerprints, total=len(prepared.videos)),
                         contextlib.redirect_stdout(task_log),
                         contextlib.redirect_stderr(task_log),
                     ):
                         try:
                             run_pipeline(
                                 addresses,
-                                manifest,
+                                prepared.manifest,
                                 artifact_prefix,
                                 output_prefix,
                                 os.environ["A100M_ALLOWED_ROOTS"].split(","),
@@ -236,7 +245,7 @@ def _run(
                                 settings.shard_size,
                                 settings.parallelism,
                                 os.environ.get("A100M_S3_ENDPOINT", ""),
-                                options=options,
+                                options=prepared.options,
                                 run=run,
                                 read_only_roots=os.environ["A100M_READ_ONLY_ROOTS"].split(","),
                             )
@@ -263,7 +272,7 @@ def _run(
         return 1
     report = RunReport.from_json(store.get_bytes(f"{output_prefix}/report.json").decode())
     final = _final_artifacts(store, artifact_prefix, run, fingerprints[FINAL.name], set(report.done))
-    RunRecord(key, fingerprints, report.done + list(report.failed), final).save(out_dir)
+    RunRecord(prepared.key, fingerprints, report.done + list(report.failed), final).save(out_dir)
     print(summary(report, output_prefix))
     print(f"wall time: {time.monotonic() - started:.0f}s")
     return 0 if report.done and not report.failed else 1
@@ -273,42 +282,33 @@ class PipelineFailed(RuntimeError):
     """A step failed for a reason of its own (the message: its last error line)."""
 
 
-def _stagewise(
-    store: ArtifactStore,
-    manifest: str,
-    videos: list[dict[str, object]],
-    artifact_prefix: str,
-    output_prefix: str,
-    settings: RunSettings,
-    options: dict[str, str],
-    run: str,
-    services: ServiceStarter,
-) -> dict[str, str]:
+def _stagewise(prepared: PreparedRun, run: str, services: ServiceStarter) -> dict[str, str]:
     """The stage-by-stage run with progress per stage; returns the stages' fingerprints."""
+    store, artifact_prefix = prepared.store, prepared.artifact_prefix
     plan_uri = Plan.uri_for(artifact_prefix, run)
     fingerprints: dict[str, str] = {}
 
     def config(address: str, spec: Stage, upstream: dict[str, StageConfig]) -> StageConfig:
-        found = current_stage(address, spec, options, upstream)
+        found = current_stage(address, spec, prepared.options, upstream)
         fingerprints[spec.name] = found.fingerprint
         return found
 
     @contextlib.contextmanager
     def watch(spec: Stage, found: StageConfig) -> Iterator[None]:
         print(f"stage {spec.name}: the {spec.service} alone", flush=True)
-        with ProgressWatcher(store, artifact_prefix, plan_uri, dict(fingerprints), total=len(videos)):
+        with ProgressWatcher(store, artifact_prefix, plan_uri, dict(fingerprints), total=len(prepared.videos)):
             yield
 
     run_stagewise(
         store,
-        manifest,
+        prepared.manifest,
         artifact_prefix,
-        output_prefix,
+        prepared.output_prefix,
         services,
         config,
-        settings.shard_size,
-        settings.parallelism,
-        options,
+        prepared.settings.shard_size,
+        prepared.settings.parallelism,
+        prepared.options,
         run,
         during_stage=watch,
     )

@@ -9,17 +9,14 @@ part behind), and writes `report.json` and the dataset card `README.md`.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.release.assemble import to_row
-from action100m.common.release.files import to_table
+from action100m.common.release.files import parquet_bytes, to_table
 from action100m.common.stage import classify
 from action100m.common.store import ArtifactStore
 from action100m.common.version import __version__
@@ -64,10 +61,8 @@ def export_shard(state: ShardState, output_prefix: str, plan: Plan, store: Artif
         except Exception as error:  # this video fails, the shard goes on
             code, reason = classify(error)
             state.failed[video.video_uid] = Failure("export", code.name, reason)
-    buffer = io.BytesIO()
-    pq.write_table(to_table(rows), buffer, compression="zstd")  # an empty shard still has its file
     staged = f"{staging_prefix(output_prefix, state.run)}/{data_file(state.shard, state.shards)}"
-    store.put_bytes(staged, buffer.getvalue())
+    store.put_bytes(staged, parquet_bytes(rows))  # an empty shard still has its file
     state.export = ExportStats(
         rows=len(rows),
         nodes=sum(len(r["nodes"]) for r in rows),

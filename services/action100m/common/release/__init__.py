@@ -3,6 +3,7 @@
 from .files import (
     NotReleaseFile,
     dataset_files,
+    parquet_bytes,
     read_dataset,
     read_release_rows,
     read_rows,
@@ -21,6 +22,7 @@ __all__ = [
     "Violation",
     "check_video",
     "dataset_files",
+    "parquet_bytes",
     "read_dataset",
     "read_release_rows",
     "read_rows",

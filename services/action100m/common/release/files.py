@@ -6,11 +6,12 @@ Both writers go through the Arrow schema, so JSON floats are the float32 values 
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,6 +19,8 @@ import pyarrow.parquet as pq
 from .schema import RELEASE_SCHEMA
 
 Row = dict[str, Any]
+T = TypeVar("T")
+ROW_GROUP_ROWS = 64  # videos per parquet row group: a reader (the viewer) takes one video without the whole file
 
 
 def to_table(rows: Iterable[Row]) -> pa.Table:
@@ -25,12 +28,22 @@ def to_table(rows: Iterable[Row]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=RELEASE_SCHEMA)
 
 
+def _write_parquet(rows: Iterable[Row], sink: str | io.BytesIO) -> None:
+    pq.write_table(to_table(rows), sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+
+
 def write_parquet(rows: Iterable[Row], path: str | os.PathLike[str]) -> Path:
-    table = to_table(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
+    _write_parquet(rows, str(path))
     return path
+
+
+def parquet_bytes(rows: Iterable[Row]) -> bytes:
+    """The parquet file `write_parquet` writes, as bytes (for a store)."""
+    buffer = io.BytesIO()
+    _write_parquet(rows, buffer)
+    return buffer.getvalue()
 
 
 def write_json(rows: Iterable[Row], path: str | os.PathLike[str]) -> Path:
@@ -101,11 +114,17 @@ def dataset_files(location: str | os.PathLike[str]) -> list[Path]:
 
 def read_dataset(location: str | os.PathLike[str]) -> list[Row]:
     """Release rows of a file or of every release file of a dataset folder (see `dataset_files`)."""
-    rows: list[Row] = []
+    return read_each_file(location, read_release_rows)
+
+
+def read_each_file(location: str | os.PathLike[str], read: Callable[[Path], list[T]]) -> list[T]:
+    """What `read` gives for each release file of `location` (see `dataset_files`), one list; `read`
+    raises NotReleaseFile for a file that is not release rows (skipped beside others, an error alone)."""
+    rows: list[T] = []
     files = dataset_files(location)
     for file in files:
         try:
-            rows.extend(read_release_rows(file))
+            rows.extend(read(file))
         except NotReleaseFile:
             if len(files) == 1:
                 raise

@@ -1,5 +1,6 @@
 """What the viewer shows: the videos of one or more release datasets, each with its tree of nodes,
-the texts of every node, and where its video file is (when known).
+the texts of every node, and where its video file is (when known). Trees and texts are read from
+the files when the page asks for them (`rows.py`); the catalog keeps a summary per video.
 
 The page receives this as data files (`data/index.js`, `data/video-N.js`, `data/search-K.js`), the
 same for the live server and the static export. They are JavaScript that hands JSON to the page
@@ -8,7 +9,8 @@ may not fetch JSON. Every text stays data: the page writes it with `textContent`
 
 The search index comes in parts of consecutive videos, each of at most `SEARCH_PART_NODES` nodes
 (a larger video is a part alone): the page reads them in order until it has enough hits, so a
-catalog of 10,000 videos (a million nodes, ~600 MB of text) is never one file for a browser.
+catalog of 10,000 videos (1.2 million nodes, ~1.7 GB of text at the release's sizes) is never one
+file for a browser.
 """
 
 from __future__ import annotations
@@ -21,70 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from action100m.common.release import read_dataset
+from action100m.common.release.files import read_each_file
 from action100m.common.store import ArtifactStore, S3Settings
 from action100m.common.uris import UriError, split_roots, to_uri
+
+from .rows import TEXT_FIELDS, RowReader, VideoEntry
 
 log = logging.getLogger("action100m.viewer")
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi")
-TEXT_FIELDS = ("plm_caption", "plm_action", "llama3_caption")
 SEARCH_PART_NODES = 20_000  # ~10 MB of text: a browser reads and scans a part in well under a second
-
-
-@dataclass
-class VideoEntry:
-    uid: str
-    title: str
-    duration: float
-    nodes: list[dict[str, Any]]
-    metadata: dict[str, Any]
-    source: str | None = None  # the video file's URI, inside the allowed roots
-
-    @property
-    def annotated(self) -> int:
-        return sum(1 for node in self.nodes if node.get("gpt"))
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _gpt(value: Any) -> Any:
-    if isinstance(value, str):  # the official JSON holds some as strings of JSON
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def entry_of(row: dict[str, Any]) -> VideoEntry:
-    metadata = dict(row.get("metadata") or {})
-    nodes = [
-        {
-            "id": str(node["node_id"]),
-            "parent": node.get("parent_id"),
-            "level": int(_number(node.get("level"))),
-            "start": _number(node.get("start")),
-            "end": _number(node.get("end")),
-            **{name: node.get(name) for name in TEXT_FIELDS},
-            "gpt": _gpt(node.get("gpt")),
-        }
-        for node in row.get("nodes") or []
-    ]
-    ends = [node["end"] for node in nodes]
-    duration = _number(metadata.get("duration")) or (max(ends) if ends else 0.0)
-    return VideoEntry(str(row["video_uid"]), str(metadata.get("title") or ""), duration, nodes, metadata)
 
 
 @dataclass
 class Catalog:
     videos: list[VideoEntry] = field(default_factory=list)
     store: ArtifactStore | None = None  # reads and presigns the video files
+    reader: RowReader = field(default_factory=RowReader)  # reads the videos' rows when asked
 
     def index(self) -> dict[str, Any]:
         return {
@@ -93,7 +48,7 @@ class Catalog:
                     "uid": video.uid,
                     "title": video.title,
                     "duration": video.duration,
-                    "nodes": len(video.nodes),
+                    "nodes": video.node_count,
                     "annotated": video.annotated,
                     "has_video": video.source is not None,
                 }
@@ -107,7 +62,7 @@ class Catalog:
         return {
             "uid": video.uid,
             "title": video.title,
-            "description": str(video.metadata.get("description") or ""),
+            "description": video.description,
             "duration": video.duration,
             "media": media_url,
             # released videos come without files: their uid is the YouTube id
@@ -120,10 +75,10 @@ class Catalog:
         """The video numbers of each search part (read once the catalog is loaded)."""
         parts, first, nodes = [], 0, 0
         for number, video in enumerate(self.videos):
-            if number > first and nodes + len(video.nodes) > SEARCH_PART_NODES:
+            if number > first and nodes + video.node_count > SEARCH_PART_NODES:
                 parts.append(range(first, number))
                 first, nodes = number, 0
-            nodes += len(video.nodes)
+            nodes += video.node_count
         if first < len(self.videos):
             parts.append(range(first, len(self.videos)))
         return parts
@@ -202,8 +157,7 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
     catalog = Catalog(store=store)
     seen: set[str] = set()
     for location in datasets:
-        for row in read_dataset(location):
-            video = entry_of(row)
+        for video in read_each_file(location, catalog.reader.videos):
             if video.uid in seen:
                 log.warning("%s: video %s appears again; the first one is shown", location, video.uid)
                 continue

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .catalog import VideoEntry
+from .rows import VideoEntry
 
 STATS_FILES = (
     "node_durations.png",

@@ -25,8 +25,9 @@ def build_app(catalog: Catalog) -> Any:
     def media_url(number: int) -> str | None:
         return f"media/{number}" if catalog.videos[number].source else None
 
-    # Each data file is made on its first request and kept: starting costs nothing per video.
-    data = functools.lru_cache(maxsize=1024)(lambda name: data_file(catalog, name, media_url))
+    # Each data file is made on its first request, the last few kept: starting costs nothing per
+    # video, and memory stays bounded however many videos are browsed.
+    data = functools.lru_cache(maxsize=32)(lambda name: data_file(catalog, name, media_url))
     # Only the page's own scripts run (no inline script, nothing from elsewhere); videos may come
     # from a presigned S3 URL.
     csp = "default-src 'self'; script-src 'self'; style-src 'self'; media-src 'self' https: http:; object-src 'none'"

@@ -12,12 +12,14 @@ box each); a highlight is a binary search per level, so logarithmic.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -25,7 +27,7 @@ from report import emit, parser
 
 from action100m.common.release import write_parquet
 from action100m.common.release.synthetic import balanced_tree_row
-from action100m.viewer.catalog import load_catalog
+from action100m.viewer.catalog import Catalog, load_catalog
 from action100m.viewer.server import build_app
 
 RELEASED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "action100m_sample_hySSAAw4t24.json"
@@ -37,12 +39,15 @@ def browser():  # type: ignore[no-untyped-def]
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    flags = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000")
+    for flag in (*flags, "--enable-precise-memory-info"):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "chromedriver"))
 
 
-def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def serving(catalog: Catalog) -> Iterator[str]:
+    """The viewer's app over `catalog` on a real uvicorn on loopback; yields its URL."""
     import socket
 
     import uvicorn
@@ -50,19 +55,30 @@ def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  #
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(load_catalog([str(dataset)])), port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(build_app(catalog), port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    renders = []
     try:
-        for _ in range(repeats):
-            driver.get("about:blank")
-            driver.get(f"http://127.0.0.1:{port}/")
-            while driver.execute_script("return document.body && document.body.dataset.ready") != "1":
-                time.sleep(0.01)
-            renders.append(float(driver.execute_script("return Number(document.body.dataset.readyMs)")))
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def open_page(driver, url: str) -> float:  # type: ignore[no-untyped-def]
+    """Loads the page afresh; the browser's milliseconds from navigation start to the page ready."""
+    driver.get("about:blank")
+    driver.get(url)
+    while driver.execute_script("return document.body && document.body.dataset.ready") != "1":
+        time.sleep(0.01)
+    return float(driver.execute_script("return Number(document.body.dataset.readyMs)"))
+
+
+def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    with serving(load_catalog([str(dataset)])) as url:
+        renders = [open_page(driver, url) for _ in range(repeats)]
         nodes = int(driver.execute_script("return document.querySelectorAll('.node').length"))
         highlight = float(
             driver.execute_script(
@@ -71,9 +87,6 @@ def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  #
                 "return (performance.now() - t0) / 500;"
             )
         )
-    finally:
-        server.should_exit = True
-        thread.join(10)
     return sorted(renders)[len(renders) // 2], highlight, nodes
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -42,3 +45,16 @@ def test_captioner_benchmark_rows():
     one_pass, per_node = rows
     assert one_pass["path"] == "one pass" and one_pass["frames_decoded"] <= 360
     assert per_node["frames_decoded"] > one_pass["frames_decoded"]
+
+
+def test_viewer_search_benchmark_rows():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("no chromium / chromedriver here (.ci/run installs them with apt where it can)")
+    rows = run_json("viewer_search.py", "--videos", "30", "--nodes-per-video", "40", "--repeats", "1")
+    assert [(r["index"], r["hit in"]) for r in rows] == [
+        ("one file (baseline)", "first video"),
+        ("one file (baseline)", "last video"),
+        ("parts of 20,000 nodes", "first video"),
+        ("parts of 20,000 nodes", "last video"),
+    ]
+    assert all(r["first_hit_ms"] > 0 and r["js_heap_mb"] > 0 for r in rows)

@@ -39,9 +39,10 @@ def _pyplot() -> Any:
 def plot_timeline(video: VideoEntry, out: Path) -> Path:
     """One row per level, each node a bar from its start to its end; annotated nodes in green."""
     plt = _pyplot()
-    levels = max((node["level"] for node in video.nodes), default=0) + 1
+    nodes = video.nodes  # read from the file once
+    levels = max((node["level"] for node in nodes), default=0) + 1
     figure, axes = plt.subplots(figsize=(14, 1.2 + 0.32 * levels), dpi=110)
-    for node in video.nodes:
+    for node in nodes:
         color = "#7fbf8f" if node.get("gpt") else "#9db4d3"
         axes.barh(
             node["level"],
@@ -53,10 +54,10 @@ def plot_timeline(video: VideoEntry, out: Path) -> Path:
             linewidth=0.4,
         )
     axes.set_ylim(levels - 0.4, -0.6)
-    axes.set_xlim(0, video.duration or max((n["end"] for n in video.nodes), default=1))
+    axes.set_xlim(0, video.duration or max((n["end"] for n in nodes), default=1))
     axes.set_xlabel("seconds")
     axes.set_ylabel("level")
-    axes.set_title(f"{video.title or video.uid}: {len(video.nodes)} nodes, {video.annotated} annotated")
+    axes.set_title(f"{video.title or video.uid}: {len(nodes)} nodes, {video.annotated} annotated")
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
@@ -95,29 +96,35 @@ def plot_stats(videos: Sequence[VideoEntry], out: Path) -> list[Path]:
     """The dataset's distributions, one PNG each (see STATS_FILES)."""
     plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
-    nodes = [node for video in videos for node in video.nodes]
-    parents = {node["parent"] for node in nodes if node.get("parent")}
-    durations = [node["end"] - node["start"] for node in nodes]
-    leaves = [node["end"] - node["start"] for node in nodes if node["id"] not in parents]
-    per_minute = [len(v.nodes) / (v.duration / 60) for v in videos if v.duration > 0]
+    durations: list[float] = []
+    leaves: list[float] = []
+    levels: list[int] = []
+    lengths: dict[str, list[int]] = {f"{a}.{b}": [] for a, b in GPT_FIELDS}
+    verbs: Counter[str] = Counter()
+    for video in videos:  # one video's nodes at a time: a large dataset is never in memory whole
+        nodes = video.nodes
+        parents = {node["parent"] for node in nodes if node.get("parent")}
+        for node in nodes:
+            durations.append(node["end"] - node["start"])
+            levels.append(node["level"])
+            if node["id"] not in parents:
+                leaves.append(node["end"] - node["start"])
+            gpt = node.get("gpt")
+            if not isinstance(gpt, dict):
+                continue
+            for group, name in GPT_FIELDS:
+                value = (gpt.get(group) or {}).get(name)
+                if isinstance(value, str):
+                    lengths[f"{group}.{name}"].append(len(value.split()))
+            verb = action_verb(str((gpt.get("action") or {}).get("brief") or ""))
+            if verb:
+                verbs[verb] += 1
+    per_minute = [v.node_count / (v.duration / 60) for v in videos if v.duration > 0]
     _histogram(plt, durations, "node durations", "seconds", out / STATS_FILES[0], log=True)
-    _histogram(plt, [node["level"] for node in nodes], "node depth", "level", out / STATS_FILES[1])
+    _histogram(plt, levels, "node depth", "level", out / STATS_FILES[1])
     _histogram(plt, leaves, "leaf durations", "seconds", out / STATS_FILES[2], log=True)
     _histogram(plt, per_minute, "segments per video-minute", "nodes per minute", out / STATS_FILES[3])
 
-    lengths: dict[str, list[int]] = {f"{a}.{b}": [] for a, b in GPT_FIELDS}
-    verbs: Counter[str] = Counter()
-    for node in nodes:
-        gpt = node.get("gpt")
-        if not isinstance(gpt, dict):
-            continue
-        for group, name in GPT_FIELDS:
-            value = (gpt.get(group) or {}).get(name)
-            if isinstance(value, str):
-                lengths[f"{group}.{name}"].append(len(value.split()))
-        verb = action_verb(str((gpt.get("action") or {}).get("brief") or ""))
-        if verb:
-            verbs[verb] += 1
     figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
     present = {name: values for name, values in lengths.items() if values}
     if present:

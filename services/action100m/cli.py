@@ -36,15 +36,15 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .common.release import read_dataset
+    from .common.release import iter_dataset
     from .common.release.stats import dataset_figures, figures_rows, figures_table
 
     columns = {}
-    try:
+    try:  # one file in memory at a time, however large the dataset
         for location in args.datasets:
-            columns[Path(location).name or location] = dataset_figures(read_dataset(location))
+            columns[Path(location).name or location] = dataset_figures(iter_dataset(location))
         if args.against:
-            reference = [row for location in args.against for row in read_dataset(location)]
+            reference = (row for location in args.against for row in iter_dataset(location))
             columns["reference"] = dataset_figures(reference)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

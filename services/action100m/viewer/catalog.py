@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from action100m.common.release.files import read_each_file
+from action100m.common.release.files import each_file
 from action100m.common.store import ArtifactStore, S3Settings
 from action100m.common.uris import UriError, split_roots, to_uri
 
@@ -157,7 +157,7 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
     catalog = Catalog(store=store)
     seen: set[str] = set()
     for location in datasets:
-        for video in read_each_file(location, catalog.reader.videos):
+        for video in each_file(location, catalog.reader.videos):
             if video.uid in seen:
                 log.warning("%s: video %s appears again; the first one is shown", location, video.uid)
                 continue

@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, read_rows, write_json, write_parquet
 from action100m.common.release.files import to_table
@@ -45,3 +46,21 @@ def test_missing_fields_become_nulls():
     assert row["metadata"] is None
     assert row["nodes"][0]["gpt"] is None and row["nodes"][0]["parent_id"] is None
     assert table.column("nodes").type.value_type.field("start").type == pa.float32()
+
+
+def test_a_dataset_folder_is_read_file_after_file_and_other_files_beside_it_are_skipped(tmp_path):
+    from action100m.common.release import NotReleaseFile, iter_dataset, read_dataset
+    from action100m.common.release.files import ROW_GROUP_ROWS
+
+    data = tmp_path / "dataset" / "data"
+    write_parquet([{"video_uid": f"a{i}", "nodes": []} for i in range(ROW_GROUP_ROWS + 1)], data / "train-0.parquet")
+    write_json([{"video_uid": "b", "nodes": []}], data / "train-1.json")
+    (data / "report.json").write_text('{"done": 3}')
+    rows = iter_dataset(tmp_path)
+    assert next(rows)["video_uid"] == "a0"  # a generator: nothing read beyond the first file yet
+    assert [row["video_uid"] for row in read_dataset(tmp_path)] == [f"a{i}" for i in range(65)] + ["b"]
+    assert pq.ParquetFile(data / "train-0.parquet").num_row_groups == 2  # a reader can take 64 at a time
+    (data / "train-0.parquet").unlink()
+    (data / "train-1.json").unlink()
+    with pytest.raises(NotReleaseFile, match=r"report\.json: not a release file"):  # alone, it is the error
+        list(iter_dataset(tmp_path))

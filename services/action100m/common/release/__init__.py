@@ -3,6 +3,7 @@
 from .files import (
     NotReleaseFile,
     dataset_files,
+    iter_dataset,
     parquet_bytes,
     read_dataset,
     read_release_rows,
@@ -22,6 +23,7 @@ __all__ = [
     "Violation",
     "check_video",
     "dataset_files",
+    "iter_dataset",
     "parquet_bytes",
     "read_dataset",
     "read_release_rows",

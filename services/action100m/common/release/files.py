@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,21 +114,28 @@ def dataset_files(location: str | os.PathLike[str]) -> list[Path]:
 
 def read_dataset(location: str | os.PathLike[str]) -> list[Row]:
     """Release rows of a file or of every release file of a dataset folder (see `dataset_files`)."""
-    return read_each_file(location, read_release_rows)
+    return list(each_file(location, read_release_rows))
 
 
-def read_each_file(location: str | os.PathLike[str], read: Callable[[Path], list[T]]) -> list[T]:
-    """What `read` gives for each release file of `location` (see `dataset_files`), one list; `read`
-    raises NotReleaseFile for a file that is not release rows (skipped beside others, an error alone)."""
-    rows: list[T] = []
+def iter_dataset(location: str | os.PathLike[str]) -> Iterator[Row]:
+    """`read_dataset`'s rows, one file in memory at a time (for a pass over a large dataset)."""
+    return each_file(location, read_release_rows)
+
+
+def each_file(location: str | os.PathLike[str], read: Callable[[Path], list[T]]) -> Iterator[T]:
+    """What `read` gives for each release file of `location` (see `dataset_files`), file after file;
+    `read` raises NotReleaseFile for a file that is not release rows (skipped beside others, an
+    error alone)."""
     files = dataset_files(location)
+    found = False
     for file in files:
         try:
-            rows.extend(read(file))
+            items = read(file)
         except NotReleaseFile:
             if len(files) == 1:
                 raise
             continue  # report.json and other files beside the data
-    if not rows:
+        found = found or bool(items)
+        yield from items
+    if not found:
         raise FileNotFoundError(f"{location}: no release file (parquet or JSON) found")
-    return rows

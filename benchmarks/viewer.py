@@ -40,7 +40,7 @@ def browser():  # type: ignore[no-untyped-def]
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
     flags = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000")
-    for flag in (*flags, "--enable-precise-memory-info"):
+    for flag in (*flags, "--enable-precise-memory-info", "--js-flags=--expose-gc"):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "chromedriver"))
 

@@ -4,29 +4,44 @@
 "use strict";
 
 const A100M = (() => {
-  const loaded = new Map();
-  const waiting = new Map();
+  const loaded = new Map();  // data file name -> its payload
+  const pending = new Map();  // data file name -> { promise, resolve } while it loads
   const state = { videoNumber: null, video: null, byId: new Map(), children: new Map(), levels: [], selected: null, playing: [] };
+  // Over HTTP the data files are fetched and parsed, so a payload dropped from `loaded` is freed;
+  // from file://, where a page may not fetch, they run as scripts that call add().
+  const overHttp = location.protocol === "http:" || location.protocol === "https:";
 
   function add(name, payload) {
     loaded.set(name, payload);
-    (waiting.get(name) || []).forEach((resolve) => resolve(payload));
-    waiting.delete(name);
+    const entry = pending.get(name);
+    if (entry) entry.resolve(payload);
+  }
+
+  async function fetchData(name) {
+    const response = await fetch(`data/${name}.js`);
+    if (!response.ok) throw new Error(`cannot load data/${name}.js (${response.status})`);
+    const text = await response.text();  // A100M.add("NAME",{...});
+    return JSON.parse(text.slice(text.indexOf(",") + 1, text.lastIndexOf(")")));
   }
 
   function load(name) {
     if (loaded.has(name)) return Promise.resolve(loaded.get(name));
-    return new Promise((resolve, reject) => {
-      if (!waiting.has(name)) {
-        waiting.set(name, []);
+    if (!pending.has(name)) {
+      let resolve, reject;
+      const promise = new Promise((yes, no) => { resolve = yes; reject = no; });
+      pending.set(name, { promise, resolve });
+      promise.finally(() => pending.delete(name)).catch(() => {});
+      if (overHttp) {
+        fetchData(name).then((payload) => add(name, payload), reject);
+      } else {
         const script = document.createElement("script");
         script.src = `data/${name}.js`;
-        script.onload = () => script.remove();  // its data is in `loaded` now
+        script.onload = () => script.remove();
         script.onerror = () => reject(new Error(`cannot load data/${name}.js`));
         document.body.appendChild(script);
       }
-      waiting.get(name).push(resolve);
-    });
+    }
+    return pending.get(name).promise;
   }
 
   const $ = (id) => document.getElementById(id);
@@ -211,7 +226,7 @@ const A100M = (() => {
   }
 
   const MAX_HITS = 50;
-  const KEPT_SEARCH_PARTS = 8;  // later parts are read again per query, so memory stays bounded
+  const KEPT_SEARCH_PARTS = 4;  // ~90 MB of text; later parts are read again per query
   let searchToken = 0;
 
   // The index comes in parts (see catalog.py): read them in order until MAX_HITS are shown, and

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from action100m.common.release import read_release_rows, write_json, write_parquet
+from action100m.common.release import RELEASE_SCHEMA, read_release_rows, write_json, write_parquet
 from action100m.common.release.synthetic import balanced_tree_row
 from action100m.viewer.catalog import load_catalog
 from action100m.viewer.rows import entry_of, nodes_of
@@ -77,3 +77,15 @@ def test_json_and_foreign_parquet_are_read_whole_and_show_the_same(tmp_path):
             theirs.pop("end")
         )
         assert mine == theirs
+
+
+def test_files_of_older_writers_are_read_lazily_too(tmp_path):
+    rows = mixed_rows(70)
+    table = pa.Table.from_pylist(rows, schema=RELEASE_SCHEMA)
+    path = tmp_path / "older.parquet"
+    pq.write_table(table, path, use_compliant_nested_type=False, row_group_size=64)  # nodes.list.item.end
+    assert any(".list.item." in pq.ParquetFile(path).schema.column(i).path for i in range(3, 8))
+    catalog = load_catalog([str(path)])
+    assert [summary(video) for video in catalog.videos] == [summary(entry_of(row)) for row in read_release_rows(path)]
+    assert catalog.videos[66].nodes == nodes_of(read_release_rows(path)[66])
+    assert catalog.reader.groups_read() == 1  # read from its row group, not kept whole from the start

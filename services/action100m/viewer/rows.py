@@ -27,14 +27,6 @@ from action100m.common.release import read_release_rows
 
 Row = dict[str, Any]
 TEXT_FIELDS = ("plm_caption", "plm_action", "llama3_caption")
-SUMMARY_COLUMNS = [
-    "video_uid",
-    "metadata.title",
-    "metadata.description",
-    "metadata.duration",
-    "nodes.list.element.end",
-    "nodes.list.element.gpt.summary.brief",
-]
 KEPT_ROW_GROUPS = 4
 
 
@@ -106,6 +98,16 @@ def entry_of(row: Row) -> VideoEntry:
     )
 
 
+def summary_columns(file: pq.ParquetFile) -> list[str]:
+    """The columns a video's summary needs. A list's element is `element` in files of current
+    writers and `item` in older ones (`nodes.list.item.end`): the file's own paths say which."""
+    paths = [file.schema.column(i).path for i in range(len(file.schema))]
+    element = next((p.split(".")[2] for p in paths if p.startswith("nodes.list.") and p.endswith(".end")), "element")
+    nodes = f"nodes.list.{element}"
+    metadata = ["metadata.title", "metadata.description", "metadata.duration"]
+    return ["video_uid", *metadata, f"{nodes}.end", f"{nodes}.gpt.summary.brief"]
+
+
 class RowReader:
     """Reads release files for the catalog; keeps the last `KEPT_ROW_GROUPS` parquet row groups."""
 
@@ -133,7 +135,7 @@ class RowReader:
 
     def _parquet_videos(self, path: Path) -> list[VideoEntry]:
         file = pq.ParquetFile(path)
-        table = file.read(columns=SUMMARY_COLUMNS)
+        table = file.read(columns=summary_columns(file))
         metadata = table.column("metadata").combine_chunks()
         nodes = table.column("nodes").combine_chunks()
         counts = pc.fill_null(pc.list_value_length(nodes), 0).to_numpy(zero_copy_only=False)

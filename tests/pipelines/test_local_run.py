@@ -44,7 +44,7 @@ def test_progress_counts_this_runs_videos_and_a_finished_rerun_starts_nothing(ti
         assert len(counts) == 4, line
         for done, total in counts:
             assert total == "3" and int(done) <= 3, line
-    assert re.search(r"refine 3/3", lines[-1]), lines[-1]
+    assert re.search(r"refine 3/3", lines[-1]), first.stdout
     assert "videos: 3 done, 0 failed of 3" in first.stdout
     assert sorted(p.name for p in (out / "dataset" / "data").iterdir()) == [
         "train-00000-of-00002.parquet",

@@ -75,3 +75,21 @@ def test_the_wait_between_polls_grows_with_what_a_poll_costs(local_store):
     watcher._timed_poll()
     # 4 stages x 50 ms listed: the next wait is at least ten times that, not the 1 ms asked for
     assert watcher.delay >= POLL_SHARE_INVERSE * 4 * 0.05
+
+
+def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(local_store):
+    store, root = local_store
+    plan, videos = planned_videos(store, root, 2)
+    out = io.StringIO()
+    with ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=out, every=0.01, log_every=60):
+        publish(store, root, STAGES[0], videos[0])
+        time.sleep(0.2)
+        answering = store.list
+
+        def list_failing(uri):  # the store goes away just as the run ends
+            raise OSError("connection refused")
+
+        store.list = list_failing
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("  progress: embed 1/2") and "the store did not answer: connection refused" in lines[-1]
+    store.list = answering

@@ -7,7 +7,8 @@ other configurations, and knows its total from the plan as soon as the plan is w
 
 At scale each poll lists every stage's folder (100,000 videos: about 400 S3 list pages), so the
 watcher waits at least `POLL_SHARE_INVERSE` times as long as its last poll took; and a log (not a
-terminal) gets a line when a count moved, at most one per `log_every` seconds, and the last one.
+terminal) gets a line when a count moved, at most one per `log_every` seconds, and the final counts
+when the watcher stops.
 """
 
 from __future__ import annotations
@@ -90,6 +91,23 @@ class ProgressWatcher:
     def __exit__(self, *exc: object) -> None:
         self.stop_event.set()
         self._thread.join(timeout=10)
+        if not self.out.isatty():
+            self._last_line()
+
+    def _last_line(self) -> None:
+        """The final counts, printed by the caller so that they come before whatever it prints next
+        (the run's summary), whatever the thread was doing; a store that does not answer is said."""
+        error: Exception | None = None
+        for _ in range(3):
+            try:
+                self.poll()
+                error = None
+                break
+            except Exception as failed:
+                error = failed
+                time.sleep(0.2)
+        trouble = f"  (the store did not answer: {error})" if error else ""
+        print(self.line() + trouble, file=self.out, flush=True)
 
     def poll(self) -> bool:
         """Reads the plan (once) and the counts; True when something changed."""
@@ -144,8 +162,6 @@ class ProgressWatcher:
             if unprinted and time.monotonic() - printed_at >= self.log_every:
                 print(self.line(), file=self.out, flush=True)
                 printed_at, unprinted = time.monotonic(), False
-        self._timed_poll()
-        print(self.line(), file=self.out, flush=True)
 
     def _run_rich(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

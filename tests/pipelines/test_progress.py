@@ -3,10 +3,16 @@ polled harder than it can answer. Timers are compressed (log_every of a fraction
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import io
 import json
+import threading
 import time
 
+from kfp.local.logging_utils import indented_print
+
+from action100m.pipelines.local import builtin_print_restored
 from action100m.pipelines.plan import Plan, plan_run
 from action100m.pipelines.progress import POLL_SHARE_INVERSE, ProgressWatcher
 from action100m.pipelines.stages import STAGES
@@ -93,3 +99,44 @@ def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(loc
     lines = out.getvalue().splitlines()
     assert lines[-1].startswith("  progress: embed 1/2") and "the store did not answer: connection refused" in lines[-1]
     store.list = answering
+
+
+def test_overlapping_kfp_tasks_leave_print_indented_and_the_run_puts_it_back():
+    """kfp.local's own `indented_print`, entered and left by two tasks in the order two overlapping
+    tasks of a ParallelFor do (A in, B in, A out, B out): print stays indented for the rest of the
+    process, which is what two CI runs printed after their pipeline. The run restores it."""
+
+    def overlapping_tasks() -> None:
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+        def task_a() -> None:
+            with indented_print():
+                a_in.set()
+                b_in.wait(5)
+            a_out.set()
+
+        def task_b() -> None:
+            a_in.wait(5)
+            with indented_print():
+                b_in.set()
+                a_out.wait(5)
+
+        threads = [threading.Thread(target=task_a), threading.Thread(target=task_b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+
+    original = builtins.print
+    try:
+        overlapping_tasks()
+        assert builtins.print is not original  # kfp's race, as it is
+    finally:
+        builtins.print = original
+    with builtin_print_restored():
+        overlapping_tasks()
+    assert builtins.print is original
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print("  progress: as written")
+    assert out.getvalue() == "  progress: as written\n"

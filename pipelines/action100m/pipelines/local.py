@@ -322,19 +322,35 @@ def run_pipeline(
     pipeline = build_pipeline(parallelism=parallelism, s3_secret=None)
     arguments: dict[str, object] = {f"{spec.name}_address": addresses[spec.name] for spec in STAGES}
     arguments.update({f"{spec.name}_options": options.get(spec.name, "{}") for spec in STAGES})
-    task = pipeline(
-        videos=manifest,
-        artifact_prefix=artifact_prefix,
-        output_prefix=output_prefix,
-        allowed_roots=",".join(allowed_roots),
-        read_only_roots=",".join(read_only_roots),
-        s3_endpoint=s3_endpoint,
-        shard_size=shard_size,
-        overwrite=overwrite,
-        run=run,
-        **arguments,
-    )
+    with builtin_print_restored():
+        task = pipeline(
+            videos=manifest,
+            artifact_prefix=artifact_prefix,
+            output_prefix=output_prefix,
+            allowed_roots=",".join(allowed_roots),
+            read_only_roots=",".join(read_only_roots),
+            s3_endpoint=s3_endpoint,
+            shard_size=shard_size,
+            overwrite=overwrite,
+            run=run,
+            **arguments,
+        )
     return str(task.output)
+
+
+@contextlib.contextmanager
+def builtin_print_restored() -> Iterator[None]:
+    """kfp.local indents a task's output by replacing `builtins.print` while the task runs and
+    putting back what it found; two tasks of a ParallelFor that overlap put back each other's
+    replacement, and every later `print` of the process is indented by 4 spaces (kfp 2.17). What
+    this process prints after the pipeline (progress, the summary) must stay as written."""
+    import builtins
+
+    original = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = original
 
 
 def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> str:

@@ -107,7 +107,13 @@ class ProgressWatcher:
                 error = failed
                 time.sleep(0.2)
         trouble = f"  (the store did not answer: {error})" if error else ""
-        print(self.line() + trouble, file=self.out, flush=True)
+        self._say(self.line() + trouble)
+
+    def _say(self, line: str) -> None:
+        # written to `out` directly, not through print(): kfp.local swaps builtins.print while its
+        # tasks run (see local.builtin_print_restored)
+        self.out.write(line + "\n")
+        self.out.flush()
 
     def poll(self) -> bool:
         """Reads the plan (once) and the counts; True when something changed."""
@@ -160,7 +166,7 @@ class ProgressWatcher:
         while not self.stop_event.wait(self.delay):
             unprinted |= self._timed_poll()
             if unprinted and time.monotonic() - printed_at >= self.log_every:
-                print(self.line(), file=self.out, flush=True)
+                self._say(self.line())
                 printed_at, unprinted = time.monotonic(), False
 
     def _run_rich(self) -> None:

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, read_release_rows, write_json, write_parquet
+from action100m.common.release.files import ROW_GROUP_ROWS
 from action100m.common.release.synthetic import balanced_tree_row
 from action100m.viewer.catalog import load_catalog
 from action100m.viewer.rows import entry_of, nodes_of
@@ -83,7 +84,7 @@ def test_files_of_older_writers_are_read_lazily_too(tmp_path):
     rows = mixed_rows(70)
     table = pa.Table.from_pylist(rows, schema=RELEASE_SCHEMA)
     path = tmp_path / "older.parquet"
-    pq.write_table(table, path, use_compliant_nested_type=False, row_group_size=64)  # nodes.list.item.end
+    pq.write_table(table, path, use_compliant_nested_type=False, row_group_size=ROW_GROUP_ROWS)  # nodes.list.item.end
     assert any(".list.item." in pq.ParquetFile(path).schema.column(i).path for i in range(3, 8))
     catalog = load_catalog([str(path)])
     assert [summary(video) for video in catalog.videos] == [summary(entry_of(row)) for row in read_release_rows(path)]

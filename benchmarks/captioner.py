@@ -27,8 +27,8 @@ from segmenter import synthetic_features
 
 from action100m.captioner.frames import frame_plan, stream_node_frames
 from action100m.common.artifacts import Embeddings
-from action100m.common.synthetic_video import write_video
 from action100m.common.video import VideoReader
+from action100m.devtools.synthetic_video import write_video
 from action100m.segmenter.segment import segment_video
 
 FPS = 30
@@ -103,7 +103,7 @@ def caption_row(base: dict, path: Path, tree, tmp: str, max_new_tokens: int) -> 
     from action100m.captioner.backends import TransformersCaptioner
     from action100m.captioner.caption import CaptionStats, caption_videos
     from action100m.captioner.prompts import CaptionLimits
-    from action100m.common.tiny_models import build_tiny_models
+    from action100m.devtools.tiny_models import build_tiny_models
 
     models = build_tiny_models(Path(tmp) / "models", only=["perception_lm", "mllama"])
     backend = TransformersCaptioner(str(models["perception_lm"]), str(models["mllama"]))

@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from report import emit, parser
 
-from action100m.common.synthetic_video import write_video
-from action100m.common.tiny_models import build_tiny_models
 from action100m.common.video import VideoReader
+from action100m.devtools.synthetic_video import write_video
+from action100m.devtools.tiny_models import build_tiny_models
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import EmbedSettings, EmbedStats, embed_videos
 from action100m.embedder.windows import window_starts, windows_per_hour

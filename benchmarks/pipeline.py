@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 from report import emit, parser
 
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.state import RunReport
 
 

@@ -207,7 +207,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep stdout for the table
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
-            from action100m.common.tiny_models import build_tiny_models
+            from action100m.devtools.tiny_models import build_tiny_models
 
             args.model = str(build_tiny_models(Path(tmp), only=["gpt_oss"])["gpt_oss"])
         rows = asyncio.run(main_async(args))

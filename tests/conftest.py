@@ -65,7 +65,7 @@ def moto_s3():
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """The four tiny random models, built once per session."""
-    from action100m.common.tiny_models import build_tiny_models
+    from action100m.devtools.tiny_models import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 

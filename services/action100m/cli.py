@@ -62,7 +62,7 @@ def _cmd_models_fetch(args: argparse.Namespace) -> int:
     from action100m.pipelines.local import preset_env
     from action100m.pipelines.preflight import configured_models, environment
 
-    from .common.model_fetch import FetchError, fetch_models
+    from .devtools.model_fetch import FetchError, fetch_models
 
     models = list(args.model)
     if args.preset:
@@ -81,7 +81,7 @@ def _cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_tiny(args: argparse.Namespace) -> int:
-    from .common.tiny_models import build_tiny_models
+    from .devtools.tiny_models import build_tiny_models
 
     paths = build_tiny_models(args.dir, seed=args.seed)
     for role, path in paths.items():
@@ -154,9 +154,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from action100m.common.model_memory import UnknownModel
     from action100m.pipelines.local import preset_env
-    from action100m.pipelines.memory_plan import format_plan, plan_memory, target_gpus
+    from action100m.pipelines.memory.facts import UnknownModel
+    from action100m.pipelines.memory.plan import format_plan, plan_memory, target_gpus
     from action100m.pipelines.preflight import environment
 
     try:
@@ -296,7 +296,7 @@ def _first_line(error: BaseException) -> str:
 def _cmd_sample_videos(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .common.synthetic_video import write_video
+    from .devtools.synthetic_video import write_video
 
     folder = Path(args.dir)
     samples = {"kitchen": (360, (0, 120, 250)), "workshop": (300, (0, 150)), "garden": (240, (0, 80, 160))}

@@ -8,8 +8,8 @@ import pytest
 
 from action100m.captioner.frames import FrameKey, frame_plan, stream_node_frames
 from action100m.common.artifacts import SegmentTree, TreeNode
-from action100m.common.synthetic_video import read_frame_stamp, write_video
 from action100m.common.video import VideoReader
+from action100m.devtools.synthetic_video import read_frame_stamp, write_video
 
 FPS = 25
 

@@ -7,7 +7,7 @@ import pytest
 from action100m.captioner.backends import TransformersCaptioner
 from action100m.captioner.service import SERVICE_NAME, CaptionerConfig, CaptionerService
 from action100m.common.artifacts import Captions, SegmentTree
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import embed_videos
 from action100m.segmenter.segment import segment_video

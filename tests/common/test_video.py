@@ -7,7 +7,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from action100m.common.synthetic_video import read_frame_stamp, write_audio_only, write_video
 from action100m.common.video import (
     CorruptVideo,
     EmptyVideo,
@@ -18,6 +17,7 @@ from action100m.common.video import (
     evenly_spaced_times,
     frame_indices_for_times,
 )
+from action100m.devtools.synthetic_video import read_frame_stamp, write_audio_only, write_video
 
 FORMATS = [
     ("libx264", "mp4", Fraction(24000, 1001)),

@@ -12,7 +12,7 @@ import pytest
 from action100m.common.artifacts import Embeddings, SegmentTree
 from action100m.common.release import check_video
 from action100m.common.store import ArtifactStore, S3Settings
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
 from action100m.segmenter.service import SERVICE_NAME as SEGMENTER

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from action100m.common.store import ArtifactStore
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import embed_videos
 from action100m.pipelines.keys import uid_key

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, check_video, read_rows
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.keys import uid_key
 from action100m.pipelines.local import local_services, preset_env, preset_options, run_pipeline
 from action100m.pipelines.state import RunReport

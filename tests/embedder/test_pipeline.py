@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from action100m.common.synthetic_video import write_video
 from action100m.common.video import CorruptVideo, VideoNotFound, VideoReader
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import EmbeddedVideo, EmbedSettings, EmbedStats, embed_videos
 from action100m.embedder.windows import window_starts

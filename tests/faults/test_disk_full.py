@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from action100m.common.store import PARTIAL_SUFFIX, ArtifactStore
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
 from action100m.pipelines.plan import plan_run

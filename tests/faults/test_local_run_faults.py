@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.stages import STAGES
 
 from ..support import descendants, eventually, need_vllm_env, processes

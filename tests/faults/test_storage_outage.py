@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from action100m.common.store import ArtifactStore, S3Settings, is_unavailable
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
 from action100m.pipelines.plan import plan_run

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 
 from ..support import need_vllm_env
 

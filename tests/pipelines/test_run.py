@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from action100m.common.grpc_client import open_channel
-from action100m.common.model_memory import GIB
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.local import preset_env
-from action100m.pipelines.memory_plan import plan_memory
+from action100m.pipelines.memory.facts import GIB
+from action100m.pipelines.memory.plan import plan_memory
 from action100m.pipelines.run import parse_services
 from action100m.pipelines.stages import BY_SERVICE, STAGES
 from action100m.v1 import common_pb2

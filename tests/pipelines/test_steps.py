@@ -15,7 +15,7 @@ import pytest
 from action100m.captioner.service import SERVICE_NAME as CAPTIONER
 from action100m.captioner.service import CaptionerConfig, CaptionerService
 from action100m.common.release import check_video
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
 from action100m.pipelines.export import export_shard, publish_dataset

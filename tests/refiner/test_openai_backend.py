@@ -10,7 +10,7 @@ import urllib.request
 import jsonschema
 import pytest
 
-from action100m.common.tiny_models import build_tiny_models
+from action100m.devtools.tiny_models import build_tiny_models
 from action100m.refiner.backends import GenerationSettings, OpenAIBackend
 from action100m.refiner.refine import RefineJob, refine_videos
 from action100m.refiner.schema import annotation_schema

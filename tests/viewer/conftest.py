@@ -13,7 +13,7 @@ import pytest
 
 from action100m.common.release import write_parquet
 from action100m.common.release.synthetic import balanced_tree_row
-from action100m.common.synthetic_video import write_video
+from action100m.devtools.synthetic_video import write_video
 from action100m.viewer.catalog import Catalog, load_catalog
 
 from ..support import free_port, synthetic_release_row

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
+from action100m.common.errors import classify
 from action100m.common.release.assemble import to_row
 from action100m.common.release.files import parquet_bytes, to_table
-from action100m.common.stage import classify
 from action100m.common.store import ArtifactStore
 from action100m.common.version import __version__
 

@@ -54,7 +54,7 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         }
     if preset != "tiny":
         raise ValueError(f"unknown preset {preset!r} (tiny, single-gpu, paper)")
-    from action100m.common.tiny_models import build_tiny_models
+    from action100m.devtools.tiny_models import build_tiny_models
 
     roles = ("vjepa2", "perception_lm", "mllama", "gpt_oss")
     if not all((models_dir / r / "config.json").exists() for r in roles):

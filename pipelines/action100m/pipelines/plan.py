@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from action100m.common.errors import classify
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
-from action100m.common.stage import MAX_UID_CHARS, classify
+from action100m.common.stage import MAX_UID_CHARS
 from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError, parse_uri
 

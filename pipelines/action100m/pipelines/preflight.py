@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from action100m.common.model_memory import GIB, UnknownModel, model_facts
+from action100m.pipelines.memory.facts import GIB, UnknownModel, model_facts
 
 # Models whose Hub repositories ask users to accept a license first (a token of an account that did).
 GATED_PREFIXES = ("meta-llama/", "facebook/Perception-LM")

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from action100m.common.model_memory import UnknownModel
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError, to_uri
+from action100m.pipelines.memory.facts import UnknownModel
 
 from .local import (
     RunRecord,
@@ -41,7 +41,7 @@ from .local import (
     summary,
     write_manifest,
 )
-from .memory_plan import MemoryPlan, TargetGpus, format_plan, plan_memory, target_gpus
+from .memory.plan import MemoryPlan, TargetGpus, format_plan, plan_memory, target_gpus
 from .plan import ManifestError, Plan
 from .preflight import environment, hardware_problems
 from .progress import ProgressWatcher

@@ -10,9 +10,10 @@ import grpc
 
 from action100m.common.artifacts import SegmentTree
 from action100m.common.config import from_env
+from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageInputError, StageServicer, VideoRun, require_unique_uids, service_info
+from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .stage import StageInputError
+from .errors import StageInputError
 
 TREE_FORMAT = "action100m.tree/v1"
 T = TypeVar("T")

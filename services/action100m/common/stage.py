@@ -9,8 +9,6 @@ dies part-way loses only the videos still in flight.
 from __future__ import annotations
 
 import contextlib
-import errno
-import json
 import logging
 import os
 import time
@@ -22,18 +20,12 @@ import grpc
 
 from action100m.v1 import common_pb2
 
+from .errors import classify
 from .grpc_server import DeadlineExceeded, is_alive, work_slot
 from .inflight import InFlight
-from .release.metadata import MetadataError
-from .store import ArtifactNotFound, ArtifactStore, is_unavailable
-from .uris import UriError
-from .video import VideoError, VideoNotFound
+from .store import ArtifactStore
 
 log = logging.getLogger("action100m.stage")
-
-
-class StageInputError(ValueError):
-    """Input that is present but wrong (bad shapes, NaNs, an inconsistent artifact)."""
 
 
 class StageItem(Protocol):
@@ -54,21 +46,6 @@ ResultT = TypeVar("ResultT")
 # Long enough for any real id (YouTube: 11, paths: a few hundred), short enough to bound every log
 # line and key that holds one.
 MAX_UID_CHARS = 1024
-
-
-def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and message a failed video reports."""
-    if isinstance(error, (ArtifactNotFound, VideoNotFound)):
-        return grpc.StatusCode.NOT_FOUND, str(error)
-    if isinstance(error, (UriError, VideoError, StageInputError, MetadataError)):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"no space left on device: {error.filename or error}"
-    if is_unavailable(error):
-        return grpc.StatusCode.UNAVAILABLE, f"the artifact store is unavailable: {type(error).__name__}: {error}"
-    if isinstance(error, MemoryError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of memory: {error}"
-    return grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}"
 
 
 @dataclass
@@ -135,19 +112,15 @@ def service_info(
     models: Sequence[common_pb2.ModelInfo] = (),
     output_settings: dict[str, Any] | None = None,
 ) -> common_pb2.ServiceInfo:
-    """The Info answer: version, models and the effective default options as JSON."""
-    from google.protobuf import json_format
-
+    """The Info answer: version, models, the effective default options (the stage's Options
+    message), the settings that change the output, and where the service runs."""
     from .version import __version__
 
-    return common_pb2.ServiceInfo(
-        service=service,
-        version=__version__,
-        models=list(models),
-        default_options_json=json_format.MessageToJson(defaults, preserving_proto_field_name=True, indent=None),
-        output_settings_json=json.dumps(output_settings or {}, sort_keys=True),
-        runtime_json=json.dumps(runtime(), sort_keys=True),
-    )
+    info = common_pb2.ServiceInfo(service=service, version=__version__, models=list(models))
+    info.default_options.Pack(defaults)
+    info.output_settings.update(output_settings or {})
+    info.runtime.update(runtime())
+    return info
 
 
 # Environment variables that say where a service runs (`a100m plan` sets them per service).

@@ -17,7 +17,7 @@ from typing import Any
 
 from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, NodeAnnotation, SegmentTree, TreeNode
-from action100m.common.stage import StageInputError
+from action100m.common.errors import StageInputError
 
 from .backends import ChatBackend
 from .markdown import TreeView

@@ -22,9 +22,10 @@ import grpc
 from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.config import from_env
+from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageInputError, StageServicer, VideoRun, require_unique_uids, service_info
+from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from action100m.common import paper
 from action100m.common.artifacts import Embeddings, SegmentTree
-from action100m.common.stage import StageInputError
+from action100m.common.errors import StageInputError
 
 from .clustering import ward_dendrogram
 from .tree import build_tree

@@ -22,23 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tion100m/v1/common.proto\x12\raction100m.v1\"\x8a\x01\n\x0bVideoStatus\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.action100m.v1.Outcome\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x14\n\x0cwall_seconds\x18\x05 \x01(\x01\"F\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\"\r\n\x0bInfoRequest\"\xab\x01\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x06models\x18\x03 \x03(\x0b\x32\x18.action100m.v1.ModelInfo\x12\x1c\n\x14\x64\x65\x66\x61ult_options_json\x18\x04 \x01(\t\x12\x1c\n\x14output_settings_json\x18\x05 \x01(\t\x12\x14\n\x0cruntime_json\x18\x06 \x01(\t*p\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUTCOME_DONE\x10\x01\x12\x12\n\x0eOUTCOME_CACHED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x12\x12\n\x0eOUTCOME_JOINED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tion100m/v1/common.proto\x12\raction100m.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8a\x01\n\x0bVideoStatus\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\'\n\x07outcome\x18\x02 \x01(\x0e\x32\x16.action100m.v1.Outcome\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x14\n\x0cwall_seconds\x18\x05 \x01(\x01\"F\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\"\r\n\x0bInfoRequest\"\xf6\x01\n\x0bServiceInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x06models\x18\x03 \x03(\x0b\x32\x18.action100m.v1.ModelInfo\x12-\n\x0f\x64\x65\x66\x61ult_options\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x30\n\x0foutput_settings\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x07runtime\x18\t \x01(\x0b\x32\x17.google.protobuf.StructJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07*p\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUTCOME_DONE\x10\x01\x12\x12\n\x0eOUTCOME_CACHED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x12\x12\n\x0eOUTCOME_JOINED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'action100m.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=447
-  _globals['_OUTCOME']._serialized_end=559
-  _globals['_VIDEOSTATUS']._serialized_start=46
-  _globals['_VIDEOSTATUS']._serialized_end=184
-  _globals['_MODELINFO']._serialized_start=186
-  _globals['_MODELINFO']._serialized_end=256
-  _globals['_INFOREQUEST']._serialized_start=258
-  _globals['_INFOREQUEST']._serialized_end=271
-  _globals['_SERVICEINFO']._serialized_start=274
-  _globals['_SERVICEINFO']._serialized_end=445
+  _globals['_OUTCOME']._serialized_start=579
+  _globals['_OUTCOME']._serialized_end=691
+  _globals['_VIDEOSTATUS']._serialized_start=103
+  _globals['_VIDEOSTATUS']._serialized_end=241
+  _globals['_MODELINFO']._serialized_start=243
+  _globals['_MODELINFO']._serialized_end=313
+  _globals['_INFOREQUEST']._serialized_start=315
+  _globals['_INFOREQUEST']._serialized_end=328
+  _globals['_SERVICEINFO']._serialized_start=331
+  _globals['_SERVICEINFO']._serialized_end=577
 # @@protoc_insertion_point(module_scope)

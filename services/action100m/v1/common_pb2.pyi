@@ -6,7 +6,9 @@ Messages shared by the four Action100M services.
 Conventions used by every service:
 - Artifacts are named by URI (`s3://bucket/key` or `file:///abs/path`), never sent inline.
   A service refuses URIs outside the buckets/roots it is configured with (INVALID_ARGUMENT).
-- Option fields left at 0 / "" take the service's default (the paper's value, see SPEC.md).
+- Stage options are proto3 `optional` fields: a field the request does not set takes the
+  service's default (the paper's value, see SPEC.md; `Info` says which); a set field, even 0,
+  is used as it is (and refused with INVALID_ARGUMENT when out of range).
 - Batch calls carry several videos and stream one result per video as soon as it is published;
   one bad video gets a FAILED status in its result and the others go on. The call itself fails
   only for a request that is wrong as a whole.
@@ -18,8 +20,10 @@ API version: v1 as of action100m 0.2 (server-streaming stage calls; 0.1's unary 
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -156,38 +160,46 @@ class ServiceInfo(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     MODELS_FIELD_NUMBER: _builtins.int
-    DEFAULT_OPTIONS_JSON_FIELD_NUMBER: _builtins.int
-    OUTPUT_SETTINGS_JSON_FIELD_NUMBER: _builtins.int
-    RUNTIME_JSON_FIELD_NUMBER: _builtins.int
+    DEFAULT_OPTIONS_FIELD_NUMBER: _builtins.int
+    OUTPUT_SETTINGS_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """"embedder", "segmenter", "captioner", "refiner" """
     version: _builtins.str
     """action100m package version"""
-    default_options_json: _builtins.str
-    """Effective default options, as the JSON of the stage's Options message."""
-    output_settings_json: _builtins.str
-    """Server settings that change the output but are not request options (the refiner's reasoning
-    effort and output limit, say), as JSON; part of the artifact fingerprint like the models.
-    """
-    runtime_json: _builtins.str
-    """Where the service runs, as JSON (its CUDA_VISIBLE_DEVICES, GPU memory share, device): for
-    people and the one-machine run's checks; never part of a fingerprint.
-    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]: ...
+    @_builtins.property
+    def default_options(self) -> _any_pb2.Any:
+        """The effective default options: the stage's Options message (EmbedOptions, ...) with every
+        field set to the value a request that leaves it unset gets.
+        """
+
+    @_builtins.property
+    def output_settings(self) -> _struct_pb2.Struct:
+        """Server settings that change the output but are not request options (the refiner's reasoning
+        effort and output limit, say); part of the artifact fingerprint like the models.
+        """
+
+    @_builtins.property
+    def runtime(self) -> _struct_pb2.Struct:
+        """Where the service runs (its CUDA_VISIBLE_DEVICES, GPU memory share, device): for people and
+        the one-machine run's checks; never part of a fingerprint.
+        """
+
     def __init__(
         self,
         *,
         service: _builtins.str = ...,
         version: _builtins.str = ...,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
-        default_options_json: _builtins.str = ...,
-        output_settings_json: _builtins.str = ...,
-        runtime_json: _builtins.str = ...,
+        default_options: _any_pb2.Any | None = ...,
+        output_settings: _struct_pb2.Struct | None = ...,
+        runtime: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_options", b"default_options", "output_settings", b"output_settings", "runtime", b"runtime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_options_json", b"default_options_json", "models", b"models", "output_settings_json", b"output_settings_json", "runtime_json", b"runtime_json", "service", b"service", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_options", b"default_options", "models", b"models", "output_settings", b"output_settings", "runtime", b"runtime", "service", b"service", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,7 +6,9 @@ Messages shared by the four Action100M services.
 Conventions used by every service:
 - Artifacts are named by URI (`s3://bucket/key` or `file:///abs/path`), never sent inline.
   A service refuses URIs outside the buckets/roots it is configured with (INVALID_ARGUMENT).
-- Option fields left at 0 / "" take the service's default (the paper's value, see SPEC.md).
+- Stage options are proto3 `optional` fields: a field the request does not set takes the
+  service's default (the paper's value, see SPEC.md; `Info` says which); a set field, even 0,
+  is used as it is (and refused with INVALID_ARGUMENT when out of range).
 - Batch calls carry several videos and stream one result per video as soon as it is published;
   one bad video gets a FAILED status in its result and the others go on. The call itself fails
   only for a request that is wrong as a whole.

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from action100m.common.model_memory import GIB, ModelFacts, model_facts, working_bytes
+from action100m.pipelines.memory.facts import GIB, ModelFacts, model_facts, working_bytes
 
 # A CUDA context, cuBLAS / cuDNN workspaces and the caching allocator's slack, per process.
 PROCESS_OVERHEAD_BYTES = int(0.75 * GIB)

@@ -7,7 +7,7 @@ import json
 import pytest
 from safetensors import safe_open
 
-from action100m.common.model_memory import DOCUMENTED, UnknownModel, facts_from_dir, model_facts
+from action100m.pipelines.memory.facts import DOCUMENTED, UnknownModel, facts_from_dir, model_facts
 
 
 def loaded_bytes(path) -> int:

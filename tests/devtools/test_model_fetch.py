@@ -90,7 +90,7 @@ def test_a_service_starts_offline_from_the_fetched_cache(tiny_models, tmp_path):
         [
             sys.executable,
             "-c",
-            "from action100m.common.model_memory import model_facts; "
+            "from action100m.pipelines.memory.facts import model_facts; "
             "print(model_facts('facebook/vjepa2-vitg-fpc64-384').source)",
         ],
         capture_output=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from action100m.common.model_memory import GIB
 from action100m.pipelines.local import preset_env
-from action100m.pipelines.memory_plan import USABLE_SHARE, plan_memory
+from action100m.pipelines.memory.facts import GIB
+from action100m.pipelines.memory.plan import USABLE_SHARE, plan_memory
 
 PAPER = preset_env("paper", Path("unused"))
 SINGLE_GPU = preset_env("single-gpu", Path("unused"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .stages import STAGES
+from .registry import STAGES
 from .state import RunReport
 
 MAX_LISTED_FAILURES = 100

@@ -3,12 +3,14 @@
 They run in the pipeline image (docker/pipeline.Dockerfile, `action100m[pipelines]` installed),
 or, in the one-machine run, in this environment. Everything heavy happens in the services. What
 passes between them stays small whatever the run's size: the plan's URI, shard indices, and one
-shard's state (a few KB).
+shard's state (a few KB). Where the store is and what a step may touch (A100M_ALLOWED_ROOTS,
+A100M_READ_ONLY_ROOTS, A100M_S3_ENDPOINT) come from the step's environment: the chart's pipeline
+ConfigMap on a cluster, the run's own values in the one-machine run.
 (No `from __future__ import annotations` here: KFP reads the real type hints.)
 """
 
 from types import SimpleNamespace
-from typing import List
+from typing import Any, Dict, List
 
 from kfp import dsl
 
@@ -21,25 +23,20 @@ def plan_run(
     shard_size: int,
     run: str,
     job_id: str,
-    allowed_roots: str,
-    read_only_roots: str,
-    s3_endpoint: str,
 ) -> str:
     """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its URI."""
+    from action100m.common.store import ArtifactStore
     from action100m.pipelines.plan import plan_run as plan
-    from action100m.pipelines.steps import store_for
 
-    return plan(
-        store_for(allowed_roots, s3_endpoint, read_only_roots), videos, artifact_prefix, shard_size, run or job_id
-    ).uri
+    return plan(ArtifactStore.from_env(), videos, artifact_prefix, shard_size, run or job_id).uri
 
 
-def shard_indices(plan_uri: str, allowed_roots: str, read_only_roots: str, s3_endpoint: str) -> List[int]:
+def shard_indices(plan_uri: str) -> List[int]:
     """The plan's shard indices: what the ParallelFor iterates over (a few bytes per shard)."""
+    from action100m.common.store import ArtifactStore
     from action100m.pipelines.plan import Plan
-    from action100m.pipelines.steps import store_for
 
-    return list(range(Plan.load(store_for(allowed_roots, s3_endpoint, read_only_roots), plan_uri).shards))
+    return list(range(Plan.load(ArtifactStore.from_env(), plan_uri).shards))
 
 
 def run_stage(
@@ -49,27 +46,29 @@ def run_stage(
     job_id: str,
     shard: int,
     state: str,
-    address: str,
-    options_json: str,
+    addresses: Dict[str, str],
+    options: Dict[str, Dict[str, Any]],
     overwrite: bool,
-    allowed_roots: str,
-    read_only_roots: str,
-    s3_endpoint: str,
 ) -> str:
-    """Embed, segment, caption or refine one shard through the stage's service; the shard's new state."""
+    """One stage of the registry on one shard through its service (its address in `addresses`, its
+    Options fields in `options`, both by stage name); the shard's new state."""
+    from action100m.common.store import ArtifactStore
+    from action100m.pipelines.executor import execute, parse_options
     from action100m.pipelines.plan import Plan
+    from action100m.pipelines.registry import stage as stage_named
     from action100m.pipelines.state import ShardState
-    from action100m.pipelines.steps import run_stage as run_one_stage
-    from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
+    store = ArtifactStore.from_env()
+    spec = stage_named(stage)
     shard = int(shard)  # JSON numbers may arrive as floats
     if state:
         current = ShardState.from_json(state)
     else:  # the first stage starts from the plan
         plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
         current = plan.shard(store, shard, artifact_prefix)
-    return run_one_stage(stage, current, address, options_json, overwrite, store=store).to_json()
+    stage_options = {spec.name: parse_options(spec, options.get(spec.name))}
+    done = execute(current, [spec], addresses, stage_options, store=store, overwrite=overwrite)
+    return done.to_json()
 
 
 def export_shard(
@@ -78,17 +77,14 @@ def export_shard(
     job_id: str,
     state: str,
     output_prefix: str,
-    allowed_roots: str,
-    read_only_roots: str,
-    s3_endpoint: str,
 ) -> int:
     """Stages the shard's parquet file in the release format and writes its report; its row count."""
+    from action100m.common.store import ArtifactStore
     from action100m.pipelines.export import export_shard as export
     from action100m.pipelines.plan import Plan
     from action100m.pipelines.state import ShardState
-    from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
+    store = ArtifactStore.from_env()
     plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
     done = export(ShardState.from_json(state), output_prefix, plan, store)
     return done.export.rows if done.export else 0
@@ -98,20 +94,17 @@ def publish_dataset(
     plan_uri: str,
     rows: list[int],
     output_prefix: str,
-    allowed_roots: str,
-    read_only_roots: str,
-    s3_endpoint: str,
     dataset: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
     card: dsl.Output[dsl.Markdown],
 ) -> str:
     """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary.
     In the KFP UI: the dataset (an artifact naming the output prefix), its counts, and its card."""
+    from action100m.common.store import ArtifactStore
     from action100m.pipelines.export import publish_dataset as publish
     from action100m.pipelines.plan import Plan
-    from action100m.pipelines.steps import store_for
 
-    store = store_for(allowed_roots, s3_endpoint, read_only_roots)
+    store = ArtifactStore.from_env()
     report = publish(Plan.load(store, plan_uri), output_prefix, store)
     data = output_prefix.rstrip("/") + "/data/"
     dataset.metadata.update({"location": data, "rows": report.export.rows, "files": len(report.files)})

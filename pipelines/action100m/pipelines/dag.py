@@ -1,17 +1,22 @@
-"""The DAG: plan -> ParallelFor over shard indices (embed -> segment -> caption -> refine -> export)
--> publish. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
+"""The DAG: plan -> ParallelFor over shard indices (the registry's stages in order -> export) ->
+publish. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
 object size limit), and iterates over shard indices while the plan itself stays in the store.
 ParallelFor's parallelism is fixed when the pipeline is built, hence a factory.
+
+What every step needs of the cluster (the store's endpoint and the roots a step may read and
+write) is not a parameter: each step reads it from its environment, filled from the chart's
+pipeline ConfigMap (`{release}-pipeline`) on a cluster, or from `step_env` in the one-machine run.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
 from kfp import compiler, dsl
 
 from . import PIPELINE_IMAGE
 from .components import components
-from .stages import STAGES
+from .registry import STAGES, chart_fullname
 
 # A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
 # is retried by the step itself; a failed video is never retried (README, "Retries").
@@ -19,6 +24,13 @@ POD_RETRIES = 2
 # Secret with the S3 credentials, mounted as env vars in every step (Kubernetes runs only).
 S3_SECRET = "action100m-s3"
 S3_SECRET_KEYS = {"access-key": "AWS_ACCESS_KEY_ID", "secret-key": "AWS_SECRET_ACCESS_KEY"}
+# The chart's pipeline ConfigMap: its keys become the steps' environment, under the same names.
+STEP_SETTINGS = ("A100M_ALLOWED_ROOTS", "A100M_READ_ONLY_ROOTS", "A100M_S3_ENDPOINT", "AWS_REGION")
+
+
+def pipeline_config_map(release: str = "action100m") -> str:
+    """The name of the ConfigMap the chart installed as `release` makes for the pipeline's steps."""
+    return f"{chart_fullname(release)}-pipeline"
 
 
 # What a step pod asks of its node: the steps are thin clients, planning and export read and write
@@ -27,11 +39,18 @@ STEP_RESOURCES = {"cpu": ("500m", "2"), "memory": ("1G", "4G")}
 
 
 def build_pipeline(
-    parallelism: int = 8, s3_secret: "str | None" = S3_SECRET, release: str = "action100m", image: str = PIPELINE_IMAGE
+    parallelism: int = 8,
+    s3_secret: "str | None" = S3_SECRET,
+    release: str = "action100m",
+    image: str = PIPELINE_IMAGE,
+    step_env: "Mapping[str, str] | None" = None,
 ) -> Any:
     """The pipeline function, with `parallelism` shards in flight at once, its steps running in
-    `image`; the services' default addresses are those of the chart installed as `release`."""
+    `image`; the services' default addresses are those of the chart installed as `release`.
+    Without `step_env` the steps take their settings from that release's pipeline ConfigMap (a
+    cluster); with it, from these values (the one-machine run, where tasks are local processes)."""
     steps = components(image)
+    config_map = pipeline_config_map(release)
 
     def configure(task: Any, retries: int = POD_RETRIES) -> Any:
         task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0)
@@ -40,71 +59,60 @@ def build_pipeline(
         # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
         # only for missing outputs, and a changed parameter changes the fingerprints downstream.
         task.set_caching_options(False)
+        if step_env is not None:
+            for name, value in step_env.items():
+                task.set_env_variable(name, value)
+        else:
+            from kfp import kubernetes
+
+            kubernetes.use_config_map_as_env(
+                task, config_map_name=config_map, config_map_key_to_env={name: name for name in STEP_SETTINGS}
+            )
         if s3_secret:
             from kfp import kubernetes
 
             kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_SECRET_KEYS)
         return task
 
-    addresses = {stage.name: stage.default_address(release) for stage in STAGES}
+    default_addresses = {spec.name: spec.default_address(release) for spec in STAGES}
 
     @dsl.pipeline(name="action100m", description="Annotate videos into an Action100M-style dataset.")
     def action100m(
         videos: str,
         artifact_prefix: str,
         output_prefix: str,
-        allowed_roots: str,
-        read_only_roots: str = "",
-        s3_endpoint: str = "",
         run: str = "",
-        embed_address: str = addresses["embed"],
-        segment_address: str = addresses["segment"],
-        caption_address: str = addresses["caption"],
-        refine_address: str = addresses["refine"],
+        addresses: Dict[str, str] = default_addresses,  # stage -> its service's address
+        options: Dict[str, Dict[str, Any]] = {},  # noqa: B006  (stage -> its Options fields, e.g. {"refine": {"rounds": 1}})
         shard_size: int = 16,
-        embed_options: str = "{}",
-        segment_options: str = "{}",
-        caption_options: str = "{}",
-        refine_options: str = "{}",
         overwrite: bool = False,
     ) -> str:
-        store = {"allowed_roots": allowed_roots, "read_only_roots": read_only_roots, "s3_endpoint": s3_endpoint}
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
         run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
-        stage_inputs = {
-            "embed": (embed_address, embed_options),
-            "segment": (segment_address, segment_options),
-            "caption": (caption_address, caption_options),
-            "refine": (refine_address, refine_options),
-        }
         # Planning is deterministic: a failure there is the input's, and retrying cannot help.
-        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, **run_id, **store), 0)
+        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, **run_id), 0)
         plan_uri = plan.output
-        shards = configure(steps.shard_indices(plan_uri=plan_uri, **store))
+        shards = configure(steps.shard_indices(plan_uri=plan_uri))
         with dsl.ParallelFor(shards.output, parallelism=parallelism) as shard:
             state: Any = ""
             for stage in STAGES:
-                address, options = stage_inputs[stage.name]
                 task = configure(
                     steps.run_stage(
                         stage=stage.name,
                         **run_id,
                         shard=shard,
                         state=state,
-                        address=address,
-                        options_json=options,
+                        addresses=addresses,
+                        options=options,
                         overwrite=overwrite,
-                        **store,
                     )
                 )
                 task.set_display_name(stage.name)
                 state = task.output
-            exported = configure(steps.export_shard(**run_id, state=state, output_prefix=output_prefix, **store))
+            exported = configure(steps.export_shard(**run_id, state=state, output_prefix=output_prefix))
         published = configure(
-            steps.publish_dataset(
-                plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, **store
-            )
+            steps.publish_dataset(plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix)
         )
         return published.outputs["Output"]  # type: ignore[no-any-return]
 

@@ -23,6 +23,7 @@ from action100m.common.version import __version__
 
 from .card import dataset_card
 from .plan import Plan
+from .registry import stage
 from .state import ExportStats, Failure, RunReport, ShardState, VideoEntry
 
 log = logging.getLogger("action100m.pipeline")
@@ -37,7 +38,9 @@ def staging_prefix(output_prefix: str, run: str) -> str:
 
 
 def _row(state: ShardState, video: VideoEntry, store: ArtifactStore) -> dict[str, Any]:
-    tree_uri, captions_uri, annotations_uri = (state.artifact(s, video) for s in ("segment", "caption", "refine"))
+    tree_uri, captions_uri, annotations_uri = (
+        state.artifact(stage(s), video) for s in ("segment", "caption", "refine")
+    )
     tree = SegmentTree.from_json(store.get_bytes(tree_uri), tree_uri)
     captions = Captions.from_json(store.get_bytes(captions_uri), captions_uri)
     annotations = Annotations.from_json(store.get_bytes(annotations_uri), annotations_uri)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .keys import input_id
 
@@ -33,6 +33,15 @@ class VideoEntry:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEntry:
         return cls(**{name: str(data.get(name) or "") for name in cls.__dataclass_fields__})
+
+
+class PublishesArtifacts(Protocol):
+    """A stage of the registry, as far as the state needs one (the state does not import the registry)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -116,10 +125,9 @@ class ShardState:
     stats: dict[str, StageStats] = field(default_factory=dict)
     export: ExportStats | None = None
 
-    def artifact(self, stage_name: str, video: VideoEntry) -> str:
-        from .stages import stage
-
-        return stage(stage_name).artifact(self.prefix, self.stages[stage_name].fingerprint, video)
+    def artifact(self, spec: PublishesArtifacts, video: VideoEntry) -> str:
+        """Where the stage `spec` publishes this video's artifact in this run."""
+        return spec.artifact(self.prefix, self.stages[spec.name].fingerprint, video)
 
     def active(self) -> list[VideoEntry]:
         """The videos no stage has failed so far."""

@@ -183,6 +183,12 @@ class ArtifactStore:
         needs_s3 = any(r.startswith("s3://") for r in (*roots, *read_only))
         return cls(roots, s3=S3Settings.from_env(env) if needs_s3 else None, read_only_roots=read_only)
 
+    def allow_reading(self, roots: Sequence[str], env: Mapping[str, str] = os.environ) -> None:
+        """Adds read-only roots (inputs found after the store was made: the videos a manifest names)."""
+        self.read_only = AllowList([*map(str, self.read_only.roots), *roots], required=False)
+        if self._s3_settings is None and any(r.startswith("s3://") for r in roots):
+            self._s3_settings = S3Settings.from_env(env)
+
     # -- plumbing ---------------------------------------------------------------------------
     def resolve(self, uri: str | ArtifactUri) -> ArtifactUri:
         """Parses `uri` and checks that it may be read: inside an allowed or a read-only root (raises UriError)."""

@@ -1,8 +1,10 @@
-"""What each pipeline step does: a thin gRPC client of one service, working on one shard.
+"""The executor: stages of the registry run on one shard, each a thin gRPC client of its service.
 
-A step asks its service only for the videos whose output is not published under the stage's
-fingerprint (a rerun recomputes nothing finished), reads the streamed result of each video as it
-is published, and records it in the shard's state.
+`execute` is the one way stages run: the DAG's per-stage task (KFP, kfp.local) calls it with one
+stage, the stage-by-stage run with one stage per shard, tests with every stage; the stage order is
+the registry's. A stage asks its service only for the videos whose output is not published under
+the stage's fingerprint (a rerun recomputes nothing finished), reads the streamed result of each
+video as it is published, and records it in the shard's state.
 
 Retries, one layer per kind of failure (README, "Retries"):
 - the artifact store unreachable for a while: the store's HTTP client (`S3Settings.http_client`);
@@ -17,23 +19,22 @@ Retries, one layer per kind of failure (README, "Retries"):
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from action100m.common.grpc_client import open_channel
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2
 
 from .keys import fingerprint
-from .stages import Stage, stage
+from .registry import Stage, stage
 from .state import Failure, ShardState, StageConfig
 
 log = logging.getLogger("action100m.pipeline")
@@ -71,20 +72,6 @@ class RetryPolicy:
         return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
 
 
-def store_for(allowed_roots: str = "", s3_endpoint: str = "", read_only_roots: str = "") -> ArtifactStore:
-    """The step's artifact store: roots (read-write for artifacts and the dataset, read-only for the
-    videos) and endpoint from the pipeline's parameters when given, else from A100M_* variables;
-    credentials always from the environment (a Secret on Kubernetes)."""
-    env = dict(os.environ)
-    if allowed_roots:
-        env["A100M_ALLOWED_ROOTS"] = allowed_roots
-    if read_only_roots:
-        env["A100M_READ_ONLY_ROOTS"] = read_only_roots
-    if s3_endpoint:
-        env["A100M_S3_ENDPOINT"] = s3_endpoint
-    return ArtifactStore.from_env(env)
-
-
 def _retrying(call: Callable[[], Any], what: str, policy: RetryPolicy) -> Any:
     for attempt in range(1, policy.attempts + 1):
         try:
@@ -98,39 +85,96 @@ def _retrying(call: Callable[[], Any], what: str, policy: RetryPolicy) -> Any:
     raise AssertionError("unreachable")
 
 
+StageOptions = Mapping[str, Message]
+"""Options per stage name: each the stage's Options message (fields not set take the service's defaults)."""
+
+
+def options_dict(options: Message) -> dict[str, Any]:
+    """The fields an Options message sets, by their proto names: the form of DAG parameters and reports."""
+    return json_format.MessageToDict(options, preserving_proto_field_name=True)
+
+
+def parse_options(spec: Stage, options: Mapping[str, Any] | Message | None) -> Message:
+    """The stage's Options message from a dict of its fields (a DAG parameter) or the message itself;
+    an unknown field or a wrong type raises ValueError naming it."""
+    if isinstance(options, Message):
+        return options
+    try:
+        return json_format.ParseDict(dict(options or {}), spec.options())
+    except json_format.ParseError as error:
+        raise ValueError(f"{spec.name} options: {error}") from None
+
+
+def options_of(spec: Stage, options: StageOptions) -> Message:
+    """The stage's Options in `options`, or an empty one (every field at the service's default)."""
+    found = options.get(spec.name)
+    return spec.options() if found is None else found
+
+
 def stage_config(
-    stub: Any, spec: Stage, options: Any, upstream: dict[str, StageConfig], policy: RetryPolicy
+    stub: Any, spec: Stage, options: Message, upstream: Mapping[str, StageConfig], policy: RetryPolicy
 ) -> StageConfig:
-    """The stage's models, options and fingerprint, from its service's Info."""
+    """The stage's models, the options in force (the service's defaults with the request's fields
+    over them) and its fingerprint, from its service's Info."""
     info = _retrying(lambda: stub.Info(common_pb2.InfoRequest(), timeout=120), f"{spec.service} Info", policy)
-    requested = json_format.MessageToDict(options)
+    defaults = spec.options()
+    if info.HasField("default_options") and not info.default_options.Unpack(defaults):
+        raise ValueError(f"the {spec.service} sent defaults of another type: {info.default_options.type_url}")
     models = [m.name for m in info.models]
     fp = fingerprint(
         spec.name,
         models=models,
-        defaults=info.default_options_json,
-        settings=info.output_settings_json,
-        options=requested,
+        defaults=options_dict(defaults),
+        settings=json_format.MessageToDict(info.output_settings),
+        options=options_dict(options),
         upstream=[upstream[name].fingerprint for name in spec.reads],
     )
-    effective = {**json.loads(info.default_options_json or "{}"), **requested}
-    return StageConfig(fp, models, effective, info.version)
+    effective = spec.options()
+    effective.CopyFrom(defaults)
+    effective.MergeFrom(options)  # the request's set fields over the defaults
+    return StageConfig(fp, models, options_dict(effective), info.version)
 
 
-def run_stage(
-    stage_name: str,
+def current_config(
+    address: str, spec: Stage, options: Message, upstream: Mapping[str, StageConfig], policy: RetryPolicy | None = None
+) -> StageConfig:
+    """A stage's config, asked of its service at `address` as the executor asks it."""
+    with open_channel(address) as channel:
+        return stage_config(spec.stub(channel), spec, options, upstream, policy or RetryPolicy())
+
+
+def execute(
     state: ShardState,
-    address: str,
-    options_json: str = "{}",
-    overwrite: bool = False,
+    stages: Sequence[Stage],
+    addresses: Mapping[str, str],
+    options: StageOptions | None = None,
     store: ArtifactStore | None = None,
+    overwrite: bool = False,
     policy: RetryPolicy = RetryPolicy(),
 ) -> ShardState:
-    """One stage on one shard: returns the shard's state with this stage's outcomes added."""
-    spec = stage(stage_name)
-    store = store or store_for()
+    """Runs `stages` (in the given order, each after those it reads) on one shard through the
+    services at `addresses` (stage name -> address); returns the shard's state with their outcomes."""
+    store = store or ArtifactStore.from_env()
+    options = options or {}
+    for spec in stages:
+        missing = [name for name in spec.reads if name not in state.stages]
+        if missing:
+            raise ValueError(f"{spec.name} reads {', '.join(missing)}, which has not run on shard {state.shard}")
+        state = _run_stage(spec, state, addresses[spec.name], options_of(spec, options), store, overwrite, policy)
+    return state
+
+
+def _run_stage(
+    spec: Stage,
+    state: ShardState,
+    address: str,
+    options: Message,
+    store: ArtifactStore,
+    overwrite: bool,
+    policy: RetryPolicy,
+) -> ShardState:
+    """One stage on one shard."""
     started = time.monotonic()
-    options = json_format.Parse(options_json or "{}", spec.options())
     stats = state.stats_of(spec.name)
     with open_channel(address) as channel:
         stub = spec.stub(channel)
@@ -138,8 +182,9 @@ def run_stage(
         recomputed = set(state.recomputed)
         fresh, forced = [], []
         for video in state.active():
-            output = state.artifact(spec.name, video)
-            item = spec.make_item(video, {name: state.artifact(name, video) for name in spec.reads}, output)
+            output = state.artifact(spec, video)
+            upstream = {name: state.artifact(stage(name), video) for name in spec.reads}
+            item = spec.make_item(video, upstream, output)
             if overwrite or video.video_uid in recomputed:
                 forced.append(item)  # recomputed upstream in this run: its old output is stale
             elif store.exists(output):

@@ -13,7 +13,8 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from action100m.pipelines.memory.facts import GIB, UnknownModel, model_facts
+from ..memory.facts import GIB, UnknownModel, model_facts
+from ..registry import STAGES, stage
 
 # Models whose Hub repositories ask users to accept a license first (a token of an account that did).
 GATED_PREFIXES = ("meta-llama/", "facebook/Perception-LM")
@@ -21,16 +22,7 @@ GATED_PREFIXES = ("meta-llama/", "facebook/Perception-LM")
 
 def configured_models(env: Mapping[str, str]) -> dict[str, list[str]]:
     """The models each service would load with `env` (service -> model names)."""
-    from action100m.captioner.service import CaptionerConfig
-    from action100m.embedder.service import EmbedderConfig
-    from action100m.refiner.service import RefinerConfig
-
-    captioner, refiner = CaptionerConfig.from_env(env), RefinerConfig.from_env(env)
-    return {
-        "embedder": [EmbedderConfig.from_env(env).model],
-        "captioner": [captioner.video_model, captioner.image_model],
-        "refiner": [refiner.model] if refiner.backend != "openai" else [],
-    }
+    return {spec.service: spec.models(env) for spec in STAGES if spec.models(env)}
 
 
 def is_downloaded(model: str) -> bool:
@@ -68,7 +60,7 @@ def hardware_problems(
 ) -> list[str]:
     """What stops the services in `services` from starting here, one line each ([] when nothing)."""
     problems: list[str] = []
-    on_gpu = [s for s in services if s != "segmenter"]
+    on_gpu = [s for s in services if stage(s).on_gpu]
     if needs_gpu and on_gpu and gpu_count == 0:
         problems.append(
             f"the {', '.join(on_gpu)} need a CUDA GPU for these models and none is visible here "

@@ -23,10 +23,10 @@ from typing import TextIO
 
 from action100m.common.store import ArtifactStore
 
-from .keys import artifact_key
-from .plan import Plan
-from .stages import STAGES
-from .state import VideoEntry
+from ..keys import artifact_key
+from ..plan import Plan
+from ..registry import STAGES
+from ..state import VideoEntry
 
 POLL_SHARE_INVERSE = 10  # the store spends at most a tenth of the run's time answering the watcher
 

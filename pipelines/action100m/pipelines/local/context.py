@@ -1,0 +1,156 @@
+"""What `a100m run` settles before any service starts, as one value passed down: the inputs and their
+manifest, where artifacts and the dataset go, the roots every process may touch, the one artifact
+store of this process, the services' settings and the stage options of the preset.
+
+The environment is read once, here (`RunSettings.env`, the CLI's process environment): roots
+already set in it are kept and extended, never overwritten, and nothing is written back into it.
+The services get their settings with their process (`service_env`), the DAG's tasks with theirs
+(`step_env`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from action100m.common.store import ArtifactStore
+from action100m.common.uris import parse_uri, split_roots, to_uri
+
+from ..plan import plan_entries, uids_for
+from .presets import preset_env, preset_options
+
+
+@dataclass
+class RunSettings:
+    """`a100m run`'s options beyond the inputs and the output folder."""
+
+    preset: str = "tiny"
+    store_root: str | None = None
+    shard_size: int = 16
+    parallelism: int = 2
+    models_dir: str | None = None
+    vllm_python: str | None = None
+    allowed_roots: str | None = None
+    schedule: str = "auto"
+    gpus: str | None = None  # "0,1": the GPUs this run may use (default: every visible one)
+    gpu_memory_gib: float | None = None  # each GPU's memory (default: measured)
+    services: dict[str, str] = field(default_factory=dict)  # stage -> host:port already running
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # the CLI's environment
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """A run as settled before any service starts."""
+
+    settings: RunSettings
+    out_dir: Path
+    artifact_prefix: str
+    output_prefix: str
+    allowed_roots: tuple[str, ...]  # read and written: artifacts, the dataset
+    read_only_roots: tuple[str, ...]  # only read: the videos and the manifest
+    store: ArtifactStore  # the one store of this process, over those roots
+    manifest: str  # the run's manifest URI
+    videos: list[dict[str, Any]]  # its rows, checked
+    preset_env: dict[str, str]  # the services' settings of the preset
+    options: dict[str, Message]  # stage name -> the Options the run asks for
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.settings.env.get("A100M_S3_ENDPOINT", "")
+
+    def roots_env(self) -> dict[str, str]:
+        """Where every process of the run may read and write, as the A100M_* settings say it."""
+        env = {
+            "A100M_ALLOWED_ROOTS": ",".join(self.allowed_roots),
+            "A100M_READ_ONLY_ROOTS": ",".join(self.read_only_roots),
+        }
+        if self.s3_endpoint:
+            env["A100M_S3_ENDPOINT"] = self.s3_endpoint
+        return env
+
+    def service_env(self) -> dict[str, str]:
+        """The settings every service of the run starts with (the preset's and the roots)."""
+        return {**self.preset_env, **self.roots_env()}
+
+    def step_env(self) -> dict[str, str]:
+        """The settings of the DAG's tasks (local processes): the roots and the store's endpoint."""
+        return self.roots_env()
+
+
+def _roots(setting: str, env: Mapping[str, str], more: Sequence[str]) -> tuple[str, ...]:
+    """The roots already in the environment (kept), then these."""
+    return tuple(dict.fromkeys([*split_roots(env.get(setting, "")), *more]))
+
+
+def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext:
+    """Reads the inputs (a manifest, or video files written into one) and settles the run.
+    Raises ManifestError, UriError or OSError for inputs that cannot be planned at all."""
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
+    output_prefix = to_uri(out_dir / "dataset")
+    allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
+    given_manifest = len(inputs) == 1 and inputs[0].endswith((".jsonl", ".parquet"))
+    manifest = to_uri(inputs[0]) if given_manifest else f"{artifact_prefix}/inputs/manifest.jsonl"
+    read_only = list(
+        _roots("A100M_READ_ONLY_ROOTS", settings.env, input_roots(inputs, manifest if given_manifest else ""))
+    )
+    store = ArtifactStore(allowed, read_only_roots=read_only, s3=_s3_settings([*allowed, *read_only], settings.env))
+    if not given_manifest:
+        write_manifest(store, inputs, manifest)
+    videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
+    video_roots = [r for r in read_roots(videos, settings.allowed_roots) if r not in read_only]
+    store.allow_reading(video_roots, settings.env)
+    models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
+    return RunContext(
+        settings=settings,
+        out_dir=out_dir,
+        artifact_prefix=artifact_prefix,
+        output_prefix=output_prefix,
+        allowed_roots=allowed,
+        read_only_roots=(*read_only, *video_roots),
+        store=store,
+        manifest=manifest,
+        videos=videos,
+        preset_env=preset_env(settings.preset, models_dir),
+        options=preset_options(settings.preset),
+    )
+
+
+def _s3_settings(roots: Sequence[str], env: Mapping[str, str]) -> Any:
+    from action100m.common.store import S3Settings
+
+    return S3Settings.from_env(env) if any(r.startswith("s3://") for r in roots) else None
+
+
+def write_manifest(store: ArtifactStore, inputs: Sequence[str], manifest: str) -> None:
+    """A manifest for a list of videos (uids from the file names, see `plan.uids_for`)."""
+    uris = [to_uri(item) for item in inputs]
+    rows = [{"video_uid": uid, "uri": uri} for uid, uri in zip(uids_for(uris), uris, strict=True)]
+    store.put_bytes(manifest, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def input_roots(inputs: Sequence[str], manifest: str) -> list[str]:
+    """The folders of the video files given on the command line, and of the manifest."""
+    roots = [to_uri(Path(i).resolve().parent) for i in inputs if "://" not in i]
+    if manifest.startswith("file://"):
+        roots.append(manifest.rsplit("/", 1)[0])
+    return list(dict.fromkeys(roots))
+
+
+def read_roots(videos: Sequence[dict[str, Any]], allowed: str | None) -> list[str]:
+    """Where the manifest's videos may be read from: `--allowed-roots` when given, else the folders
+    of every video it names (the user named them)."""
+    if allowed is not None:
+        return [to_uri(root) for root in split_roots(allowed)]
+    roots = []
+    for video in videos:
+        uri = parse_uri(str(video["uri"]))
+        roots.append(f"s3://{uri.bucket}" if uri.scheme == "s3" else to_uri(Path(uri.key).parent))
+    return list(dict.fromkeys(roots))

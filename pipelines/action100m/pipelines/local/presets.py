@@ -1,0 +1,59 @@
+"""The presets: which models the services load (their settings) and the stage options a run asks for.
+
+`tiny` builds random models offline (every code path on a CPU; outputs are noise); `single-gpu`
+and `paper` name real models (`paper`: each service's defaults are the paper's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from ..registry import stage
+
+PRESETS = ("tiny", "single-gpu", "paper")
+TINY_ROLES = ("vjepa2", "perception_lm", "mllama", "gpt_oss")
+
+
+def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
+    """The services' settings of a preset; `tiny` builds its models into `models_dir` if they are not there."""
+    if preset == "paper":
+        return {}  # each service's defaults are the paper's models
+    if preset == "single-gpu":
+        return {
+            "A100M_REFINER_MODEL": "openai/gpt-oss-20b",
+            "A100M_CAPTIONER_IMAGE_MODEL": "meta-llama/Llama-3.2-11B-Vision-Instruct",
+            "A100M_CAPTION_BATCH_SIZE": "4",
+        }
+    if preset != "tiny":
+        raise ValueError(f"unknown preset {preset!r} ({', '.join(PRESETS)})")
+    from action100m.devtools.tiny_models import build_tiny_models
+
+    if not all((models_dir / role / "config.json").exists() for role in TINY_ROLES):
+        build_tiny_models(models_dir)
+    return {
+        "A100M_EMBEDDER_MODEL": str(models_dir / "vjepa2"),
+        "A100M_CAPTIONER_VIDEO_MODEL": str(models_dir / "perception_lm"),
+        "A100M_CAPTIONER_IMAGE_MODEL": str(models_dir / "mllama"),
+        "A100M_REFINER_MODEL": str(models_dir / "gpt_oss"),
+        # random weights: short strings so every answer ends; a small CPU engine
+        "A100M_REFINER_REASONING_PARSER": "",
+        "A100M_REFINER_MAX_STRING_CHARS": "40",
+        "A100M_REFINER_MAX_OUTPUT_TOKENS": "400",
+        "A100M_REFINER_MAX_MODEL_LEN": "8192",
+        "A100M_REFINER_KV_CACHE_GIB": "1",
+        "A100M_REFINER_ENFORCE_EAGER": "1",
+        "A100M_REFINER_MAX_NUM_SEQS": "32",
+        "A100M_DEVICE": "cpu",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "A100M_CAPTION_BATCH_SIZE": "16",
+    }
+
+
+def preset_options(preset: str) -> dict[str, Message]:
+    """The stage options of a preset (stage name -> its Options message)."""
+    if preset == "tiny":  # random captioners rarely stop by themselves
+        caption = stage("caption").options(caption_max_new_tokens=16, action_max_new_tokens=8, image_max_new_tokens=16)
+        return {"caption": caption}
+    return {}

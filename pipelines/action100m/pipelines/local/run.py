@@ -1,0 +1,216 @@
+"""`run_main`: the one-machine run from the inputs to the dataset.
+
+It settles the run (`context`), says "nothing to do" when the last run of the folder already made
+this dataset (`record`), checks the machine and decides the schedule (`preflight`, `schedule`),
+starts the services it needs on loopback (`services`; `--services` names ones already running),
+runs the pipeline (the DAG through kfp.local, or `stagewise`) with progress, and prints a summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from action100m.common.uris import UriError
+
+from ..executor import current_config, options_of
+from ..memory.facts import UnknownModel
+from ..memory.plan import format_plan, target_gpus
+from ..plan import ManifestError, Plan
+from ..registry import STAGES, Stage
+from ..state import RunReport, StageConfig
+from .context import RunContext, RunSettings, settle
+from .kfp_driver import pipeline_failure, run_pipeline
+from .preflight import environment, hardware_problems
+from .progress import ProgressWatcher
+from .record import nothing_to_do, record_run, run_key
+from .schedule import PlanError, RunSchedule, decide_schedule
+from .services import ServiceFailed, local_services, missing_python, vllm_python
+from .stagewise import run_stagewise
+from .supervisor import Supervisor, interrupt_on_signals, stop_children
+
+
+def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -> int:
+    """Everything on this machine; prints progress, the output path and a summary.
+    Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input."""
+    settings = settings or RunSettings()
+    try:
+        run = settle(inputs, out, settings)
+    except (ManifestError, UriError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    key = run_key(run)
+    if nothing_to_do(run, key):
+        print(
+            f"nothing to do: all {len(run.videos)} videos are published under {run.output_prefix}/data/ with these "
+            "settings; no service started (change an option, or delete the output, to recompute)"
+        )
+        return 0
+    try:
+        schedule = _check_machine(run)
+    except (PlanError, UnknownModel, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if schedule.plan is not None:
+        print(format_plan(schedule.plan), flush=True)
+    return LocalRun(run, schedule, key).execute()
+
+
+def _check_machine(run: RunContext) -> RunSchedule:
+    """The schedule of this run on this machine; ValueError with every problem, one per line."""
+    settings = run.settings
+    env = environment(run.service_env())
+    local = [spec for spec in STAGES if spec.name not in settings.services]
+    target = target_gpus(settings.gpus, settings.gpu_memory_gib)
+    problems = hardware_problems(env, [s.service for s in local], settings.preset != "tiny", target.visible)
+    missing = missing_python(local, env, vllm_python(settings.vllm_python, settings.env))
+    problems += [missing] if missing else []
+    schedule = decide_schedule(settings.schedule, settings.services, env, target, gpus_named=bool(settings.gpus))
+    if problems:
+        raise ValueError("\n".join(f"{p}" if i == 0 else f"error: {p}" for i, p in enumerate(problems)))
+    return schedule
+
+
+class PipelineFailed(RuntimeError):
+    """A step failed for a reason of its own (the message: its last error line)."""
+
+
+@dataclass
+class LocalRun:
+    """A settled run on this machine while it goes: its services, their supervisors, its progress."""
+
+    run: RunContext
+    schedule: RunSchedule
+    key: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started: float = field(default_factory=time.monotonic)
+    supervisors: list[Supervisor] = field(default_factory=list)
+
+    @property
+    def task_log(self):  # type: ignore[no-untyped-def]
+        return self.run.out_dir / "logs" / "pipeline.log"
+
+    @property
+    def plan_uri(self) -> str:
+        return Plan.uri_for(self.run.artifact_prefix, self.run_id)
+
+    def failure(self) -> str:
+        """Why a supervisor stopped the run ("" if none did)."""
+        return next((s.failure for s in self.supervisors if s.failure), "")
+
+    @contextlib.contextmanager
+    def services(self, only: list[str] | None = None) -> Iterator[dict[str, str]]:
+        """The services (all, or the stages in `only`) while they run: their addresses."""
+        supervisor = Supervisor(out=sys.stdout)  # the terminal, also while task output goes to the log
+        self.supervisors.append(supervisor)
+        with local_services(
+            self.run.service_env(),
+            self.run.out_dir / "logs",
+            python_for_vllm=vllm_python(self.run.settings.vllm_python, self.run.settings.env),
+            supervisor=supervisor,
+            only=only,
+            service_env=self.schedule.service_env,
+            external=self.run.settings.services,
+            first=self.schedule.first,
+        ) as running:
+            yield running.addresses
+
+    def execute(self) -> int:
+        """Runs the pipeline on the services; the exit code (0 when every video is done)."""
+        settings = self.run.settings
+        interrupt_on_signals()
+        print(f"starting the services ({settings.preset} preset, {self.schedule.kind}) ...", flush=True)
+        try:
+            self.task_log.parent.mkdir(parents=True, exist_ok=True)
+            if self.schedule.kind == "stagewise":
+                report, configs = run_stagewise(self.run, self.run_id, self.services, self._watch_stage)
+            else:
+                report, configs = self._together()
+        except KeyboardInterrupt:
+            stopped = stop_children()
+            tasks = f" and {len(stopped)} task process(es)" if stopped else ""
+            why = f"{self.failure()}\n" if self.failure() else "interrupted: "
+            print(
+                f"{why}stopped every service{tasks}; finished work is kept: rerun the same command to resume",
+                file=sys.stderr,
+            )
+            return 1 if self.failure() else 130
+        except PipelineFailed as error:
+            print(f"error: the pipeline failed: {error}\n  (the whole log: {self.task_log})", file=sys.stderr)
+            return 1
+        except ServiceFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        fingerprints = {name: config.fingerprint for name, config in configs.items()}
+        record_run(self.run, self.key, self.plan_uri, fingerprints, report)
+        print(summary(report, self.run.output_prefix))
+        print(f"wall time: {time.monotonic() - self.started:.0f}s")
+        return 0 if report.done and not report.failed else 1
+
+    def _together(self) -> tuple[RunReport, dict[str, StageConfig]]:
+        """Every service at once, the DAG through kfp.local, progress on the terminal."""
+        run = self.run
+        with self.services() as addresses:
+            print(f"services ready after {time.monotonic() - self.started:.0f}s; running the pipeline", flush=True)
+            configs = current_configs(addresses, run)
+            fingerprints = {name: config.fingerprint for name, config in configs.items()}
+            print(f"  kfp.local task logs: {self.task_log}", flush=True)
+            watcher = ProgressWatcher(
+                run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=len(run.videos)
+            )
+            with (
+                open(self.task_log, "w") as log,
+                watcher,
+                contextlib.redirect_stdout(log),
+                contextlib.redirect_stderr(log),
+            ):
+                self._guarded(lambda: run_pipeline(run, addresses, self.run_id))
+        report = RunReport.from_json(run.store.get_bytes(f"{run.output_prefix}/report.json").decode())
+        return report, configs
+
+    def _guarded(self, pipeline: Callable[[], object]) -> None:
+        """Runs the pipeline; a task that failed because a service was stopped stops the run as
+        Ctrl-C does, any other failure is the pipeline's, said in its last error line."""
+        try:
+            pipeline()
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            if self.failure():
+                raise KeyboardInterrupt from None
+            raise PipelineFailed(pipeline_failure(self.task_log)) from None
+
+    @contextlib.contextmanager
+    def _watch_stage(self, spec: Stage, configs: dict[str, StageConfig]) -> Iterator[None]:
+        print(f"stage {spec.name}: the {spec.service} alone", flush=True)
+        fingerprints = {name: config.fingerprint for name, config in configs.items()}
+        run = self.run
+        with ProgressWatcher(run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=len(run.videos)):
+            yield
+
+
+def current_configs(addresses: dict[str, str], run: RunContext) -> dict[str, StageConfig]:
+    """Every stage's config, in stage order (a stage's fingerprint holds its upstream ones)."""
+    configs: dict[str, StageConfig] = {}
+    for spec in STAGES:
+        configs[spec.name] = current_config(addresses[spec.name], spec, options_of(spec, run.options), configs)
+    return configs
+
+
+def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> str:
+    export = report.export
+    lines = [
+        f"output: {output_prefix}/data/ (card: README.md, report: report.json)",
+        f"videos: {export.rows} done, {len(report.failed)} failed of {report.videos}",
+        f"nodes: {export.nodes}, segments annotated: {export.segments_annotated}",
+        "stage seconds: " + ", ".join(f"{name} {s.seconds:.1f}" for name, s in report.stats.items()),
+    ]
+    for uid, failure in list(report.failed.items())[:max_failures]:
+        lines.append(f"  failed {uid} at {failure.stage} ({failure.code}): {failure.reason}")
+    if len(report.failed) > max_failures:
+        lines.append(f"  ... {len(report.failed) - max_failures} more in report.json")
+    return "\n".join(lines)

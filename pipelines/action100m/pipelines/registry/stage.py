@@ -1,0 +1,90 @@
+"""What a registry entry says about a stage: its artifacts, its gRPC call, and how its service
+runs on one machine (its Python environment, models, GPU memory and how it shares a GPU)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from google.protobuf.message import Message
+
+from ..keys import artifact_key
+from ..memory.needs import Need
+from ..state import VideoEntry
+
+Settings = Mapping[str, str]  # a service's A100M_* settings (its environment)
+ItemBuilder = Callable[[VideoEntry, Mapping[str, str], str], Any]
+"""(video, its upstream artifact URIs by stage name, its output URI) -> the stage's request item."""
+
+
+def no_models(settings: Settings) -> list[str]:
+    return []
+
+
+def in_main_env(settings: Settings) -> bool:
+    return False
+
+
+def torch_gpu_settings(gpus: Sequence[int], share: str) -> dict[str, str]:
+    """A torch service on these GPUs, capped at `share` of each one's memory."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)), "A100M_GPU_MEMORY_FRACTION": share}
+
+
+def no_advice(need: Need) -> str:
+    return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    # the pipeline's view
+    name: str  # the pipeline's name for it, also the DAG parameter prefix ("embed")
+    service: str  # the service that runs it ("embedder"): its package, chart entry and image
+    kind: str  # the artifacts' folder under the artifact prefix ("embeddings")
+    extension: str  # of its artifacts
+    stub: Callable[[Any], Any]
+    method: str  # the streaming batch call
+    request: type[Any]
+    options: type[Message]
+    make_item: ItemBuilder
+    reads: tuple[str, ...] = ()  # upstream stages whose artifacts (and so fingerprints) it reads
+    counters: tuple[str, ...] = ()  # fields of its per-video result summed into the run's statistics
+    reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
+    port: int = 50051
+    # its service on one machine
+    models: Callable[[Settings], list[str]] = no_models  # the models it loads with these settings
+    memory_need: Callable[[Settings], Need] | None = None  # None: it runs on the CPU
+    in_vllm_env: Callable[[Settings], bool] = in_main_env  # runs in the vLLM environment (.venv-vllm)
+    gpu_splits: tuple[int, ...] = (1,)  # GPU counts it can be split over (tensor parallel)
+    gpu_settings: Callable[[Sequence[int], str], dict[str, str]] = torch_gpu_settings
+    sizes_from_free_memory: bool = False  # sizes itself from the memory free at its start: starts first
+    too_big_advice: Callable[[Need], str] = no_advice  # what to change when it does not fit a GPU
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.memory_need is not None
+
+    def need(self, settings: Settings) -> Need:
+        """What the service takes on the GPU with these settings (nothing for a CPU service)."""
+        if self.memory_need is None:
+            return Need(["(CPU)"], {}, on_gpu=False, service=self.service)
+        return replace(self.memory_need(settings), service=self.service)
+
+    def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str:
+        """Where this stage publishes a video's artifact under its fingerprint (see `keys`)."""
+        video_input = video.input_id(with_metadata=self.reads_metadata)
+        return artifact_key(prefix, self.kind, fingerprint, video.video_uid, self.extension, video_input)
+
+    def default_address(self, release: str = "action100m", namespace: str | None = None) -> str:
+        """The headless Service the chart makes for this stage's service when installed as `release`
+        (clients balance over its pods with round robin); the names follow `_helpers.tpl`."""
+        host = f"{chart_fullname(release)}-{self.service}-headless"
+        if namespace:
+            host = f"{host}.{namespace}.svc"
+        return f"dns:///{host}:{self.port}"
+
+
+def chart_fullname(release: str) -> str:
+    """`action100m.fullname` of the chart: the release name if it holds "action100m", else both."""
+    name = release if "action100m" in release else f"{release}-action100m"
+    return name[:40].rstrip("-")

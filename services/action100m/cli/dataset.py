@@ -1,0 +1,90 @@
+"""`a100m validate` and `a100m stats`: check release files, and the figures of a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from action100m.common import paper
+
+
+def register(commands: Any) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check release files (parquet or JSON) against the release's schema, tree rules and ids",
+        description="Checks each file against the release's Arrow schema and every video against the "
+        "Action100M tree rules, and prints each problem with its file, video and node. Node ids that do "
+        "not follow the release's recipe are warnings (errors with --strict-ids). Exits 1 if any problem is found.",
+    )
+    validate.add_argument(
+        "files", nargs="+", metavar="FILE", help="a .parquet file or a .json file in the release layout"
+    )
+    validate.add_argument(
+        "--min-leaf-seconds",
+        type=float,
+        default=paper.MIN_LEAF_SECONDS,
+        help=f"shortest allowed leaf (default {paper.MIN_LEAF_SECONDS})",
+    )
+    validate.add_argument(
+        "--min-gpt-seconds",
+        type=float,
+        default=paper.MIN_ANNOTATED_SECONDS,
+        help=f"shortest node with a gpt annotation (default {paper.MIN_ANNOTATED_SECONDS})",
+    )
+    validate.add_argument(
+        "--strict-ids",
+        action="store_true",
+        help="node ids that do not follow the release's recipe are errors (default: warnings)",
+    )
+    validate.set_defaults(run=validate_command)
+
+    stats = commands.add_parser(
+        "stats",
+        help="the figures of a dataset's trees and texts, beside a reference (the release)",
+        description="Prints the figures that characterise an Action100M dataset (videos, hours, nodes and "
+        "leaves per video-minute, depth, leaf durations, node duration shares, tubelet-aligned boundaries, gpt "
+        "coverage, words per text field), one column per DATASET and, with --against, one for the reference.",
+    )
+    stats.add_argument("datasets", nargs="+", metavar="DATASET", help="a release file, or a folder of them")
+    stats.add_argument("--against", nargs="+", metavar="RELEASE", default=[], help="the reference's files or folders")
+    stats.add_argument("--json", action="store_true", help='print {"rows": [...]} instead of the table')
+    stats.set_defaults(run=stats_command)
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from action100m.common.release.validate import Validation, validate_file
+
+    result = Validation()
+    for path in args.files:
+        for problem in validate_file(path, result, args.min_leaf_seconds, args.min_gpt_seconds, args.strict_ids):
+            print(problem)
+    verdict = "OK" if result.problems == 0 else f"{result.problems} problem(s)"
+    if result.warnings:
+        verdict += f", {result.warnings} warning(s)"
+    print(f"checked {result.videos} video(s) in {result.files} file(s): {verdict}", file=sys.stderr)
+    return 0 if result.problems == 0 else 1
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from action100m.common.release import iter_dataset
+    from action100m.common.release.stats import dataset_figures, figures_rows, figures_table
+
+    columns = {}
+    try:  # one file in memory at a time, however large the dataset
+        for location in args.datasets:
+            columns[Path(location).name or location] = dataset_figures(iter_dataset(location))
+        if args.against:
+            reference = (row for location in args.against for row in iter_dataset(location))
+            columns["reference"] = dataset_figures(reference)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"rows": figures_rows(columns)}, indent=1))
+    else:
+        print(figures_table(columns))
+    return 0

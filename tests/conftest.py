@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -63,6 +64,84 @@ def moto_s3():
 
 
 @pytest.fixture(scope="session")
+def chart():
+    """The Helm chart, loaded once (rendered in Python by helm-python-sdk: no helm binary)."""
+    from helm_python.chart import Chart
+
+    return Chart.load(REPO / "helm" / "action100m")
+
+
+@pytest.fixture(scope="session")
+def vllm_refiner(tiny_models, moto_s3, tmp_path_factory):
+    """The session's refiner with a real vLLM engine: the tiny preset's settings and our prompt, allowed
+    to read and write anywhere under the session's temporary folder and in the moto bucket `runs`.
+    Tests that only need a refiner use it (directly, or `a100m run --services refine=ADDRESS`)."""
+    from action100m.pipelines.local.presets import preset_env
+
+    from .refiners import refiner_process
+    from .support import need_vllm_env
+
+    python = need_vllm_env()
+    settings = {
+        **preset_env("tiny", Path(tiny_models["gpt_oss"]).parent),
+        "A100M_ALLOWED_ROOTS": f"file://{tmp_path_factory.getbasetemp()},s3://runs",
+        "A100M_S3_ENDPOINT": moto_s3,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    with refiner_process(python, settings, tmp_path_factory.mktemp("vllm-refiner"), "ours") as refiner:
+        yield refiner
+
+
+OFFICIAL_REPO = REPO.parent / "shared" / "fixtures" / "official_repo"
+
+
+@pytest.fixture(scope="session")
+def vllm_refiner_as_in_the_chart(chart, tiny_models, tmp_path_factory):
+    """The second configuration of the refiner: the authors' prompt (where ../shared has it) and the
+    chart's pod arrangement (HOME a read-only mount, caches in the emptyDir the chart mounts)."""
+    from .helm.test_wiring import by_kind, render
+    from .refiners import read_only_home, refiner_process
+    from .support import need_vllm_env
+
+    python = need_vllm_env()
+    folder = tmp_path_factory.mktemp("vllm-refiner-chart")
+    deployment = by_kind(render(chart, {}), "Deployment")["a100m-action100m-refiner"]
+    chart_settings = {
+        e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
+    }
+    profile = "official" if OFFICIAL_REPO.exists() else "ours"
+    settings = {
+        "A100M_ALLOWED_ROOTS": f"file://{tmp_path_factory.getbasetemp()}",
+        "A100M_REFINER_MODEL": str(tiny_models["gpt_oss"]),
+        "A100M_REFINER_REASONING_PARSER": "",  # the tiny model does not reason; the grammar applies from the start
+        "A100M_REFINER_MAX_STRING_CHARS": "40",
+        "A100M_REFINER_MAX_OUTPUT_TOKENS": "400",
+        "A100M_REFINER_MAX_MODEL_LEN": "8192",
+        "A100M_REFINER_KV_CACHE_GIB": "1",
+        "A100M_REFINER_ENFORCE_EAGER": "1",
+        "A100M_REFINER_MAX_NUM_SEQS": "16",
+        "A100M_REFINER_PROMPT": f"official:{OFFICIAL_REPO}" if profile == "official" else "ours",
+    }
+    with (
+        read_only_home(chart_settings, folder) as (home_settings, home),
+        refiner_process(python, {**settings, **home_settings}, folder, profile, unset=("XDG_CONFIG_HOME",)) as refiner,
+    ):
+        refiner.home = home
+        refiner.caches = folder / "emptydir" if home else None
+        yield refiner
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """How many vLLM engines this session started (each costs 25-45 s here; the suite aims at four)."""
+    from .refiners import engine_starts
+
+    basetemp = config._tmp_path_factory.getbasetemp() if hasattr(config, "_tmp_path_factory") else None
+    if basetemp is not None and basetemp.exists():
+        terminalreporter.write_line(f"vLLM engine starts in this session: {engine_starts(basetemp)}")
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """The four tiny random models, built once per session."""
     from action100m.devtools.tiny_models import build_tiny_models
@@ -70,12 +149,12 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 
 
-@pytest.fixture
-def serve_in_process():
-    """Starts stage servicers on loopback gRPC (real server, real channel); stops them afterwards.
+@contextlib.contextmanager
+def _in_process_servers():
+    """Starts stage servicers on loopback gRPC (real server, real channel); stops them on exit.
 
-    Call it as serve_in_process(servicer, add_to_server, service_name) -> (host, channel); it waits
-    until the servicer's models are loaded.
+    Yields start(servicer, add_to_server, service_name) -> (host, channel); it waits until the
+    servicer's models are loaded.
     """
     from action100m.common.grpc_client import open_channel
     from action100m.common.grpc_server import ServerSettings, ServiceHost
@@ -97,9 +176,26 @@ def serve_in_process():
             raise RuntimeError(f"{service_name} did not load: {host.load_error}")
         return host, open_channel(f"127.0.0.1:{host.port}")
 
-    yield start
-    for host in hosts:
-        host.stop(grace=0)
+    try:
+        yield start
+    finally:
+        for host in hosts:
+            host.stop(grace=0)
+
+
+@pytest.fixture
+def serve_in_process():
+    """Stage servicers on loopback gRPC for one test: serve_in_process(servicer, add_to_server,
+    service_name) -> (host, channel)."""
+    with _in_process_servers() as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def serve_in_process_once():
+    """As `serve_in_process`, for servicers a whole module shares (their models load once)."""
+    with _in_process_servers() as start:
+        yield start
 
 
 @pytest.fixture

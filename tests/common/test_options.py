@@ -17,9 +17,9 @@ from action100m.common import paper
 from action100m.common.artifacts import Embeddings
 from action100m.common.options import out_of_range, resolve
 from action100m.embedder.service import EmbedderConfig
-from action100m.pipelines.stages import BY_NAME
+from action100m.pipelines.executor import RetryPolicy, stage_config
+from action100m.pipelines.registry import BY_NAME
 from action100m.pipelines.state import StageConfig
-from action100m.pipelines.steps import RetryPolicy, stage_config
 from action100m.refiner.service import RefinerConfig
 from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
 from action100m.segmenter.service import SegmenterService

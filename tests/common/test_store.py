@@ -45,7 +45,7 @@ def minio_s3():
         )
 
 
-@pytest.fixture(params=["file", "moto", "minio"])
+@pytest.fixture(params=["file", "moto", pytest.param("minio", marks=pytest.mark.docker)])
 def store(request, tmp_path) -> tuple[ArtifactStore, str]:
     if request.param == "file":
         root = f"file://{tmp_path}/artifacts"

@@ -29,10 +29,12 @@ from action100m.common.store import ArtifactStore
 from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.encoder import VJepa2Encoder
 from action100m.embedder.pipeline import embed_videos
+from action100m.pipelines.executor import RetryPolicy, execute
 from action100m.pipelines.keys import uid_key
-from action100m.pipelines.local import preset_env, preset_options, wait_serving
+from action100m.pipelines.local.presets import preset_env, preset_options
+from action100m.pipelines.local.services import wait_serving
+from action100m.pipelines.registry import stage
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
-from action100m.pipelines.steps import RetryPolicy, run_stage
 from action100m.segmenter.segment import segment_video
 
 from ..support import free_port
@@ -92,12 +94,12 @@ def shard_for(store: ArtifactStore, prefix: str, trees) -> ShardState:
     for uid, (path, tree) in trees.items():
         video_uri = store.put_file(f"{prefix}/videos/{uid}.mp4", path)
         state.videos.append(VideoEntry(uid, video_uri))
-        store.put_bytes(state.artifact("segment", state.videos[-1]), tree.to_json())
+        store.put_bytes(state.artifact(stage("segment"), state.videos[-1]), tree.to_json())
     return state
 
 
 def captions_of(store: ArtifactStore, state: ShardState) -> dict[str, dict]:
-    return {v.video_uid: json.loads(store.get_bytes(state.artifact("caption", v))) for v in state.videos}
+    return {v.video_uid: json.loads(store.get_bytes(state.artifact(stage("caption"), v))) for v in state.videos}
 
 
 def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp_path):
@@ -111,22 +113,21 @@ def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp
     }
     service = CaptionerProcess(env, free_port(), tmp_path / "captioner.log")
     address = f"127.0.0.1:{service.port}"
-    options = preset_options("tiny")["caption"]
+    options = preset_options("tiny")
+    caption = [stage("caption")], {"caption": address}
     policy = RetryPolicy(attempts=60, initial_backoff=0.5, max_backoff=1.0)
     service.start()
     try:
         service.wait_serving()
-        undisturbed = run_stage(
-            "caption", shard_for(store, f"{root}/undisturbed", trees), address, options, store=store, policy=policy
+        undisturbed = execute(
+            shard_for(store, f"{root}/undisturbed", trees), *caption, options, store=store, policy=policy
         )
         expected = captions_of(store, undisturbed)
 
         state = shard_for(store, f"{root}/killed", trees)
         outcome: dict[str, object] = {}
         step = threading.Thread(
-            target=lambda: outcome.update(
-                state=run_stage("caption", state, address, options, store=store, policy=policy)
-            )
+            target=lambda: outcome.update(state=execute(state, *caption, options, store=store, policy=policy))
         )
         step.start()
         folder = f"{root}/killed/captions"

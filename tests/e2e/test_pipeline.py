@@ -1,5 +1,6 @@
-"""The whole pipeline: 3 synthetic videos (one corrupt), tiny models, the four services over gRPC,
-artifacts in a moto S3 server, the KFP DAG through kfp.local; then reruns."""
+"""The whole pipeline: 3 synthetic videos (one corrupt), tiny models, the four services over gRPC
+(the refiner the suite's vLLM one), artifacts in a moto S3 server, the KFP DAG through kfp.local;
+then reruns."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from action100m.common.release import RELEASE_SCHEMA, check_video, read_rows
+from action100m.common.store import ArtifactStore
 from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.keys import uid_key
-from action100m.pipelines.local import local_services, preset_env, preset_options, run_pipeline
+from action100m.pipelines.local.context import RunContext, RunSettings
+from action100m.pipelines.local.kfp_driver import run_pipeline
+from action100m.pipelines.local.presets import preset_env, preset_options
+from action100m.pipelines.local.services import local_services
 from action100m.pipelines.state import RunReport
-from action100m.pipelines.steps import store_for
-
-from ..support import need_vllm_env
 
 pytestmark = pytest.mark.vllm
 
@@ -37,7 +39,7 @@ def s3_env(moto_s3):
             "A100M_ALLOWED_ROOTS": root,
         }
     )
-    store = store_for()
+    store = ArtifactStore.from_env()
     if not store._s3.bucket_exists("runs"):
         store._s3.make_bucket("runs")
     yield store, root
@@ -46,9 +48,8 @@ def s3_env(moto_s3):
 
 
 @pytest.fixture(scope="module")
-def run(s3_env, tiny_models, tmp_path_factory):
+def run(s3_env, vllm_refiner, tiny_models, tmp_path_factory):
     """Starts the services once; `run()` runs the DAG and returns (report, {file: parquet bytes})."""
-    vllm_python = need_vllm_env()
     store, root = s3_env
     folder = tmp_path_factory.mktemp("pipeline")
     write_video(folder / "cooking.mp4", frames=300, fps=25, scene_starts=(0, 120, 220))
@@ -62,21 +63,24 @@ def run(s3_env, tiny_models, tmp_path_factory):
     store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     models = Path(tiny_models["vjepa2"]).parent
     env = {**preset_env("tiny", models), "A100M_ALLOWED_ROOTS": root}
-    with local_services(env, folder / "logs", vllm_python=vllm_python) as services:
+    refiner = {"refine": vllm_refiner.address}
+    with local_services(env, folder / "logs", external=refiner) as services:
 
         def run_once(shard_size: int = 2):
-            run_pipeline(
-                services.addresses,
-                f"{root}/manifest.jsonl",
-                f"{root}/artifacts",
-                f"{root}/dataset",
-                [root],
-                folder / "kfp",
-                shard_size=shard_size,
-                parallelism=2,
-                s3_endpoint=os.environ["A100M_S3_ENDPOINT"],
+            run = RunContext(
+                settings=RunSettings(shard_size=shard_size, parallelism=2, env=dict(os.environ)),
+                out_dir=folder,
+                artifact_prefix=f"{root}/artifacts",
+                output_prefix=f"{root}/dataset",
+                allowed_roots=(root,),
+                read_only_roots=(),
+                store=store,
+                manifest=f"{root}/manifest.jsonl",
+                videos=rows,
+                preset_env=env,
                 options=preset_options("tiny"),
             )
+            run_pipeline(run, services.addresses, run_id="")
             report = RunReport.from_json(store.get_bytes(f"{root}/dataset/report.json"))
             files = {uri.rsplit("/", 1)[-1]: store.get_bytes(uri) for uri in store.list(f"{root}/dataset/data")}
             return report, files

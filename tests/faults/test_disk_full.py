@@ -15,8 +15,9 @@ from action100m.common.store import PARTIAL_SUFFIX, ArtifactStore
 from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
+from action100m.pipelines.executor import execute
 from action100m.pipelines.plan import plan_run
-from action100m.pipelines.steps import run_stage
+from action100m.pipelines.registry import stage
 from action100m.v1 import embedder_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -64,13 +65,14 @@ def test_a_full_disk_fails_the_videos_it_cannot_hold_and_a_rerun_finishes_them(
         (small_disk / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:count]))
         return f"file://{small_disk}/m.jsonl"
 
-    first = run_stage("embed", plan_run(store, manifest(1), art, 3).shard(store, 0, art), address, store=store)
+    embed = [stage("embed")], {"embed": address}
+    first = execute(plan_run(store, manifest(1), art, 3).shard(store, 0, art), *embed, store=store)
     published = {uri: store.get_bytes(uri) for uri in store.list(f"{art}/embeddings")}
     assert first.stats["embed"].done == 1 and len(published) == 1
 
     plan = plan_run(store, manifest(3), art, 3)
     fill(small_disk)
-    full = run_stage("embed", plan.shard(store, 0, art), address, store=store)
+    full = execute(plan.shard(store, 0, art), *embed, store=store)
     assert full.stats["embed"].cached == 1 and full.stats["embed"].retries == 0  # not retried: it cannot pass
     assert {uid: (f.code, f.reason.split(":")[0]) for uid, f in full.failed.items()} == {
         "v1": ("RESOURCE_EXHAUSTED", "no space left on device"),
@@ -79,6 +81,6 @@ def test_a_full_disk_fails_the_videos_it_cannot_hold_and_a_rerun_finishes_them(
     assert not [p for p in small_disk.rglob("*") if p.name.endswith(PARTIAL_SUFFIX)]  # nothing half-written
 
     (small_disk / "filler").unlink()
-    again = run_stage("embed", plan.shard(store, 0, art), address, store=store)
+    again = execute(plan.shard(store, 0, art), *embed, store=store)
     assert not again.failed and again.stats["embed"].done == 2 and again.stats["embed"].cached == 1
     assert {uri: store.get_bytes(uri) for uri in published} == published

@@ -15,24 +15,25 @@ from pathlib import Path
 import pytest
 
 from action100m.devtools.synthetic_video import write_video
-from action100m.pipelines.stages import STAGES
+from action100m.pipelines.registry import STAGES
 
-from ..support import descendants, eventually, need_vllm_env, processes
+from ..refiners import REFINER_WITHOUT_VLLM
+from ..support import descendants, eventually, processes
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
-def start_run(videos: list[Path], out: Path, models: Path, vllm: Path) -> subprocess.Popen[str]:
+def start_run(videos: list[Path], out: Path, models: Path) -> subprocess.Popen[str]:
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "action100m.cli", "run", *map(str, videos), "--out", str(out)]
-    command += ["--models", str(models), "--refiner-python", str(vllm), "--shard-size", "1", "--parallelism", "2"]
+    command += ["--models", str(models), "--shard-size", "1", "--parallelism", "2"]
     terminal = open(out / "terminal.txt", "w")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
         command,
         stdout=terminal,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **REFINER_WITHOUT_VLLM},  # the runner is tested, not the engine
         start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
 
@@ -56,17 +57,16 @@ def count(artifacts: Path, kind: str) -> int:
 
 @pytest.fixture
 def inputs(tiny_models, tmp_path):
-    vllm = need_vllm_env()
     videos = [
         write_video(tmp_path / f"clip{i}.mp4", frames=60, fps=25, size=(96, 64), scene_starts=(0, 30)) for i in range(3)
     ]
-    return videos, next(iter(tiny_models.values())).parent, vllm
+    return videos, next(iter(tiny_models.values())).parent
 
 
 def test_each_service_killed_during_its_stage_is_restarted_and_the_run_finishes(inputs, tmp_path):
-    videos, models, vllm = inputs
+    videos, models = inputs
     out = tmp_path / "out"
-    run = start_run(videos, out, models, vllm)
+    run = start_run(videos, out, models)
     artifacts, snapshots = out / "artifacts", []
     try:
         for spec in STAGES:  # in pipeline order: kill the service as its first video is published
@@ -91,15 +91,15 @@ def test_each_service_killed_during_its_stage_is_restarted_and_the_run_finishes(
 
 @pytest.mark.parametrize("how", ["SIGTERM to the run", "Ctrl-C to its process group"])
 def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(inputs, tmp_path, how):
-    videos, models, vllm = inputs
+    videos, models = inputs
     out = tmp_path / "out"
-    run = start_run(videos, out, models, vllm)
+    run = start_run(videos, out, models)
     artifacts = out / "artifacts"
     try:
         eventually(lambda: count(artifacts, "captions") >= 1 or run.poll() is not None, timeout=600)
         assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
         before, family = published(artifacts), descendants(run.pid)
-        assert len(family) >= 5  # four services, the refiner's engine core, task processes
+        assert len(family) >= 5  # four services and the task processes
         if how == "SIGTERM to the run":
             run.send_signal(signal.SIGTERM)
         else:
@@ -113,7 +113,7 @@ def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(inputs, tmp_pat
     eventually(lambda: not (family & set(processes())), timeout=30)  # nothing left behind
 
     if how == "SIGTERM to the run":
-        rerun = start_run(videos, out, models, vllm)
+        rerun = start_run(videos, out, models)
         assert rerun.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
         assert "videos: 3 done, 0 failed of 3" in (out / "terminal.txt").read_text()
         final = published(artifacts)

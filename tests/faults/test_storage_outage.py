@@ -17,8 +17,9 @@ from action100m.common.store import ArtifactStore, S3Settings, is_unavailable
 from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
+from action100m.pipelines.executor import RetryPolicy, execute
 from action100m.pipelines.plan import plan_run
-from action100m.pipelines.steps import RetryPolicy, run_stage
+from action100m.pipelines.registry import stage
 from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
 from action100m.segmenter.service import SegmenterService
 from action100m.v1 import embedder_pb2_grpc, segmenter_pb2_grpc
@@ -57,7 +58,9 @@ def embedded(moto_s3, tiny_models, serve_in_process, tmp_path):
     embedder = EmbedderService(direct, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu"))
     host, _ = serve_in_process(embedder, embedder_pb2_grpc.add_EmbedderServicer_to_server, EMBEDDER)
     plan = plan_run(direct, f"{root}/manifest.jsonl", f"{root}/art", shard_size=3)
-    state = run_stage("embed", plan.shard(direct, 0, f"{root}/art"), f"127.0.0.1:{host.port}", store=direct)
+    state = execute(
+        plan.shard(direct, 0, f"{root}/art"), [stage("embed")], {"embed": f"127.0.0.1:{host.port}"}, store=direct
+    )
     assert state.stats["embed"].done == 3
 
     proxy = OutageProxy(urlsplit(moto_s3).port)
@@ -74,12 +77,12 @@ def test_a_store_outage_during_a_stage_is_ridden_out(embedded):
     step_store = s3_store(proxy.endpoint, root, outage_seconds=30)  # the step's client waits outages out
     proxy.cut_on(b"/embeddings/", seconds=4.0)  # the segmenter's first read of an embedding: S3 goes away
 
-    state = run_stage("segment", state, address, store=step_store, policy=FAST)
+    state = execute(state, [stage("segment")], {"segment": address}, store=step_store, policy=FAST)
 
     stats = state.stats["segment"]
     assert proxy.cuts == 1 and not state.failed, state.failed
     assert stats.done == 3 and stats.retries >= 1  # the videos failed UNAVAILABLE were sent again
-    assert all(direct.exists(state.artifact("segment", v)) for v in state.videos)
+    assert all(direct.exists(state.artifact(stage("segment"), v)) for v in state.videos)
     assert {uri: direct.get_bytes(uri) for uri in published} == published  # published before: untouched
 
 
@@ -87,7 +90,7 @@ def test_without_the_step_resending_the_same_outage_loses_the_videos(embedded):
     """What the retries above prevent: one attempt, and the outage fails every video of the call."""
     proxy, direct, _root, state, address, _ = embedded
     proxy.cut_on(b"/embeddings/", seconds=4.0)
-    state = run_stage("segment", state, address, store=direct, policy=RetryPolicy(attempts=1))
+    state = execute(state, [stage("segment")], {"segment": address}, store=direct, policy=RetryPolicy(attempts=1))
     assert {f.code for f in state.failed.values()} == {"UNAVAILABLE"} and len(state.failed) == 3
     assert all("the artifact store is unavailable" in f.reason for f in state.failed.values())
 

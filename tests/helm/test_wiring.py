@@ -15,7 +15,7 @@ import yaml
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError
 from action100m.pipelines.dag import S3_SECRET, S3_SECRET_KEYS, compile_pipeline
-from action100m.pipelines.stages import STAGES
+from action100m.pipelines.registry import STAGES
 
 from .test_chart import by_kind
 

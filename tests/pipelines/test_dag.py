@@ -46,17 +46,30 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for executor in executors.values():
         assert executor["secretAsEnv"][0]["secretName"] == "action100m-s3"
+        # the cluster's settings (endpoint, roots) come from the chart's ConfigMap, not parameters
+        (config_map,) = executor["configMapAsEnv"]
+        assert config_map["configMapName"] == "action100m-pipeline"
+        assert {k["configMapKey"] for k in config_map["keyToEnv"]} >= {"A100M_ALLOWED_ROOTS", "A100M_S3_ENDPOINT"}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    assert {"videos", "artifact_prefix", "output_prefix", "embed_address", "refine_address", "shard_size"} <= set(
-        inputs
-    )
-    assert inputs["embed_address"]["defaultValue"] == "dns:///action100m-embedder-headless:50051"
+    assert set(inputs) == {
+        "videos",
+        "artifact_prefix",
+        "output_prefix",
+        "run",
+        "addresses",
+        "options",
+        "shard_size",
+        "overwrite",
+    }
+    # options and addresses are typed dicts by stage, never JSON strings
+    assert inputs["options"]["parameterType"] == inputs["addresses"]["parameterType"] == "STRUCT"
+    assert inputs["addresses"]["defaultValue"]["embed"] == "dns:///action100m-embedder-headless:50051"
     # the loop iterates over the plan's shard indices, not over the videos
     assert "shard-indices" in for_loop["parameterIterator"]["items"]["inputParameter"]
 
 
 def test_default_addresses_follow_the_chart_naming_of_the_release():
-    from action100m.pipelines.stages import BY_NAME
+    from action100m.pipelines.registry import BY_NAME
 
     embed = BY_NAME["embed"]
     assert embed.default_address() == "dns:///action100m-embedder-headless:50051"
@@ -99,3 +112,14 @@ def test_submit_to_an_unreachable_host_is_one_line():
     assert done.returncode == 2
     assert done.stderr.startswith("error: KFP at http://127.0.0.1:9: ") and "Connection refused" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_submit_checks_stage_options_against_their_messages_before_calling_kfp():
+    from action100m.cli.pipeline import stage_options
+
+    assert stage_options('{"refiner": {"rounds": 1}, "caption": {}}') == {"refine": {"rounds": 1}, "caption": {}}
+    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
+    command += ["--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
+    done = subprocess.run([*command, "--options", '{"refine": {"roundz": 1}}'], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("error: refine options: ")
+    assert "roundz" in done.stderr and "KFP" not in done.stderr

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from action100m.common.artifacts import Annotations
 from action100m.pipelines.export import export_shard, publish_dataset
 from action100m.pipelines.plan import Plan
+from action100m.pipelines.registry import stage
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
 
 from ..support import small_tree
@@ -29,9 +30,9 @@ def test_a_row_that_does_not_fit_the_schema_fails_its_video_only(local_store):
     state = ShardState(run="r1", shard=0, shards=1, prefix=prefix, videos=videos, stages=stages)
     tree, captions = small_tree()
     for video in videos:
-        store.put_bytes(state.artifact("segment", video), tree.to_json())
-        store.put_bytes(state.artifact("caption", video), captions.to_json())
-        store.put_bytes(state.artifact("refine", video), Annotations("vid", "m", {}).to_json())
+        store.put_bytes(state.artifact(stage("segment"), video), tree.to_json())
+        store.put_bytes(state.artifact(stage("caption"), video), captions.to_json())
+        store.put_bytes(state.artifact(stage("refine"), video), Annotations("vid", "m", {}).to_json())
     plan = Plan("r1", Plan.uri_for(prefix, "r1"), videos=2, shards=1)
 
     state = export_shard(state, f"{root}/dataset", plan, store)

@@ -3,64 +3,27 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import jsonschema
 import pytest
 
 from action100m.common.artifacts import Annotations
-from action100m.common.grpc_client import open_channel
-from action100m.common.healthcheck import is_serving
 from action100m.refiner.refine import eligible_nodes
 from action100m.refiner.schema import annotation_schema
-from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
+from action100m.v1 import common_pb2, refiner_pb2
 
-from ..support import HOSTILE_METADATA, REPO, free_port, in_request_order, need_vllm_env, small_tree, vllm_env, wait_for
+from ..support import HOSTILE_METADATA, in_request_order, small_tree
 
 MAX_CHARS = 40
 
 
-OFFICIAL = REPO.parent / "shared" / "fixtures" / "official_repo"
-
-
-@pytest.fixture(scope="module", params=["ours", "official"])
-def refiner(request, tiny_models, tmp_path_factory):
-    """The service with each prompt profile (the official one from the authors' helpers in ../shared)."""
-    python = need_vllm_env()
-    prompt = "ours"
-    if request.param == "official":
-        if not OFFICIAL.exists():
-            pytest.skip(f"{OFFICIAL} is absent (it comes with ../shared)")
-        prompt = f"official:{OFFICIAL}"
-    root = tmp_path_factory.mktemp("refiner-store")
-    port, metrics_port = free_port(), free_port()
-    log = root / "refiner.log"
-    env = vllm_env(
-        A100M_PORT=str(port),
-        A100M_METRICS_PORT=str(metrics_port),
-        A100M_ALLOWED_ROOTS=f"file://{root}",
-        A100M_REFINER_BACKEND="vllm",
-        A100M_REFINER_MODEL=str(tiny_models["gpt_oss"]),
-        A100M_REFINER_REASONING_PARSER="",  # the tiny model does not reason; the grammar applies from the start
-        A100M_REFINER_MAX_STRING_CHARS=str(MAX_CHARS),
-        A100M_REFINER_MAX_OUTPUT_TOKENS="400",
-        A100M_REFINER_MAX_MODEL_LEN="8192",
-        A100M_REFINER_KV_CACHE_GIB="1",
-        A100M_REFINER_ENFORCE_EAGER="1",
-        A100M_REFINER_MAX_NUM_SEQS="16",
-        A100M_REFINER_PROMPT=prompt,
-    )
-    with open(log, "w") as sink:
-        process = subprocess.Popen(
-            [str(python), "-m", "action100m.refiner"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    channel = open_channel(f"127.0.0.1:{port}")
-    try:
-        wait_for(lambda: is_serving(f"127.0.0.1:{port}"), process, 420, log)
-        yield root, refiner_pb2_grpc.RefinerStub(channel), log, request.param, metrics_port
-    finally:
-        process.terminate()
-        process.wait(60)
+@pytest.fixture(params=["ours", "official"])
+def refiner(request, tmp_path):
+    """The suite's refiners (tests/refiners.py): ours, and the authors' prompt from their helpers in ../shared."""
+    shared = request.getfixturevalue("vllm_refiner" if request.param == "ours" else "vllm_refiner_as_in_the_chart")
+    if shared.profile != request.param:
+        pytest.skip("the official prompt comes with ../shared (fixtures/official_repo), absent here")
+    return tmp_path, shared.stub, shared.log, shared.profile, shared.metrics_port
 
 
 @pytest.mark.vllm
@@ -104,7 +67,8 @@ def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
         assert node.rounds_done == 3 and node.errors == [], (node_id, node.errors)
         jsonschema.validate(node.gpt, schema)
     # one log line for the call, naming each video's outcome in the order the stream settled them
-    (line,) = [x for x in log.read_text().splitlines() if " Refine code=OK videos=" in x]
+    # (the refiner is the suite's: other tests' calls are in its log too, under other uids)
+    (line,) = [x for x in log.read_text().splitlines() if " Refine code=OK videos=" in x and "vid:" in x]
     videos = line.split("videos=", 1)[1].split(" ", 1)[0].split(",")
     assert sorted(videos) == ["other:OUTCOME_FAILED(INVALID_ARGUMENT)", "vid:OUTCOME_DONE"]
 

@@ -1,10 +1,16 @@
 """The KFP v2 pipeline (import name `action100m.pipelines`): plan shards -> ParallelFor over shards
-(embed -> segment -> caption -> refine -> export) -> collect a run report.
+(the registry's stages in order -> export) -> publish the dataset.
 
-Components are thin gRPC clients of the four services (steps.py holds their logic, components.py
-wraps it for KFP); dag.py wires the DAG; run.py is the one-machine run (`a100m run`).
+- `registry/`: every stage and what its service needs (one module per stage);
+- `executor`: runs stages on a shard through their services (the only way stages run);
+- `plan`, `state`, `keys`, `export`, `card`: the plan, a shard's state, artifact keys, the dataset;
+- `components` (the KFP steps, thin wrappers of the above) and `dag` (the pipeline);
+- `memory/`: what models take on a GPU, and the plan that places the services (`a100m plan`);
+- `local/`: the one-machine run (`a100m run`).
 """
 
 # The steps' default image (docker/pipeline.Dockerfile), the package's own version; `a100m pipeline
 # compile --image` / `submit --image` set another.
 PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.2.0"
+# Secret with the S3 credentials, mounted as env vars in every step (Kubernetes runs only).
+S3_SECRET = "action100m-s3"

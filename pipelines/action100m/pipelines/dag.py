@@ -14,15 +14,13 @@ from typing import Any, Dict
 
 from kfp import compiler, dsl
 
-from . import PIPELINE_IMAGE
+from . import PIPELINE_IMAGE, S3_SECRET
 from .components import components
 from .registry import STAGES, chart_fullname
 
 # A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
 # is retried by the step itself; a failed video is never retried (README, "Retries").
 POD_RETRIES = 2
-# Secret with the S3 credentials, mounted as env vars in every step (Kubernetes runs only).
-S3_SECRET = "action100m-s3"
 S3_SECRET_KEYS = {"access-key": "AWS_ACCESS_KEY_ID", "secret-key": "AWS_SECRET_ACCESS_KEY"}
 # The chart's pipeline ConfigMap: its keys become the steps' environment, under the same names.
 STEP_SETTINGS = ("A100M_ALLOWED_ROOTS", "A100M_READ_ONLY_ROOTS", "A100M_S3_ENDPOINT", "AWS_REGION")

@@ -15,8 +15,7 @@ from typing import Any
 
 
 def register(commands: Any) -> None:
-    from action100m.pipelines import PIPELINE_IMAGE
-    from action100m.pipelines.dag import S3_SECRET
+    from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
     from action100m.pipelines.registry import STAGES
 
     pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")

@@ -98,78 +98,101 @@ def cross_video_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    sessions: dict[str, VideoSession[W, O, R]] = {}
-    pending: dict[str, int] = defaultdict(int)
-    ended: set[str] = set()
-    queues: dict[Hashable, list[W]] = defaultdict(list)
+    batcher = _Batcher(open_session, run_batch, batch_size, batch_key, keep_going)
+    for event in prefetched(events, queue_depth, name):
+        yield from batcher.on_event(event)
+    yield from batcher.flush()
 
-    def drop(uid: str) -> None:
-        sessions.pop(uid, None)
-        pending.pop(uid, None)
-        ended.discard(uid)
-        for key in queues:
-            queues[key] = [item for item in queues[key] if item.video_uid != uid]
 
-    def finished() -> Iterator[tuple[str, R | BaseException]]:
-        for uid in [u for u in ended if pending[u] == 0]:
-            session = sessions[uid]
-            drop(uid)
+class _Batcher(Generic[W, O, R]):
+    """The state of `cross_video_batches`: each video's session, its items not yet computed, and
+    the queues of items waiting for a full batch (one queue per batch key)."""
+
+    def __init__(
+        self,
+        open_session: Callable[[VideoStarted[Any]], VideoSession[W, O, R]],
+        run_batch: Callable[[list[W]], Sequence[O]],
+        batch_size: int,
+        batch_key: Callable[[W], Hashable],
+        keep_going: Callable[[], None],
+    ):
+        self.open_session, self.run_batch, self.batch_size = open_session, run_batch, batch_size
+        self.batch_key, self.keep_going = batch_key, keep_going
+        self.sessions: dict[str, VideoSession[W, O, R]] = {}
+        self.pending: dict[str, int] = defaultdict(int)
+        self.ended: set[str] = set()
+        self.queues: dict[Hashable, list[W]] = defaultdict(list)
+
+    def on_event(self, event: VideoEvent) -> Iterator[tuple[str, R | BaseException]]:
+        uid = event.video_uid
+        if isinstance(event, VideoFailed):
+            self.drop(uid)
+            yield uid, event.error
+            return
+        if not isinstance(event, VideoStarted) and uid not in self.sessions:
+            return  # the video failed while its chunks were still queued
+        try:  # a session that raises fails its video only
+            if isinstance(event, VideoStarted):
+                self.sessions[uid] = self.open_session(event)
+                return
+            if isinstance(event, VideoChunk):
+                ready = self.sessions[uid].on_chunk(event.data)
+            else:
+                self.ended.add(uid)
+                ready = self.sessions[uid].on_end(event.info)
+        except Exception as error:
+            self.drop(uid)
+            yield uid, error
+            return
+        yield from self.enqueue(ready)
+        yield from self.finished()
+
+    def flush(self) -> Iterator[tuple[str, R | BaseException]]:
+        """The partial batches left when the events end."""
+        for key in list(self.queues):
+            while self.queues[key]:
+                batch, self.queues[key] = self.queues[key][: self.batch_size], self.queues[key][self.batch_size :]
+                yield from self.run(batch)
+        yield from self.finished()
+
+    def drop(self, uid: str) -> None:
+        self.sessions.pop(uid, None)
+        self.pending.pop(uid, None)
+        self.ended.discard(uid)
+        for key in self.queues:
+            self.queues[key] = [item for item in self.queues[key] if item.video_uid != uid]
+
+    def finished(self) -> Iterator[tuple[str, R | BaseException]]:
+        for uid in [u for u in self.ended if self.pending[u] == 0]:
+            session = self.sessions[uid]
+            self.drop(uid)
             try:
                 yield uid, session.finish()
             except Exception as error:
                 yield uid, error
 
-    def run(items: list[W]) -> Iterator[tuple[str, R | BaseException]]:
-        keep_going()
+    def run(self, items: list[W]) -> Iterator[tuple[str, R | BaseException]]:
+        self.keep_going()
         try:
-            outputs = run_batch(items)
+            outputs = self.run_batch(items)
         except Exception as error:
             for uid in dict.fromkeys(item.video_uid for item in items):
-                if uid in sessions:
-                    drop(uid)
+                if uid in self.sessions:
+                    self.drop(uid)
                     yield uid, error
             return
         for item, output in zip(items, outputs, strict=True):
-            session = sessions.get(item.video_uid)
+            session = self.sessions.get(item.video_uid)
             if session is not None:
                 session.apply(item, output)
-                pending[item.video_uid] -= 1
-        yield from finished()
+                self.pending[item.video_uid] -= 1
+        yield from self.finished()
 
-    def enqueue(items: Sequence[W]) -> Iterator[tuple[str, R | BaseException]]:
+    def enqueue(self, items: Sequence[W]) -> Iterator[tuple[str, R | BaseException]]:
         for item in items:
-            pending[item.video_uid] += 1
-            queue = queues[batch_key(item)]
+            self.pending[item.video_uid] += 1
+            queue = self.queues[self.batch_key(item)]
             queue.append(item)
-            if len(queue) >= batch_size:
-                queues[batch_key(item)] = []
-                yield from run(queue)
-
-    for event in prefetched(events, queue_depth, name):
-        uid = event.video_uid
-        if isinstance(event, VideoFailed):
-            drop(uid)
-            yield uid, event.error
-            continue
-        if not isinstance(event, VideoStarted) and uid not in sessions:
-            continue  # the video failed while its chunks were still queued
-        try:  # a session that raises fails its video only
-            if isinstance(event, VideoStarted):
-                sessions[uid] = open_session(event)
-                continue
-            if isinstance(event, VideoChunk):
-                ready = sessions[uid].on_chunk(event.data)
-            else:
-                ended.add(uid)
-                ready = sessions[uid].on_end(event.info)
-        except Exception as error:
-            drop(uid)
-            yield uid, error
-            continue
-        yield from enqueue(ready)
-        yield from finished()
-    for key in list(queues):
-        while queues[key]:
-            batch, queues[key] = queues[key][:batch_size], queues[key][batch_size:]
-            yield from run(batch)
-    yield from finished()
+            if len(queue) >= self.batch_size:
+                self.queues[self.batch_key(item)] = []
+                yield from self.run(queue)

@@ -212,6 +212,17 @@ def stream_videos(
                     yield _settle(item, runs[uid], value, inflight, unfinished)
     finally:
         inflight.abandon(unfinished, "the call computing this video stopped before it finished; retry")
+    yield from _joined_results(todo, joined, runs, inflight, alive)
+
+
+def _joined_results(
+    todo: Sequence[ItemT],
+    joined: dict[str, Any],
+    runs: dict[str, VideoRun],
+    inflight: InFlight,
+    alive: Callable[[], bool],
+) -> Iterator[tuple[ItemT, VideoRun, Any]]:
+    """The videos another call of this process computed for us, as each of those calls publishes it."""
     for item in todo:
         work = joined.get(item.output_uri)
         if work is None:

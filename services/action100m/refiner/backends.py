@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -159,7 +160,9 @@ class VllmBackend(_TokenizerMixin):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self._load_tokenizer()
+        started = time.monotonic()
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_options))
+        log.info("vLLM engine started: %s in %.0fs", self.engine_options.get("model"), time.monotonic() - started)
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from action100m.pipelines.local import preset_env
+from action100m.pipelines.local.presets import preset_env
 from action100m.pipelines.memory.facts import GIB
 from action100m.pipelines.memory.plan import USABLE_SHARE, plan_memory
 
@@ -49,7 +49,7 @@ def test_the_paper_on_eight_80gb_gpus_runs_together_each_service_on_its_own_gpu(
 
 def test_single_gpu_shares_one_80gb_gpu_within_explicit_budgets():
     plan = plan_memory(SINGLE_GPU, [0], gib(80))
-    assert plan.schedule.kind == "together" and plan.refiner_shares_a_gpu()
+    assert plan.schedule.kind == "together" and plan.starts_first() == ["refiner"]
     budgets = {p.service: p.budget_bytes for p in plan.schedule.placements}
     assert sum(budgets.values()) <= gib(80) * USABLE_SHARE
     assert all(budgets[s] >= need(plan, s) for s in budgets)  # each gets at least its estimate

@@ -90,12 +90,6 @@ def local_services(
     with supervisor or Supervisor() as supervisor:
         for spec in to_start:
             port = _free_port()
-            python = sys.executable
-            if spec.in_vllm_env(settings):
-                python = str(python_for_vllm or vllm_python())
-                problem = missing_python([spec], settings, Path(python))
-                if problem:
-                    raise ServiceFailed(problem)
             process_env = {
                 **os.environ,
                 **settings,
@@ -104,6 +98,12 @@ def local_services(
                 "A100M_METRICS_PORT": "-1",
                 "A100M_HOST": "127.0.0.1",
             }
+            python = sys.executable
+            if spec.in_vllm_env(process_env):
+                python = str(python_for_vllm or vllm_python())
+                problem = missing_python([spec], process_env, Path(python))
+                if problem:
+                    raise ServiceFailed(problem)
             log = logs / f"{spec.service}.log"
             supervisor.start(spec.service, [python, "-m", f"action100m.{spec.service}"], process_env, log)
             addresses[spec.name] = f"127.0.0.1:{port}"

@@ -12,10 +12,10 @@ import time
 
 from kfp.local.logging_utils import indented_print
 
-from action100m.pipelines.local import builtin_print_restored
+from action100m.pipelines.local.kfp_driver import builtin_print_restored
+from action100m.pipelines.local.progress import POLL_SHARE_INVERSE, ProgressWatcher
 from action100m.pipelines.plan import Plan, plan_run
-from action100m.pipelines.progress import POLL_SHARE_INVERSE, ProgressWatcher
-from action100m.pipelines.stages import STAGES
+from action100m.pipelines.registry import STAGES
 
 FINGERPRINTS = {spec.name: f"fp-{spec.name}" for spec in STAGES}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from action100m.pipelines.local import preset_env
-from action100m.pipelines.preflight import hardware_problems
+from action100m.pipelines.local.preflight import hardware_problems
+from action100m.pipelines.local.presets import preset_env
 
 SERVICES = ["embedder", "segmenter", "captioner", "refiner"]
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from action100m.pipelines.supervisor import Supervisor, stop_children
+from action100m.pipelines.local.supervisor import Supervisor, stop_children
 
-from ..support import eventually
+from ...support import eventually
 
 # A "service" that writes to its log, starts a helper process of its own (as vLLM starts its engine
 # core), writes the helper's pid, and runs until stopped.

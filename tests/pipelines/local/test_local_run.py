@@ -11,7 +11,7 @@ import pytest
 
 from action100m.devtools.synthetic_video import write_video
 
-from ..support import need_vllm_env
+from ...support import need_vllm_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

@@ -7,7 +7,6 @@ checked is that each service gets the GPUs the plan gives it, in its environment
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -17,19 +16,20 @@ import time
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
 
 from action100m.common.grpc_client import open_channel
 from action100m.devtools.synthetic_video import write_video
-from action100m.pipelines.local import preset_env
+from action100m.pipelines.local.presets import preset_env
 from action100m.pipelines.memory.facts import GIB
 from action100m.pipelines.memory.plan import plan_memory
-from action100m.pipelines.run import parse_services
-from action100m.pipelines.stages import BY_SERVICE, STAGES
+from action100m.pipelines.registry import BY_SERVICE, STAGES
 from action100m.v1 import common_pb2
 
-from ..support import descendants, free_port, need_vllm_env, processes
+from ...refiners import REFINER_WITHOUT_VLLM
+from ...support import descendants, free_port, processes
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 SERVICES = {spec.service for spec in STAGES}
 
 
@@ -39,10 +39,11 @@ def services_under(root: int) -> set[str]:
     return {s for pid in descendants(root) if pid in table for s in SERVICES if f"action100m.{s}" in table[pid][1]}
 
 
-def a100m_run(videos: list[Path], out: Path, models: Path, vllm: Path, *extra: str) -> subprocess.Popen[str]:
+def a100m_run(videos: list[Path], out: Path, models: Path, *extra: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "action100m.cli", "run", *map(str, videos), "--out", str(out)]
-    command += ["--models", str(models), "--refiner-python", str(vllm), "--shard-size", "1", *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    command += ["--models", str(models), "--shard-size", "1", *extra]
+    env = {**os.environ, **REFINER_WITHOUT_VLLM}  # the schedule is what is tested, not the engine
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
 
 
 def dataset(out: Path) -> dict[str, bytes]:
@@ -51,18 +52,17 @@ def dataset(out: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def inputs(tiny_models, tmp_path_factory):
-    vllm = need_vllm_env()
     folder = tmp_path_factory.mktemp("schedule-videos")
     videos = [
         write_video(folder / f"clip{i}.mp4", frames=60, fps=25, size=(96, 64), scene_starts=(0, 30)) for i in (0, 1)
     ]
-    return videos, next(iter(tiny_models.values())).parent, vllm
+    return videos, next(iter(tiny_models.values())).parent
 
 
 @pytest.fixture(scope="module")
 def embedder_elsewhere(inputs, tmp_path_factory):
     """An embedder started by hand (as on a GPU box or a cluster), for `--services embed=...`."""
-    _, models, _ = inputs
+    _, models = inputs
     root = tmp_path_factory.getbasetemp()
     port = free_port()
     log = root / "embedder-elsewhere.log"
@@ -87,12 +87,10 @@ def embedder_elsewhere(inputs, tmp_path_factory):
 def together(inputs, embedder_elsewhere, tmp_path_factory):
     """A together run over two GPUs (assigned from the plan) using the embedder already running;
     while it runs, each service it started is asked for its Info."""
-    videos, models, vllm = inputs
+    videos, models = inputs
     address, _ = embedder_elsewhere
     out = tmp_path_factory.mktemp("together")
-    run = a100m_run(
-        videos, out, models, vllm, "--gpus", "0,1", "--gpu-memory-gib", "8", "--services", f"embed={address}"
-    )
+    run = a100m_run(videos, out, models, "--gpus", "0,1", "--gpu-memory-gib", "8", "--services", f"embed={address}")
     lines, runtimes = [], {}
     assert run.stdout is not None
     for line in run.stdout:
@@ -101,14 +99,14 @@ def together(inputs, embedder_elsewhere, tmp_path_factory):
         if ready:
             with open_channel(ready.group(2)) as channel:
                 info = BY_SERVICE[ready.group(1)].stub(channel).Info(common_pb2.InfoRequest(), timeout=60)
-            runtimes[ready.group(1)] = json.loads(info.runtime_json)
+            runtimes[ready.group(1)] = json_format.MessageToDict(info.runtime)
     assert run.wait(900) == 0, "".join(lines)[-4000:]
     return out, "".join(lines), runtimes
 
 
 def test_gpus_from_the_plan_reach_each_service_and_a_running_service_is_used(together, inputs, embedder_elsewhere):
     out, terminal, runtimes = together
-    _, models, _ = inputs
+    _, models = inputs
     _, embedder_log = embedder_elsewhere
     assert "embedder (already running) on" in terminal and "schedule: together" in terminal
     assert not (out / "logs" / "embedder.log").exists()  # not started: the one given was used
@@ -125,7 +123,7 @@ def test_gpus_from_the_plan_reach_each_service_and_a_running_service_is_used(tog
 
 
 def test_stagewise_runs_one_service_at_a_time_and_makes_the_same_dataset(together, inputs, tmp_path):
-    videos, models, vllm = inputs
+    videos, models = inputs
     out = tmp_path / "stagewise"
     alive_together: list[set[str]] = []
     done = threading.Event()
@@ -135,7 +133,7 @@ def test_stagewise_runs_one_service_at_a_time_and_makes_the_same_dataset(togethe
             alive_together.append(services_under(run.pid))
             time.sleep(0.1)
 
-    run = a100m_run(videos, out, models, vllm, "--schedule", "stagewise")
+    run = a100m_run(videos, out, models, "--schedule", "stagewise")
     watcher = threading.Thread(target=observe, args=(run,), daemon=True)
     watcher.start()
     terminal, _ = run.communicate(timeout=900)
@@ -148,11 +146,3 @@ def test_stagewise_runs_one_service_at_a_time_and_makes_the_same_dataset(togethe
     order = re.findall(r"^stage (\w+): the \w+ alone$", terminal, re.MULTILINE)
     assert order == [spec.name for spec in STAGES]
     assert dataset(out) == dataset(together[0]) and dataset(out)  # byte for byte
-
-
-def test_services_are_named_by_stage_or_service():
-    assert parse_services("embed=h:1,captioner=h:2") == {"embed": "h:1", "caption": "h:2"}
-    with pytest.raises(ValueError, match="expected STAGE=HOST:PORT"):
-        parse_services("embedding=h:1")
-    with pytest.raises(ValueError, match="expected STAGE=HOST:PORT"):
-        parse_services("embed=nohost")

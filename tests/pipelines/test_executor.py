@@ -1,8 +1,9 @@
-"""The pipeline's steps, export and publication against the four real servicers, in this environment.
+"""The executor, export and publication against the four real servicers, in this environment.
 
 No vLLM and no KFP: the servicers run in-process on loopback gRPC (the refiner on its transformers
-backend with the tiny GPT-OSS), and the test calls what each KFP component calls. This covers the
-plan, the fingerprints, the per-video results, the export and the dataset swap on every machine.
+backend with the tiny GPT-OSS), and the test calls what each KFP component calls: `execute` over
+the registry's stages. This covers the plan, the fingerprints, the per-video results, the export
+and the dataset swap on every machine. The servicers load their models once for the module.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import pytest
 from action100m.captioner.service import SERVICE_NAME as CAPTIONER
 from action100m.captioner.service import CaptionerConfig, CaptionerService
 from action100m.common.release import check_video
+from action100m.common.store import ArtifactStore
 from action100m.devtools.synthetic_video import write_video
 from action100m.embedder.service import SERVICE_NAME as EMBEDDER
 from action100m.embedder.service import EmbedderConfig, EmbedderService
+from action100m.pipelines.executor import execute
 from action100m.pipelines.export import export_shard, publish_dataset
-from action100m.pipelines.local import preset_options
+from action100m.pipelines.local.presets import preset_options
 from action100m.pipelines.plan import plan_run
-from action100m.pipelines.stages import STAGES
+from action100m.pipelines.registry import STAGES, stage
 from action100m.pipelines.state import ShardState
-from action100m.pipelines.steps import run_stage
 from action100m.refiner.service import SERVICE_NAME as REFINER
 from action100m.refiner.service import RefinerConfig, RefinerService
 from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
@@ -33,9 +35,11 @@ from action100m.v1 import captioner_pb2_grpc, embedder_pb2_grpc, refiner_pb2_grp
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def services(serve_in_process, tiny_models, local_store):
-    store, root = local_store
+@pytest.fixture(scope="module")
+def servicers(serve_in_process_once, tiny_models, tmp_path_factory):
+    """The four servicers on loopback, their models loaded once for the module's tests."""
+    root = f"file://{tmp_path_factory.mktemp('executor')}"
+    store = ArtifactStore([root])
     refiner = RefinerConfig(
         backend="transformers",
         model=str(tiny_models["gpt_oss"]),
@@ -48,7 +52,7 @@ def services(serve_in_process, tiny_models, local_store):
     captioner = CaptionerConfig(
         video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]), device="cpu"
     )
-    servicers = {
+    served = {
         "embed": (
             EmbedderService(store, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu")),
             embedder_pb2_grpc.add_EmbedderServicer_to_server,
@@ -59,10 +63,21 @@ def services(serve_in_process, tiny_models, local_store):
         "refine": (RefinerService(store, refiner), refiner_pb2_grpc.add_RefinerServicer_to_server, REFINER),
     }
     addresses = {}
-    for name, (servicer, add, service_name) in servicers.items():
-        host, _channel = serve_in_process(servicer, add, service_name)
+    for name, (servicer, add, service_name) in served.items():
+        host, _channel = serve_in_process_once(servicer, add, service_name)
         addresses[name] = f"127.0.0.1:{host.port}"
     return store, root, addresses
+
+
+@pytest.fixture
+def services(servicers, tmp_path):
+    """The module's servicers, and a store root of this test's own."""
+    store, _, addresses = servicers
+    return store, f"{store_root(store)}/{tmp_path.name}", addresses
+
+
+def store_root(store: ArtifactStore) -> str:
+    return str(store.allow.roots[0]).rstrip("/")
 
 
 def run_all(store, root, addresses, options, shard_size=2):
@@ -70,10 +85,8 @@ def run_all(store, root, addresses, options, shard_size=2):
     plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", shard_size)
     for index in range(plan.shards):
         state = plan.shard(store, index, f"{root}/art")
-        for spec in STAGES:
-            state = ShardState.from_json(
-                run_stage(spec.name, state, addresses[spec.name], options.get(spec.name, "{}"), store=store).to_json()
-            )
+        for spec in STAGES:  # one task per stage, the state passed on as JSON, as in the DAG
+            state = ShardState.from_json(execute(state, [spec], addresses, options, store=store).to_json())
         export_shard(state, f"{root}/dataset", plan, store)
     return publish_dataset(plan, f"{root}/dataset", store)
 
@@ -105,7 +118,7 @@ def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
     assert {n: c.fingerprint for n, c in again.stages.items()} == {n: c.fingerprint for n, c in report.stages.items()}
 
     # One refine option changed: new refine fingerprint, upstream untouched and not recomputed.
-    changed = run_all(store, root, addresses, {**options, "refine": json.dumps({"rounds": 1})}, shard_size=3)
+    changed = run_all(store, root, addresses, {**options, "refine": stage("refine").options(rounds=1)}, shard_size=3)
     for name in ("embed", "segment", "caption"):
         assert changed.stages[name].fingerprint == report.stages[name].fingerprint
         assert changed.stats[name].calls == 0
@@ -120,9 +133,7 @@ def stages_on(store, root, addresses, rows, names=("embed", "segment")):
     store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", shard_size=len(rows))
     state = plan.shard(store, 0, f"{root}/art")
-    for name in names:
-        state = run_stage(name, state, addresses[name], store=store)
-    return state
+    return execute(state, [stage(name) for name in names], addresses, store=store)
 
 
 def test_a_video_is_known_by_its_input_not_only_its_uid(services, tmp_path):
@@ -137,7 +148,7 @@ def test_a_video_is_known_by_its_input_not_only_its_uid(services, tmp_path):
     first = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": a}])
     other = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": b}])
     assert first.stats["embed"].done == 1 and other.stats["embed"].done == 1  # not served A's
-    tree_of = lambda state: json.loads(store.get_bytes(state.artifact("segment", state.videos[0])))  # noqa: E731
+    tree_of = lambda state: json.loads(store.get_bytes(state.artifact(stage("segment"), state.videos[0])))  # noqa: E731
     assert tree_of(first) != tree_of(other)
 
     store.put_file(a, two)  # edited in place: same URI, new content
@@ -157,5 +168,5 @@ def test_any_uid_has_its_own_artifacts(services, tmp_path):
     rows = [{"video_uid": uid, "uri": store.put_file(f"{root}/videos/{i}.mp4", video)} for i, uid in enumerate(uids)]
     state = stages_on(store, root, addresses, rows, names=("embed",))
     assert not state.failed and state.stats["embed"].done == len(uids)
-    keys = [state.artifact("embed", v) for v in state.videos]
+    keys = [state.artifact(stage("embed"), v) for v in state.videos]
     assert len(set(keys)) == len(uids) and all(store.exists(k) for k in keys)

@@ -10,7 +10,9 @@ import sys
 import time
 
 from action100m.common.store import ArtifactStore
-from action100m.pipelines.local import pipeline_failure, read_roots, write_manifest
+from action100m.pipelines.local.context import RunSettings, input_roots, read_roots, settle, write_manifest
+from action100m.pipelines.local.kfp_driver import pipeline_failure
+from action100m.pipelines.local.record import run_key
 from action100m.pipelines.plan import plan_run
 
 
@@ -54,9 +56,8 @@ def test_files_with_the_same_name_get_distinct_uids(tmp_path):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "clip.mp4").write_bytes(folder.encode())
     store = ArtifactStore([f"file://{tmp_path}"])
-    manifest = write_manifest(
-        store, [str(tmp_path / "A" / "clip.mp4"), str(tmp_path / "B" / "clip.mp4")], f"file://{tmp_path}/art"
-    )
+    manifest = f"file://{tmp_path}/art/inputs/manifest.jsonl"
+    write_manifest(store, [str(tmp_path / "A" / "clip.mp4"), str(tmp_path / "B" / "clip.mp4")], manifest)
     rows = [json.loads(line) for line in store.get_bytes(manifest).decode().splitlines()]
     assert [r["video_uid"] for r in rows] == ["A/clip", "B/clip"]
 
@@ -72,9 +73,10 @@ def test_the_videos_a_manifest_names_are_readable_where_they_are_within_what_the
         {"uri": "s3://bucket/x/v.mp4"},
     ]
     manifest = f"file://{tmp_path}/lists/m.jsonl"
-    by_default = read_roots([], videos, manifest, allowed=None)
-    assert by_default == [f"file://{tmp_path}/lists", f"file://{elsewhere}", f"file://{forbidden}", "s3://bucket"]
-    limited = read_roots([], videos, manifest, allowed=str(elsewhere))
+    assert input_roots([], manifest) == [f"file://{tmp_path}/lists"]
+    by_default = read_roots(videos, allowed=None)
+    assert by_default == [f"file://{elsewhere}", f"file://{forbidden}", "s3://bucket"]
+    limited = [*input_roots([], manifest), *read_roots(videos, allowed=str(elsewhere))]
     assert limited == [f"file://{tmp_path}/lists", f"file://{elsewhere}"]
 
     # planning with the limited roots: the video outside them fails alone, with the reason
@@ -105,14 +107,35 @@ def test_a_failed_pipeline_is_told_by_its_last_error_line(tmp_path):
 
 def test_a_video_edited_in_place_is_never_taken_as_done(tmp_path):
     """`a100m run` skips a rerun only when its key matches; the key holds every video's signature."""
-    from action100m.pipelines.local import run_key
-
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"first take")
-    store = ArtifactStore([f"file://{tmp_path}"])
-    manifest = write_manifest(store, [str(video)], f"file://{tmp_path}/art")
-    videos = [{"uri": f"file://{video}"}]
-    key = run_key(store, manifest, videos, {}, {}, 16)
-    assert run_key(store, manifest, videos, {}, {}, 16) == key
+    settings = RunSettings(models_dir=str(tmp_path / "models"), env={})
+    run = settle([str(video)], str(tmp_path / "out"), settings)
+    key = run_key(run)
+    assert run_key(settle([str(video)], str(tmp_path / "out"), settings)) == key
     video.write_bytes(b"second, longer take")
-    assert run_key(store, manifest, videos, {}, {}, 16) != key
+    assert run_key(run) != key
+
+
+def test_a_run_settles_its_roots_as_values_and_keeps_the_environments(tmp_path):
+    """What the services and the DAG's tasks get: the roots in the environment kept, the run's own
+    added; the process environment itself is never written."""
+    import os
+
+    video = tmp_path / "videos" / "clip.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"video")
+    before = dict(os.environ)
+    env = {"A100M_ALLOWED_ROOTS": "s3://shared", "A100M_READ_ONLY_ROOTS": "file:///data"}
+    run = settle([str(video)], str(tmp_path / "out"), RunSettings(models_dir=str(tmp_path / "models"), env=env))
+    assert dict(os.environ) == before
+    out = f"file://{tmp_path}/out"
+    assert run.allowed_roots == ("s3://shared", f"{out}/artifacts", f"{out}/dataset")
+    assert run.read_only_roots == ("file:///data", f"file://{tmp_path}/videos")
+    assert run.step_env() == {
+        "A100M_ALLOWED_ROOTS": f"s3://shared,{out}/artifacts,{out}/dataset",
+        "A100M_READ_ONLY_ROOTS": f"file:///data,file://{tmp_path}/videos",
+    }
+    assert run.service_env()["A100M_REFINER_MODEL"] == str(tmp_path / "models" / "gpt_oss")
+    assert [v["video_uid"] for v in run.videos] == ["clip"]
+    assert run.store.exists(f"file://{video}")

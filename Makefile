@@ -4,7 +4,8 @@
 #                refiner's engine). Each is rebuilt only when pyproject.toml or its constraints
 #                change, so re-running it costs seconds.
 #   make lint    ruff (lint + format check), mypy, and the gRPC stubs checked against protos/
-#   make test    make env, make lint, then the whole test suite
+#   make check   make lint, then the fast tier (no `slow`, no `vllm` tests): on every change
+#   make test    make env, make lint, then the whole test suite (what CI runs)
 #   make demo    the main job end to end, offline: sample videos, tiny models, `a100m run`, validate
 #   make protos  regenerate services/action100m/v1 (gRPC stubs, committed) after editing protos/
 #   make images  the five images (docker, podman or buildah): make images REGISTRY=... TAG=...
@@ -16,7 +17,7 @@ VLLM_VENV := .venv-vllm
 PIP_FLAGS := --quiet --disable-pip-version-check
 BIN := $(VENV)/bin
 
-.PHONY: env lint test demo protos format clean-env images
+.PHONY: env lint check test demo protos format clean-env images
 
 env: $(VENV)/.installed $(VLLM_VENV)/.installed
 
@@ -43,6 +44,10 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+check: $(VENV)/.installed
+	$(MAKE) lint
+	$(BIN)/python -m pytest -m "not slow and not vllm"
 
 # The two environments install side by side (-j2); lint runs before the tests; pytest's exit code,
 # 5 ("no tests ran") included, is make's.

@@ -24,7 +24,7 @@ from action100m.v1 import refiner_pb2_grpc
 from .support import free_port, vllm_env, wait_for
 
 # What the refiner's vLLM engine and vLLM's OpenAI server log once per engine start.
-ENGINE_STARTS = ("vLLM engine started:", "Starting vLLM API server")
+ENGINE_STARTS = ("vLLM engine started:", "Starting vLLM server on")
 # `a100m run` with this in its environment runs the refiner without vLLM (the transformers backend).
 REFINER_WITHOUT_VLLM = {"A100M_REFINER_BACKEND": "transformers"}
 

@@ -43,7 +43,8 @@ def test_sdist_then_wheel_from_it_installs_and_runs_in_a_clean_venv(tmp_path):
     (wheel,) = dist.glob("action100m-*.whl")  # `build` makes the wheel from the sdist
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in (
-        "action100m/cli.py",
+        "action100m/cli/__init__.py",
+        "action100m/pipelines/registry/__init__.py",
         "action100m/v1/refiner_pb2.pyi",
         "action100m/pipelines/dag.py",
         "action100m/py.typed",

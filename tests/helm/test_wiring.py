@@ -138,6 +138,24 @@ def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(instal
         assert {refs[var]["key"] for var in S3_SECRET_KEYS.values()} == set(S3_SECRET_KEYS)
 
 
+def test_the_steps_settings_come_from_a_configmap_the_chart_makes_where_kfp_runs_them(installed, tmp_path):
+    compiled = yaml.safe_load_all(compile_pipeline(tmp_path / "pipeline.yaml", release=RELEASE).read_text())
+    platform = next(d for d in compiled if d and "platforms" in d)
+    wanted = set()
+    for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        (config_map,) = executor["configMapAsEnv"]
+        wanted.add((config_map["configMapName"], frozenset(k["configMapKey"] for k in config_map["keyToEnv"])))
+    ((name, keys),) = wanted
+    made = {
+        d["metadata"].get("namespace"): d["data"]
+        for d in installed
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name
+    }
+    assert set(made) == {NAMESPACE, KFP_NAMESPACE}
+    for data in made.values():
+        assert keys <= set(data) and data["A100M_S3_ENDPOINT"] == readme_install_values()["storage"]["endpoint"]
+
+
 def test_the_roots_of_every_service_cover_the_runs_prefixes(installed):
     prefixes = readme_submit_prefixes()
     for config in (d for d in installed if d["kind"] == "ConfigMap" and "A100M_ALLOWED_ROOTS" in d["data"]):

@@ -9,8 +9,9 @@ import os
 import sys
 
 
-def is_serving(address: str, timeout: float = 2.0) -> bool:
-    """Whether the gRPC service at `address` says SERVING (False while it loads, drains or is down)."""
+def health(address: str, timeout: float = 2.0) -> str | None:
+    """What the gRPC health service at `address` says ("SERVING", "NOT_SERVING", ...), or None when
+    nothing answers within `timeout` (down, or hung)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -18,8 +19,13 @@ def is_serving(address: str, timeout: float = 2.0) -> bool:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            return None
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def is_serving(address: str, timeout: float = 2.0) -> bool:
+    """Whether the gRPC service at `address` says SERVING (False while it loads, drains or is down)."""
+    return health(address, timeout) == "SERVING"
 
 
 def main() -> int:

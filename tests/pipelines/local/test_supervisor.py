@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,3 +81,39 @@ def test_stop_children_leaves_no_child_process_behind():
     stopped = stop_children(timeout=5)
     assert {c.pid for c in children} <= set(stopped)
     assert all(c.wait(5) is not None for c in children)
+
+
+def test_a_service_that_stops_answering_is_killed_and_restarted_like_a_dead_one(tmp_path):
+    """A SIGSTOPped segmenter (a real gRPC service): its health check times out, and after
+    `hang_seconds` (compressed here from 60 s to 2 s) it is reported, killed and restarted."""
+    from action100m.common.healthcheck import is_serving
+
+    from ...support import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "A100M_PORT": str(port),
+        "A100M_METRICS_PORT": "-1",
+        "A100M_ALLOWED_ROOTS": f"file://{tmp_path}",
+    }
+    terminal = io.StringIO()
+    supervisor = Supervisor(poll_seconds=0.1, health_every=0.2, health_timeout=0.5, hang_seconds=2, out=terminal)
+    with supervisor:
+        address = f"127.0.0.1:{port}"
+        service = supervisor.start(
+            "segmenter", [sys.executable, "-m", "action100m.segmenter"], env, tmp_path / "s.log", address
+        )
+        eventually(lambda: is_serving(address), timeout=60)
+        supervisor.watch()
+        eventually(lambda: service.answered is not None, timeout=10)
+        hung = service.process
+        os.kill(hung.pid, signal.SIGSTOP)
+        eventually(lambda: service.process is not hung, timeout=20)
+        assert hung.poll() is not None  # the stopped one was killed, not left behind
+        assert (
+            "! the segmenter died (no answer to its health check for 2s; killed); restarting it once."
+            in terminal.getvalue()
+        )
+        eventually(lambda: is_serving(address), timeout=60)  # the restart serves on the same port
+    assert not supervisor.failure

@@ -105,8 +105,9 @@ def local_services(
                 if problem:
                     raise ServiceFailed(problem)
             log = logs / f"{spec.service}.log"
-            supervisor.start(spec.service, [python, "-m", f"action100m.{spec.service}"], process_env, log)
-            addresses[spec.name] = f"127.0.0.1:{port}"
+            address = f"127.0.0.1:{port}"
+            supervisor.start(spec.service, [python, "-m", f"action100m.{spec.service}"], process_env, log, address)
+            addresses[spec.name] = address
             if spec.service in first:
                 _ready(spec, addresses, supervisor, deadline, logs)
         for spec in (s for s in to_start if s.service not in first):

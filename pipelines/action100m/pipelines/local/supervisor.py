@@ -1,9 +1,11 @@
 """The local run's service processes: started in their own process groups, watched, stopped whole.
 
 A service that dies is reported at once, with the tail of its log, and restarted once on the same
-port (the steps resume against it: a transient UNAVAILABLE). A second death stops the run: the
-supervisor interrupts the main thread, which stops everything and says why. Stopping a service
-signals its whole process group, so helpers it started (vLLM's engine core) go with it.
+port (the steps resume against it: a transient UNAVAILABLE). A service that stops answering its
+gRPC health check (hung, stopped) for `hang_seconds` is killed and restarted the same way. A
+second death stops the run: the supervisor interrupts the main thread, which stops everything and
+says why. Stopping a service signals its whole process group, so helpers it started (vLLM's engine
+core) go with it.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ class Service:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes]
+    address: str = ""  # host:port of its gRPC health service ("" = not probed)
     deaths: int = 0
     stopping: bool = False
+    answered: float | None = None  # when its health service last answered (None: not yet since its start)
+    probed: float = 0.0  # when it was last probed
 
 
 @dataclass
@@ -52,6 +57,9 @@ class Supervisor:
     restarts: int = 1  # per service, before the run is stopped
     poll_seconds: float = 0.5
     stop_timeout: float = 30.0
+    health_every: float = 10.0  # seconds between health probes of a service
+    health_timeout: float = 10.0  # one probe's deadline
+    hang_seconds: float = 60.0  # no answer for this long, after having answered: hung
     out: TextIO = field(default_factory=lambda: sys.stdout)  # the terminal, even while stdout is redirected
     services: dict[str, Service] = field(default_factory=dict)
     failure: str = ""  # why the run was stopped; "" while nothing went wrong
@@ -59,8 +67,9 @@ class Supervisor:
     _closed: threading.Event = field(default_factory=threading.Event)
     _watcher: threading.Thread | None = None
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Service:
-        service = Service(name, list(argv), dict(env), log, self._spawn(list(argv), dict(env), log, "w"))
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path, address: str = "") -> Service:
+        """Starts a service; with its `address`, its health is probed while the run goes."""
+        service = Service(name, list(argv), dict(env), log, self._spawn(list(argv), dict(env), log, "w"), address)
         with self._lock:
             self.services[name] = service
         return service
@@ -79,14 +88,33 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._closed.wait(self.poll_seconds):
             with self._lock:
-                dead = [s for s in self.services.values() if not s.stopping and s.process.poll() is not None]
-            for service in dead:
-                self._died(service)
+                alive = [s for s in self.services.values() if not s.stopping]
+            for service in alive:
+                if service.process.poll() is not None:
+                    code = service.process.returncode
+                    self._died(service, f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}")
+                elif self._hung(service):
+                    _signal_group(service.process, signal.SIGKILL)
+                    service.process.wait()
+                    self._died(service, f"no answer to its health check for {self.hang_seconds:.0f}s; killed")
 
-    def _died(self, service: Service) -> None:
+    def _hung(self, service: Service) -> bool:
+        """Probes the service's health when it is due; whether it has not answered for `hang_seconds`
+        since it last did (a service still loading its models is not probed against the clock)."""
+        now = time.monotonic()
+        if not service.address or now - service.probed < self.health_every:
+            return False
+        service.probed = now
+        from action100m.common.healthcheck import health
+
+        if health(service.address, self.health_timeout) is not None:
+            service.answered = time.monotonic()
+            return False
+        return service.answered is not None and time.monotonic() - service.answered >= self.hang_seconds
+
+    def _died(self, service: Service, how: str) -> None:
         service.deaths += 1
-        code = service.process.returncode
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        service.answered = None
         tail = "\n".join("    " + line for line in log_tail(service.log).rstrip().splitlines()[-15:])
         if service.deaths <= self.restarts:
             self._say(f"! the {service.name} died ({how}); restarting it once. Its log ends:\n{tail}")

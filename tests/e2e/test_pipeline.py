@@ -18,7 +18,7 @@ from action100m.common.store import ArtifactStore
 from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.keys import uid_key
 from action100m.pipelines.local.context import RunContext, RunSettings
-from action100m.pipelines.local.kfp_driver import run_pipeline
+from action100m.pipelines.local.kfp_driver import PipelineJob, run_pipeline
 from action100m.pipelines.local.presets import preset_env, preset_options
 from action100m.pipelines.local.services import local_services
 from action100m.pipelines.state import RunReport
@@ -80,7 +80,7 @@ def run(s3_env, vllm_refiner, tiny_models, tmp_path_factory):
                 preset_env=env,
                 options=preset_options("tiny"),
             )
-            run_pipeline(run, services.addresses, run_id="")
+            run_pipeline(PipelineJob.of(run, services.addresses, run_id=""))
             report = RunReport.from_json(store.get_bytes(f"{root}/dataset/report.json"))
             files = {uri.rsplit("/", 1)[-1]: store.get_bytes(uri) for uri in store.list(f"{root}/dataset/data")}
             return report, files

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from action100m.common.artifacts import SegmentTree
-from action100m.common.config import from_env
+from action100m.common.config import from_env, setting
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
@@ -36,7 +36,7 @@ class CaptionerConfig:
     )
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = field(default=8, metadata={"env": "A100M_CAPTION_BATCH_SIZE"})
+    batch_size: int = setting(8, env="A100M_CAPTION_BATCH_SIZE", min=1, max=4096)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CaptionerConfig:

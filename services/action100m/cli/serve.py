@@ -45,5 +45,6 @@ def serve_command(args: argparse.Namespace) -> int:
     if service not in services:
         print(f"error: which service? name one ({', '.join(services)}) or set A100M_SERVICE", file=sys.stderr)
         return 2
-    serving: int = importlib.import_module(f"action100m.{service}.service").serve_from_env()
-    return serving
+    from action100m.common.grpc_server import serve_main
+
+    return serve_main(service, importlib.import_module(f"action100m.{service}.service").serve_from_env)

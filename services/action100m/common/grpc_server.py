@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .config import from_env
+from .config import from_env, setting
 from .keepalive import DEFAULT_KEEPALIVE, Keepalive
 from .metrics import ServiceMetrics
 
@@ -48,12 +49,12 @@ class ServerSettings:
     """Settings of a service process; each field can be set by the env var A100M_<FIELD>."""
 
     host: str = "[::]"
-    port: int = 50051
-    metrics_port: int = 9090  # -1 disables /metrics, 0 picks a free port
-    max_concurrent: int = 1  # calls computing at once (GPU services: 1, they batch inside)
-    max_queued: int = 8  # admitted calls waiting for a slot; beyond: RESOURCE_EXHAUSTED
-    max_message_mb: int = 64
-    grace_seconds: float = 120.0  # how long SIGTERM waits for in-flight calls
+    port: int = setting(50051, min=0, max=65535)
+    metrics_port: int = setting(9090, min=-1, max=65535)  # -1 disables /metrics, 0 picks a free port
+    max_concurrent: int = setting(1, min=1, max=1024)  # calls computing at once (GPU services: 1, they batch inside)
+    max_queued: int = setting(8, min=0, max=100_000)  # admitted calls waiting for a slot; beyond: RESOURCE_EXHAUSTED
+    max_message_mb: int = setting(64, min=1, max=2047)
+    grace_seconds: float = setting(120.0, min=0)  # how long SIGTERM waits for in-flight calls
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> ServerSettings:
@@ -356,3 +357,16 @@ def serve(
         load=getattr(servicer, "load", None),
     )
     return host.serve_forever()
+
+
+def serve_main(name: str, serve_from_env: Callable[[], int]) -> int:
+    """A service's entry point (`python -m action100m.<service>`, `a100m serve`): a setting that is
+    missing or wrong (no artifact roots, A100M_MAX_CONCURRENT=0, a batch size that is not a number)
+    stops it at start with one line naming the variable, exit code 2."""
+    from .uris import UriError
+
+    try:
+        return serve_from_env()
+    except (ValueError, UriError) as error:
+        print(f"error: the {name} cannot start: {error}", file=sys.stderr)
+        return 2

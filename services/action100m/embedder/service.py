@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from action100m.common import paper
-from action100m.common.config import from_env
+from action100m.common.config import from_env, setting
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
 from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
@@ -34,7 +34,7 @@ class EmbedderConfig:
     model: str = field(default="facebook/vjepa2-vitg-fpc64-384", metadata={"env": "A100M_EMBEDDER_MODEL"})
     device: str = "auto"
     dtype: str = "auto"
-    windows_per_batch: int = 8
+    windows_per_batch: int = setting(8, min=1, max=4096)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> EmbedderConfig:

@@ -21,7 +21,7 @@ import grpc
 
 from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, SegmentTree
-from action100m.common.config import from_env
+from action100m.common.config import from_env, setting
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
@@ -50,20 +50,20 @@ class RefinerConfig:
     tokenizer: str = field(default="", metadata={"env": "A100M_REFINER_TOKENIZER"})  # openai: for budgets
     reasoning_effort: str = field(default="high", metadata={"env": "A100M_REFINER_REASONING_EFFORT"})
     reasoning_parser: str = field(default="openai_gptoss", metadata={"env": "A100M_REFINER_REASONING_PARSER"})
-    max_output_tokens: int = field(default=8192, metadata={"env": "A100M_REFINER_MAX_OUTPUT_TOKENS"})
-    max_string_chars: int = field(default=6000, metadata={"env": "A100M_REFINER_MAX_STRING_CHARS"})
-    max_model_len: int = field(default=32768, metadata={"env": "A100M_REFINER_MAX_MODEL_LEN"})
-    max_num_seqs: int = field(default=256, metadata={"env": "A100M_REFINER_MAX_NUM_SEQS"})
-    kv_cache_gib: float = field(default=0.0, metadata={"env": "A100M_REFINER_KV_CACHE_GIB"})  # 0: engine decides
+    max_output_tokens: int = setting(8192, env="A100M_REFINER_MAX_OUTPUT_TOKENS", min=1)
+    max_string_chars: int = setting(6000, env="A100M_REFINER_MAX_STRING_CHARS", min=1)
+    max_model_len: int = setting(32768, env="A100M_REFINER_MAX_MODEL_LEN", min=256)
+    max_num_seqs: int = setting(256, env="A100M_REFINER_MAX_NUM_SEQS", min=1)
+    kv_cache_gib: float = setting(0.0, env="A100M_REFINER_KV_CACHE_GIB", min=0)  # 0: engine decides
     # the share of each GPU vLLM may take (weights, activations, KV cache); `a100m plan` computes it
-    gpu_memory_utilization: float = field(default=0.9, metadata={"env": "A100M_REFINER_GPU_MEMORY_UTILIZATION"})
-    tensor_parallel_size: int = field(default=1, metadata={"env": "A100M_REFINER_TENSOR_PARALLEL_SIZE"})
+    gpu_memory_utilization: float = setting(0.9, env="A100M_REFINER_GPU_MEMORY_UTILIZATION", min=0.01, max=1.0)
+    tensor_parallel_size: int = setting(1, env="A100M_REFINER_TENSOR_PARALLEL_SIZE", min=1, max=64)
     prefix_caching: bool = field(default=True, metadata={"env": "A100M_REFINER_PREFIX_CACHING"})
     enforce_eager: bool = field(default=False, metadata={"env": "A100M_REFINER_ENFORCE_EAGER"})  # skip compiling
-    subtree_token_budget: int = field(default=6000, metadata={"env": "A100M_REFINER_SUBTREE_TOKEN_BUDGET"})
+    subtree_token_budget: int = setting(6000, env="A100M_REFINER_SUBTREE_TOKEN_BUDGET", min=1)
     templates: str = field(default="", metadata={"env": "A100M_REFINER_TEMPLATES"})
     prompt: str = field(default="ours", metadata={"env": "A100M_REFINER_PROMPT"})  # or official:/path
-    concurrency: int = field(default=64, metadata={"env": "A100M_REFINER_CONCURRENCY"})
+    concurrency: int = setting(64, env="A100M_REFINER_CONCURRENCY", min=1)
     device: str = "auto"
     dtype: str = "auto"
 

@@ -2,7 +2,9 @@
 
 import sys
 
+from action100m.common.grpc_server import serve_main
+
 from .service import serve_from_env
 
 if __name__ == "__main__":
-    sys.exit(serve_from_env())
+    sys.exit(serve_main("segmenter", serve_from_env))

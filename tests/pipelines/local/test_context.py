@@ -139,3 +139,23 @@ def test_a_run_settles_its_roots_as_values_and_keeps_the_environments(tmp_path):
     assert run.service_env()["A100M_REFINER_MODEL"] == str(tmp_path / "models" / "gpt_oss")
     assert [v["video_uid"] for v in run.videos] == ["clip"]
     assert run.store.exists(f"file://{video}")
+
+
+def test_a_users_setting_beats_the_presets_and_a_bad_one_stops_the_run_before_any_service(tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"video")
+    env = {"A100M_CAPTION_BATCH_SIZE": "2"}
+    run = settle([str(video)], str(tmp_path / "out"), RunSettings(models_dir=str(tmp_path / "models"), env=env))
+    assert run.preset_env["A100M_CAPTION_BATCH_SIZE"] == "16"  # the tiny preset's
+    assert run.overridden() == {"A100M_CAPTION_BATCH_SIZE": "2"}
+    assert run.service_env()["A100M_CAPTION_BATCH_SIZE"] == "2"
+
+    for variable, value, says in (
+        ("A100M_CAPTION_BATCH_SIZE", "abc", "error: A100M_CAPTION_BATCH_SIZE='abc': expected an integer"),
+        ("A100M_MAX_CONCURRENT", "0", "error: A100M_MAX_CONCURRENT='0': must be in [1, 1024]"),
+    ):
+        done = a100m_run(
+            str(video), "--out", str(tmp_path / "out"), "--models", str(tmp_path / "models"), env={variable: value}
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == [says] and "starting the services" not in done.stdout

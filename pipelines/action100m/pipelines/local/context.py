@@ -74,9 +74,15 @@ class RunContext:
             env["A100M_S3_ENDPOINT"] = self.s3_endpoint
         return env
 
+    def overridden(self) -> dict[str, str]:
+        """The preset's settings the user set otherwise in the environment: the user's value wins."""
+        env = self.settings.env
+        return {name: env[name] for name, value in self.preset_env.items() if name in env and env[name] != value}
+
     def service_env(self) -> dict[str, str]:
-        """The settings every service of the run starts with (the preset's and the roots)."""
-        return {**self.preset_env, **self.roots_env()}
+        """The settings every service of the run starts with: the preset's, the user's own where they
+        set one of those, and the roots."""
+        return {**self.preset_env, **self.overridden(), **self.roots_env()}
 
     def step_env(self) -> dict[str, str]:
         """The settings of the DAG's tasks (local processes): the roots and the store's endpoint."""

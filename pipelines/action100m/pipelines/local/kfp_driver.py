@@ -1,20 +1,69 @@
 """The DAG through kfp.local: the cluster's pipeline, its tasks as local processes, against the
-services of this machine. The tasks get the run's roots and endpoint as their environment."""
+services of this machine. The tasks get the run's roots and endpoint as their environment.
+
+`a100m run` drives it in a child process of its own process group (`python -m
+action100m.pipelines.local.kfp_driver JOB.json`): stopping the run (Ctrl-C, SIGTERM, a service the
+supervisor gave up on) stops that group whole, kfp.local's queued tasks included, within seconds
+however many shards wait; and what the tasks print goes to the log while the terminal keeps the
+progress.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..executor import options_dict
 from .context import RunContext
 from .supervisor import log_tail
 
+STOP_SECONDS = 5.0  # SIGTERM to the driver's group, then SIGKILL after this long
 
-def run_pipeline(run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> str:
-    """Runs the DAG through kfp.local against running services; returns its one-line summary."""
+
+@dataclass(frozen=True)
+class PipelineJob:
+    """One run of the DAG through kfp.local, as plain values (it crosses into the driver's process)."""
+
+    manifest: str
+    artifact_prefix: str
+    output_prefix: str
+    run_id: str
+    addresses: dict[str, str]
+    options: dict[str, dict[str, Any]]
+    shard_size: int
+    parallelism: int
+    pipeline_root: str
+    step_env: dict[str, str] = field(default_factory=dict)
+    overwrite: bool = False
+
+    @classmethod
+    def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> PipelineJob:
+        return cls(
+            manifest=run.manifest,
+            artifact_prefix=run.artifact_prefix,
+            output_prefix=run.output_prefix,
+            run_id=run_id,
+            addresses=dict(addresses),
+            options={name: options_dict(options) for name, options in run.options.items()},
+            shard_size=run.settings.shard_size,
+            parallelism=run.settings.parallelism,
+            pipeline_root=str(run.out_dir / "kfp"),
+            step_env=run.step_env(),
+            overwrite=overwrite,
+        )
+
+
+def run_pipeline(job: PipelineJob) -> str:
+    """Runs the DAG through kfp.local in this process; returns its one-line summary."""
     import warnings
 
     from kfp import local
@@ -24,20 +73,66 @@ def run_pipeline(run: RunContext, addresses: Mapping[str, str], run_id: str, ove
     # Locally every task runs in this environment, not in its image; KFP warns about each one.
     warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(run.out_dir / "kfp"))
-    pipeline = build_pipeline(parallelism=run.settings.parallelism, s3_secret=None, step_env=run.step_env())
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=job.pipeline_root)
+    pipeline = build_pipeline(parallelism=job.parallelism, s3_secret=None, step_env=job.step_env)
     with builtin_print_restored():
         task = pipeline(
-            videos=run.manifest,
-            artifact_prefix=run.artifact_prefix,
-            output_prefix=run.output_prefix,
-            run=run_id,
-            addresses=dict(addresses),
-            options={name: options_dict(options) for name, options in run.options.items()},
-            shard_size=run.settings.shard_size,
-            overwrite=overwrite,
+            videos=job.manifest,
+            artifact_prefix=job.artifact_prefix,
+            output_prefix=job.output_prefix,
+            run=job.run_id,
+            addresses=job.addresses,
+            options=job.options,
+            shard_size=job.shard_size,
+            overwrite=job.overwrite,
         )
     return str(task.output)
+
+
+class PipelineFailed(RuntimeError):
+    """A step failed for a reason of its own (the message: its last error line)."""
+
+
+def run_in_child(job: PipelineJob, task_log: Path) -> None:
+    """Runs the DAG in a child process of its own process group, its output into `task_log`.
+    KeyboardInterrupt (Ctrl-C, SIGTERM, the supervisor) stops the group whole and is raised again;
+    a failed pipeline raises PipelineFailed with the reason."""
+    task_log.parent.mkdir(parents=True, exist_ok=True)
+    job_file = task_log.with_name(f"pipeline-{job.run_id}.json")
+    job_file.write_text(json.dumps(asdict(job)))
+    with open(task_log, "a") as log:
+        log.write(f"==== a100m run {job.run_id}: the DAG through kfp.local ====\n")
+        log.flush()
+        child = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(job_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = child.wait()
+        except BaseException:
+            stop_group(child)
+            raise
+        finally:
+            job_file.unlink(missing_ok=True)
+    if code != 0:
+        raise PipelineFailed(pipeline_failure(task_log))
+
+
+def stop_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's process group (the driver, its task processes), then SIGKILL to what
+    is left of it after STOP_SECONDS."""
+    _signal_group(child, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(STOP_SECONDS)
+    _signal_group(child, signal.SIGKILL)  # the driver if it is still there, and tasks that outlive it
+    child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
 
 
 @contextlib.contextmanager
@@ -45,7 +140,7 @@ def builtin_print_restored() -> Iterator[None]:
     """kfp.local indents a task's output by replacing `builtins.print` while the task runs and
     putting back what it found; two tasks of a ParallelFor that overlap put back each other's
     replacement, and every later `print` of the process is indented by 4 spaces (kfp 2.17). What
-    this process prints after the pipeline (progress, the summary) must stay as written."""
+    this process prints after the pipeline must stay as written."""
     import builtins
 
     original = builtins.print
@@ -62,3 +157,15 @@ def pipeline_failure(task_log: Path) -> str:
         if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*:", line) or line.startswith("error:"):
             return line
     return lines[-1] if lines else "no log"
+
+
+def main(argv: list[str]) -> int:
+    """`python -m action100m.pipelines.local.kfp_driver JOB.json`: the DAG of one job."""
+    job = PipelineJob(**json.loads(Path(argv[0]).read_text()))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print(run_pipeline(job), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -12,9 +12,10 @@ import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from action100m.common.grpc_server import ServerSettings
 from action100m.common.uris import UriError
 
 from ..executor import current_config, options_of
@@ -24,7 +25,7 @@ from ..plan import ManifestError, Plan
 from ..registry import STAGES, Stage
 from ..state import RunReport, StageConfig
 from .context import RunContext, RunSettings, settle
-from .kfp_driver import pipeline_failure, run_pipeline
+from .kfp_driver import PipelineFailed, PipelineJob, run_in_child
 from .preflight import environment, hardware_problems
 from .progress import ProgressWatcher
 from .record import nothing_to_do, record_run, run_key
@@ -64,6 +65,9 @@ def _check_machine(run: RunContext) -> RunSchedule:
     """The schedule of this run on this machine; ValueError with every problem, one per line."""
     settings = run.settings
     env = environment(run.service_env())
+    ServerSettings.from_env(env)  # every service's server settings, checked before any starts
+    for name, value in run.overridden().items():
+        print(f"{name}={value} (from your environment) replaces the {settings.preset} preset's {run.preset_env[name]}")
     local = [spec for spec in STAGES if spec.name not in settings.services]
     target = target_gpus(settings.gpus, settings.gpu_memory_gib)
     problems = hardware_problems(env, [s.service for s in local], settings.preset != "tiny", target.visible)
@@ -73,10 +77,6 @@ def _check_machine(run: RunContext) -> RunSchedule:
     if problems:
         raise ValueError("\n".join(f"{p}" if i == 0 else f"error: {p}" for i, p in enumerate(problems)))
     return schedule
-
-
-class PipelineFailed(RuntimeError):
-    """A step failed for a reason of its own (the message: its last error line)."""
 
 
 @dataclass
@@ -152,37 +152,24 @@ class LocalRun:
         return 0 if report.done and not report.failed else 1
 
     def _together(self) -> tuple[RunReport, dict[str, StageConfig]]:
-        """Every service at once, the DAG through kfp.local, progress on the terminal."""
+        """Every service at once, the DAG through kfp.local in a child process group, progress on
+        the terminal."""
         run = self.run
         with self.services() as addresses:
             print(f"services ready after {time.monotonic() - self.started:.0f}s; running the pipeline", flush=True)
             configs = current_configs(addresses, run)
             fingerprints = {name: config.fingerprint for name, config in configs.items()}
             print(f"  kfp.local task logs: {self.task_log}", flush=True)
-            watcher = ProgressWatcher(
-                run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=len(run.videos)
-            )
-            with (
-                open(self.task_log, "w") as log,
-                watcher,
-                contextlib.redirect_stdout(log),
-                contextlib.redirect_stderr(log),
-            ):
-                self._guarded(lambda: run_pipeline(run, addresses, self.run_id))
+            total = len(run.videos)
+            with ProgressWatcher(run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=total):
+                try:
+                    run_in_child(PipelineJob.of(run, addresses, self.run_id), self.task_log)
+                except PipelineFailed:
+                    if self.failure():  # a task failed because a service was stopped
+                        raise KeyboardInterrupt from None
+                    raise
         report = RunReport.from_json(run.store.get_bytes(f"{run.output_prefix}/report.json").decode())
         return report, configs
-
-    def _guarded(self, pipeline: Callable[[], object]) -> None:
-        """Runs the pipeline; a task that failed because a service was stopped stops the run as
-        Ctrl-C does, any other failure is the pipeline's, said in its last error line."""
-        try:
-            pipeline()
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            if self.failure():
-                raise KeyboardInterrupt from None
-            raise PipelineFailed(pipeline_failure(self.task_log)) from None
 
     @contextlib.contextmanager
     def _watch_stage(self, spec: Stage, configs: dict[str, StageConfig]) -> Iterator[None]:

@@ -130,3 +130,59 @@ def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(many, tmp_path,
         assert "videos: 12 done, 0 failed of 12" in (out / "terminal.txt").read_text()
         final = published(artifacts)
         assert {name: final.get(name) for name in before} == before
+
+
+def test_two_runs_into_one_folder_never_mix_and_each_reports_its_own_videos(many, tmp_path):
+    """Run A (v0-v2) and run B (v1-v3) into one --out, B started while A runs: B stops at once (the
+    folder is A's), A reports and publishes only its own videos; B then runs alone, and A's command
+    again is not "nothing to do" (the dataset now holds B's videos)."""
+    import pyarrow.parquet as pq
+
+    videos, models = many
+    out = tmp_path / "out"
+    first, second = videos[0:3], videos[1:4]
+    a = start_run(first, out, models)
+    try:
+        eventually(lambda: "starting the services" in (out / "terminal.txt").read_text(), timeout=120)
+        b = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "action100m.cli",
+                "run",
+                *map(str, second),
+                "--out",
+                str(out),
+                "--models",
+                str(models),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert b.returncode == 2 and f"{out} is in use by another a100m run (pid {a.pid}" in b.stderr, b.stderr
+        assert a.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
+    finally:
+        if a.poll() is None:
+            os.killpg(a.pid, signal.SIGKILL)
+
+    def published_uids() -> list[str]:
+        return sorted(
+            r["video_uid"] for f in (out / "dataset" / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist()
+        )
+
+    assert "videos: 3 done, 0 failed of 3" in (out / "terminal.txt").read_text()
+    assert published_uids() == ["clip0", "clip1", "clip2"]
+    b = start_run(second, out, models)
+    assert b.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
+    assert published_uids() == ["clip1", "clip2", "clip3"]
+    again = start_run(first, out, models)
+    try:
+        eventually(
+            lambda: "starting the services" in (out / "terminal.txt").read_text() or again.poll() is not None,
+            timeout=120,
+        )
+        assert "nothing to do" not in (out / "terminal.txt").read_text()
+    finally:
+        os.killpg(again.pid, signal.SIGINT)
+        again.wait(30)

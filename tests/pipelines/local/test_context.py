@@ -159,3 +159,31 @@ def test_a_users_setting_beats_the_presets_and_a_bad_one_stops_the_run_before_an
         )
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.strip().splitlines() == [says] and "starting the services" not in done.stdout
+
+
+def test_a_second_run_into_a_folder_in_use_stops_at_once_naming_the_first(tmp_path):
+    from action100m.pipelines.local.lock import output_lock
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"video")
+    out = tmp_path / "out"
+    with output_lock(out):
+        started = time.monotonic()
+        done = a100m_run(str(video), "--out", str(out), "--models", str(tmp_path / "models"))
+        assert time.monotonic() - started < 30
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {out} is in use by another a100m run (pid {os.getpid()}, started ")
+    assert line.endswith("wait for it to finish, or use another --out")
+    assert not (out / "logs").exists()
+
+
+def test_the_inputs_of_two_runs_never_share_a_manifest(tmp_path):
+    from action100m.pipelines.local.context import input_manifest
+
+    one, two = (
+        [str(tmp_path / "v1.mp4"), str(tmp_path / "v2.mp4")],
+        [str(tmp_path / "v2.mp4"), str(tmp_path / "v3.mp4")],
+    )
+    assert input_manifest("file:///a", one) != input_manifest("file:///a", two)
+    assert input_manifest("file:///a", one) == input_manifest("file:///a", list(one))  # the same inputs: one file

@@ -10,6 +10,7 @@ The services get their settings with their process (`service_env`), the DAG's ta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -103,7 +104,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     output_prefix = to_uri(out_dir / "dataset")
     allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
     given_manifest = len(inputs) == 1 and inputs[0].endswith((".jsonl", ".parquet"))
-    manifest = to_uri(inputs[0]) if given_manifest else f"{artifact_prefix}/inputs/manifest.jsonl"
+    manifest = to_uri(inputs[0]) if given_manifest else input_manifest(artifact_prefix, inputs)
     read_only = list(
         _roots("A100M_READ_ONLY_ROOTS", settings.env, input_roots(inputs, manifest if given_manifest else ""))
     )
@@ -135,11 +136,22 @@ def _s3_settings(roots: Sequence[str], env: Mapping[str, str]) -> Any:
     return S3Settings.from_env(env) if any(r.startswith("s3://") for r in roots) else None
 
 
-def write_manifest(store: ArtifactStore, inputs: Sequence[str], manifest: str) -> None:
+def manifest_rows(inputs: Sequence[str]) -> bytes:
     """A manifest for a list of videos (uids from the file names, see `plan.uids_for`)."""
     uris = [to_uri(item) for item in inputs]
     rows = [{"video_uid": uid, "uri": uri} for uid, uri in zip(uids_for(uris), uris, strict=True)]
-    store.put_bytes(manifest, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def input_manifest(artifact_prefix: str, inputs: Sequence[str]) -> str:
+    """Where the manifest of these video files goes: named by its content, so runs with other inputs
+    never read each other's (`--store` may be shared by several output folders)."""
+    digest = hashlib.sha256(manifest_rows(inputs)).hexdigest()[:16]
+    return f"{artifact_prefix}/inputs/{digest}.jsonl"
+
+
+def write_manifest(store: ArtifactStore, inputs: Sequence[str], manifest: str) -> None:
+    store.put_bytes(manifest, manifest_rows(inputs))
 
 
 def input_roots(inputs: Sequence[str], manifest: str) -> list[str]:

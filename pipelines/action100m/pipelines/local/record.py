@@ -78,6 +78,8 @@ def nothing_to_do(run: RunContext, key: str) -> bool:
         return False
     if report.failed or not all(run.store.exists(uri) for uri in report.files):
         return False
+    if set(report.done) != {str(video["video_uid"]) for video in run.videos}:
+        return False  # the dataset is another run's
     return all(run.store.exists(uri) for uri in record.artifacts)
 
 

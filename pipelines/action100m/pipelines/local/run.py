@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from action100m.common.grpc_server import ServerSettings
 from action100m.common.uris import UriError
@@ -26,6 +27,7 @@ from ..registry import STAGES, Stage
 from ..state import RunReport, StageConfig
 from .context import RunContext, RunSettings, settle
 from .kfp_driver import PipelineFailed, PipelineJob, run_in_child
+from .lock import FolderBusy, output_lock
 from .preflight import environment, hardware_problems
 from .progress import ProgressWatcher
 from .record import nothing_to_do, record_run, run_key
@@ -37,8 +39,17 @@ from .supervisor import Supervisor, interrupt_on_signals, stop_children
 
 def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -> int:
     """Everything on this machine; prints progress, the output path and a summary.
-    Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input."""
-    settings = settings or RunSettings()
+    Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input
+    (and for an output folder another run is using)."""
+    try:
+        with output_lock(Path(out).resolve()):
+            return _run_main(inputs, out, settings or RunSettings())
+    except FolderBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run_main(inputs: list[str], out: str, settings: RunSettings) -> int:
     try:
         run = settle(inputs, out, settings)
     except (ManifestError, UriError, OSError, ValueError) as error:

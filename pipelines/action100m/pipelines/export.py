@@ -87,18 +87,46 @@ def collect_report(plan: Plan, store: ArtifactStore, workers: int = 32) -> RunRe
 
 
 def publish_dataset(plan: Plan, output_prefix: str, store: ArtifactStore, workers: int = 32) -> RunReport:
-    """Swaps the run's staged files into `{output}/data/`, removes stale ones, writes report and card."""
+    """Publishes the run's staged files as `{output}/data/`, then writes report and card.
+
+    A local dataset changes in one step (the staged `data/` and the old one are exchanged, see
+    `ArtifactStore.swap_folder`): a reader, or a run stopped at any moment, sees the old dataset or
+    the new one. On S3, where no such step exists, the new files are copied in first, `report.json`
+    (the list of the dataset's files: what readers follow) is written next, and stale files of
+    earlier runs are removed last."""
     output = output_prefix.rstrip("/")
     report = collect_report(plan, store, workers)
     names = [data_file(i, plan.shards) for i in range(plan.shards)]
     staging = staging_prefix(output, plan.run)
+    report.files = [f"{output}/{name}" for name in names]
+    if store.swap_folder(f"{staging}/data", f"{output}/data"):
+        with ThreadPoolExecutor(workers) as pool:  # the old data/, now in the staging folder
+            list(pool.map(store.delete, store.list(staging)))
+        _remove_folders(store, staging)
+        _write_report_and_card(report, output, store)
+        return report
     with ThreadPoolExecutor(workers) as pool:
-        report.files = list(pool.map(lambda name: store.move(f"{staging}/{name}", f"{output}/{name}"), names))
+        list(pool.map(lambda name: store.move(f"{staging}/{name}", f"{output}/{name}"), names))
+        _write_report_and_card(report, output, store)
         wanted = set(report.files)
         stale = [uri for uri in store.list(f"{output}/data") if uri not in wanted]
         list(pool.map(store.delete, stale))
     if stale:
         log.info("removed %d file(s) of earlier runs from %s/data", len(stale), output)
+    return report
+
+
+def _write_report_and_card(report: RunReport, output: str, store: ArtifactStore) -> None:
     store.put_bytes(f"{output}/report.json", report.to_json().encode(), "application/json")
     store.put_bytes(f"{output}/README.md", dataset_card(report).encode(), "text/markdown")
-    return report
+
+
+def _remove_folders(store: ArtifactStore, prefix: str) -> None:
+    """The folders left under a local prefix (a run's staging folder), and `.staging` once empty."""
+    import contextlib
+    import shutil
+
+    folder = store.resolve_writable(prefix).path
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # other runs' staging folders keep it

@@ -385,6 +385,21 @@ class ArtifactStore:
             self._s3.remove_object(src.bucket, src.key)
         return str(dst)
 
+    def swap_folder(self, source: str | ArtifactUri, dest: str | ArtifactUri) -> bool:
+        """Puts the local folder `source` at `dest` in one step: the two directory entries are
+        exchanged atomically (Linux renameat2), so a reader of `dest` sees the old folder or the new
+        one, never a mix; the old one ends at `source`. Returns False where that cannot be done (an
+        S3 store, a system without the call); the caller then publishes object by object."""
+        src, dst = self.resolve_writable(source), self.resolve_writable(dest)
+        if src.scheme != "file" or dst.scheme != "file":
+            return False
+        if not dst.path.exists():
+            dst.path.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src.path, dst.path)
+            src.path.mkdir()  # where the old folder would be: empty
+            return True
+        return _exchange(src.path, dst.path)
+
     def delete(self, uri: str | ArtifactUri) -> None:
         """Removes one artifact; deleting a missing one is not an error."""
         target = self.resolve_writable(uri)
@@ -393,6 +408,23 @@ class ArtifactStore:
             return
         with self._s3_errors(target):
             self._s3.remove_object(target.bucket, target.key)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Exchanges two paths in one system call (renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _same_place(a: ArtifactUri, b: ArtifactUri) -> bool:

@@ -170,3 +170,27 @@ def test_any_uid_has_its_own_artifacts(services, tmp_path):
     assert not state.failed and state.stats["embed"].done == len(uids)
     keys = [state.artifact(stage("embed"), v) for v in state.videos]
     assert len(set(keys)) == len(uids) and all(store.exists(k) for k in keys)
+
+
+def test_a_video_replaced_after_planning_fails_instead_of_mixing_with_its_old_tree(services, tmp_path):
+    """An 8 s video is planned and its tree made; then the file is replaced by a 3 s one: the caption
+    stage, which reads the video, fails it ("changed since planning"); a rerun plans it anew."""
+    store, root, addresses = services
+    long = write_video(tmp_path / "long.mp4", frames=200, fps=25, size=(96, 64), scene_starts=(0, 100))
+    short = write_video(tmp_path / "short.mp4", frames=75, fps=25, size=(96, 64), scene_starts=(0,))
+    uri = store.put_file(f"{root}/videos/clip.mp4", long)
+    state = stages_on(store, root, addresses, [{"video_uid": "clip", "uri": uri}])
+    assert not state.failed
+    store.put_file(uri, short)  # replaced after its tree was published
+
+    state = execute(state, [stage("caption")], addresses, store=store)
+    failure = state.failed["clip"]
+    assert (failure.stage, failure.code) == ("caption", "FAILED_PRECONDITION")
+    assert "changed since planning" in failure.reason and not store.exists(
+        state.artifact(stage("caption"), state.videos[0])
+    )
+
+    again = stages_on(
+        store, root, addresses, [{"video_uid": "clip", "uri": uri}], names=("embed", "segment", "caption")
+    )
+    assert not again.failed and again.stats["embed"].done == 1  # planned anew: the new file's own artifacts

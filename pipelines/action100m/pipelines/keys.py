@@ -43,10 +43,11 @@ def uid_key(video_uid: str) -> str:
     return f"{head}~{hashlib.sha256(video_uid.encode()).hexdigest()[:32]}"
 
 
-def input_id(uri: str, signature: str, metadata_uri: str = "") -> str:
+def input_id(uri: str, signature: str, metadata_uri: str = "", stream: str = "") -> str:
     """What a video's artifacts were computed from: its URI and content signature (size and mtime or
-    ETag), and for the stages that read it, its metadata artifact (itself keyed by its content)."""
-    blob = json.dumps([uri, signature, metadata_uri])
+    ETag), the stream read as the video when the manifest names one, and for the stages that read
+    it, its metadata artifact (itself keyed by its content)."""
+    blob = json.dumps([uri, signature, metadata_uri, *([stream] if stream else [])])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -94,14 +94,15 @@ def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
     for number, row in enumerate(rows, start=1):
         if row is None:
             continue
-        if not isinstance(row, dict) or not row.get("video_uid") or not row.get("uri"):
+        if not isinstance(row, dict) or row.get("video_uid") in (None, "") or not row.get("uri"):
             raise ManifestError(f"{uri}: line {number} needs 'video_uid' and 'uri'")
         if not isinstance(row["video_uid"], str | int) or not isinstance(row["uri"], str):
             raise ManifestError(f"{uri}: line {number}: 'video_uid' must be text and 'uri' a URI")
         video_uid = str(row["video_uid"])
         if len(video_uid) > MAX_UID_CHARS:
             raise ManifestError(f"{uri}: line {number}: video_uid is longer than {MAX_UID_CHARS} characters")
-        videos.append({"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number})
+        entry = {"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number}
+        videos.append({**entry, "stream": row.get("stream")})
     return videos
 
 
@@ -180,6 +181,15 @@ class Plan:
         return state
 
 
+def _stream(value: Any) -> str:
+    """A manifest's `stream` (the container's stream to read as the video) as the plan keeps it."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise MetadataError(f"stream must be a stream number (0, 1, ...), got {value!r}")
+    return str(int(value))
+
+
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
     """The videos of a manifest or a prefix, each uid once (ManifestError otherwise)."""
     is_manifest = videos.endswith((".jsonl", ".json", ".parquet"))
@@ -210,17 +220,18 @@ def plan_run(
         """The video's entry; a video that cannot be planned is kept with the reason, and fails alone."""
         uid, uri = entry["video_uid"], entry["uri"]
         try:
+            stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
             metadata = entry["metadata"]
             if isinstance(metadata, Exception):
                 raise metadata
             if metadata is None:
-                return VideoEntry(uid, uri, signature=signature)
+                return VideoEntry(uid, uri, signature=signature, stream=stream)
             metadata = normalize_metadata(metadata)
             metadata_uri = metadata_key(artifact_prefix, uid, metadata)
             if not store.exists(metadata_uri):
                 store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
-            return VideoEntry(uid, uri, metadata_uri, signature)
+            return VideoEntry(uid, uri, metadata_uri, signature, stream=stream)
         except (ArtifactNotFound, UriError, MetadataError) as error:  # others (S3 down...) stop planning
             code, reason = classify(error)
             return VideoEntry(uid, uri, error_code=code.name, error=reason)

@@ -18,7 +18,8 @@ from .keys import input_id
 @dataclass(frozen=True)
 class VideoEntry:
     """A video of the plan: its id, where it is, its content signature when planned (size and mtime
-    or ETag), its metadata artifact ("" when it has none), and why planning refused it ("" if not)."""
+    or ETag), its metadata artifact ("" when it has none), the stream the manifest names as the
+    video ("" for the main one), and why planning refused it ("" if not)."""
 
     video_uid: str
     uri: str
@@ -26,9 +27,13 @@ class VideoEntry:
     signature: str = ""
     error_code: str = ""
     error: str = ""
+    stream: str = ""
 
     def input_id(self, with_metadata: bool) -> str:
-        return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "")
+        return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "", self.stream)
+
+    def stream_index(self) -> int | None:
+        return int(self.stream) if self.stream else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEntry:

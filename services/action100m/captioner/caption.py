@@ -26,7 +26,7 @@ from action100m.common.batching import (
     VideoStarted,
     cross_video_batches,
 )
-from action100m.common.video import VideoReader
+from action100m.common.video import VideoReader, VideoSource
 
 from .backends import VIDEO_FIELDS, CaptionBackend, CaptionJob, Generated
 from .frames import FrameKey, stream_node_frames
@@ -95,7 +95,7 @@ class _CaptionSession:
 
 def caption_videos(
     backend: CaptionBackend,
-    videos: Sequence[tuple[str, str, SegmentTree]],
+    videos: Sequence[tuple[str, VideoSource, SegmentTree]],
     limits: CaptionLimits = CaptionLimits(),
     stats: CaptionStats | None = None,
     keep_going: Callable[[], None] = lambda: None,
@@ -139,7 +139,7 @@ def caption_videos(
 
 
 def _decode_all(
-    videos: Sequence[tuple[str, str, SegmentTree]], limits: CaptionLimits, stats: CaptionStats
+    videos: Sequence[tuple[str, VideoSource, SegmentTree]], limits: CaptionLimits, stats: CaptionStats
 ) -> Iterator[VideoEvent]:
     """Per video: started (with its tree), one chunk per node as the single decoding pass completes
     its frames, then ended (frames decoded, passes), or failed."""

@@ -13,8 +13,9 @@ from action100m.common.config import from_env, setting
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
+from action100m.common.stage import StageServicer, VideoRun, local_video, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
+from action100m.common.video import VideoSource
 from action100m.v1 import captioner_pb2, captioner_pb2_grpc, common_pb2
 
 from .backends import CaptionBackend
@@ -75,7 +76,7 @@ class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
         tree = SegmentTree.from_json(self.store.get_bytes(item.tree_uri), item.tree_uri)
         if tree.video_uid != item.video_uid:
             raise StageInputError(f"{item.tree_uri}: the tree is of video {tree.video_uid}, not {item.video_uid}")
-        return str(files.enter_context(self.store.local_path(item.video_uri))), tree
+        return local_video(self.store, item, files), tree
 
     def Caption(
         self, request: captioner_pb2.CaptionRequest, context: grpc.ServicerContext
@@ -84,7 +85,7 @@ class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
         limits = self._limits(request.options, context)
 
         def process(
-            todo: list[tuple[str, tuple[str, SegmentTree]]], keep_going: Callable[[], None]
+            todo: list[tuple[str, tuple[VideoSource, SegmentTree]]], keep_going: Callable[[], None]
         ) -> Iterator[tuple[str, CaptionedVideo | BaseException]]:
             videos = [(uid, path, tree) for uid, (path, tree) in todo]
             return caption_videos(self.backend, videos, limits, CaptionStats(), keep_going)

@@ -20,8 +20,14 @@ class StageInputError(ValueError):
     """Input that is present but wrong (bad shapes, NaNs, an inconsistent artifact)."""
 
 
+class InputChanged(RuntimeError):
+    """An input that is not what was planned: the file was replaced or edited since (FAILED_PRECONDITION)."""
+
+
 def classify(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and message a failed video reports."""
+    if isinstance(error, InputChanged):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(error)
     if isinstance(error, (ArtifactNotFound, VideoNotFound)):
         return grpc.StatusCode.NOT_FOUND, str(error)
     if isinstance(error, (UriError, VideoError, StageInputError, MetadataError)):

@@ -20,10 +20,11 @@ import grpc
 
 from action100m.v1 import common_pb2
 
-from .errors import classify
+from .errors import InputChanged, classify
 from .grpc_server import DeadlineExceeded, is_alive, work_slot
 from .inflight import InFlight
 from .store import ArtifactStore
+from .video import VideoFile
 
 log = logging.getLogger("action100m.stage")
 
@@ -135,6 +136,21 @@ RUNTIME_ENV = (
 
 def runtime() -> dict[str, str]:
     return {name: os.environ[name] for name in RUNTIME_ENV if name in os.environ}
+
+
+def local_video(store: ArtifactStore, item: Any, files: contextlib.ExitStack[Any]) -> VideoFile:
+    """The item's video as a local file (kept while `files` is open), checked first against the
+    content signature it was planned with: a video replaced or edited since fails (InputChanged)
+    rather than being read against artifacts computed from the old one."""
+    if item.video_signature:
+        now = store.signature(item.video_uri)
+        if now != item.video_signature:
+            raise InputChanged(
+                f"{item.video_uri}: changed since planning (planned {item.video_signature}, now {now}); "
+                "rerun to plan it again"
+            )
+    path = files.enter_context(store.local_path(item.video_uri))
+    return VideoFile(str(path), item.video_stream if item.HasField("video_stream") else None)
 
 
 def input_uris(item: Any) -> list[str]:

@@ -8,6 +8,8 @@ resize, rotation) only the frames somebody asked for, and from never decoding a 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 from collections.abc import Generator, Hashable, Iterator, Mapping, Sequence
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+
+log = logging.getLogger("action100m.video")
 
 Size = tuple[int, int]  # (width, height)
 K = TypeVar("K", bound=Hashable)  # whatever a caller names its requests by
@@ -88,10 +92,68 @@ def frame_indices_for_times(frame_times: Sequence[float], times: Sequence[float]
     return np.clip(idx, 0, len(starts) - 1)
 
 
-def _open(path: str | os.PathLike[str]) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class VideoFile:
+    """A local video file and which of its streams is the video (None: the main one, see `main_video_stream`)."""
+
+    path: str
+    stream: int | None = None
+
+
+VideoSource = str | os.PathLike[str] | VideoFile
+STILL_IMAGE_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"})
+
+
+def _is_picture(stream: Any) -> bool:
+    """A cover picture or a thumbnail rather than the video: flagged as one, or a still-image codec
+    with at most one frame."""
+    from av.stream import Disposition
+
+    if stream.disposition & (Disposition.attached_pic | Disposition.still_image | Disposition.timed_thumbnails):
+        return True
+    return stream.codec_context.name in STILL_IMAGE_CODECS and (stream.frames or 0) <= 1
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    """How long a stream says it lasts: its duration, else Matroska's DURATION tag, else frames / rate."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")
+    if tag:
+        with contextlib.suppress(ValueError):
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if stream.frames and stream.average_rate:
+        return float(stream.frames / stream.average_rate)
+    return None
+
+
+def main_video_stream(container: Any, path: str, index: int | None = None) -> Any:
+    """The stream that is the video: the one named by `index` (the container's stream number), else
+    among the video streams that are not pictures (cover art, thumbnails) the longest, then the largest."""
+    videos = [s for s in container.streams.video if s.codec_context is not None]
+    if index is not None:
+        named = [s for s in videos if s.index == index]
+        if not named:
+            found = ", ".join(str(s.index) for s in videos)
+            raise NoVideoStream(path, f"stream {index} is not a video stream (the video streams: {found})")
+        return named[0]
+    moving = [s for s in videos if not _is_picture(s)] or videos
+    return max(
+        moving,
+        key=lambda s: (_stream_seconds(s), (s.codec_context.width or 0) * (s.codec_context.height or 0), -s.index),
+    )
+
+
+def _source(source: VideoSource) -> VideoFile:
+    return source if isinstance(source, VideoFile) else VideoFile(os.fspath(source))
+
+
+def _open(source: VideoSource) -> tuple[Any, Any]:
     import av
 
-    path = os.fspath(path)
+    video = _source(source)
+    path = video.path
     if not os.path.exists(path):
         raise VideoNotFound(path, "no such file")
     if os.path.isdir(path):
@@ -110,11 +172,27 @@ def _open(path: str | os.PathLike[str]) -> tuple[Any, Any]:
         kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["no"]
         container.close()
         raise NoVideoStream(path, f"no video stream (the file has {', '.join(kinds)} streams)")
-    stream = container.streams.video[0]
+    try:
+        stream = main_video_stream(container, path, video.stream)
+    except VideoError:
+        container.close()
+        raise
     if stream.codec_context is None or not stream.codec_context.name:
         container.close()
         raise UnsupportedVideo(path, "video codec has no decoder in this FFmpeg build")
     return container, stream
+
+
+def describe_streams(container: Any, chosen: Any) -> str:
+    """Which video stream was chosen among several, said plainly (for the service's log)."""
+    parts = []
+    for s in container.streams.video:
+        ctx = s.codec_context
+        what = "picture" if _is_picture(s) else f"{_stream_seconds(s) or 0.0:.1f}s"
+        parts.append(
+            f"#{s.index} {ctx.name if ctx else '?'} {ctx.width if ctx else 0}x{ctx.height if ctx else 0} {what}"
+        )
+    return f"video stream #{chosen.index} of {len(parts)} ({'; '.join(parts)})"
 
 
 def _display_rotation(frame: Any) -> int:
@@ -131,11 +209,9 @@ class _Declared:
 
     @classmethod
     def of(cls, container: Any, stream: Any) -> _Declared:
-        seconds = None
-        if stream.duration is not None and stream.time_base is not None:
-            seconds = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            seconds = container.duration / 1_000_000
+        seconds = _stream_seconds(stream)
+        if seconds is None and container.duration is not None and len(container.streams.video) == 1:
+            seconds = container.duration / 1_000_000  # the container's: only when it is this stream's
         return cls(seconds, stream.frames or None)
 
     def check(self, path: str, seconds: float, frames: int) -> None:
@@ -151,10 +227,13 @@ class _Declared:
 class VideoReader:
     """Reads one video file. Every public reading method is a single decoding pass."""
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = os.fspath(path)
+    def __init__(self, source: VideoSource):
+        self.source = _source(source)
+        self.path = self.source.path
         self.stats = DecodeStats()
-        container, _ = _open(self.path)  # fail early with a typed error
+        container, stream = _open(self.source)  # fail early with a typed error
+        if len(container.streams.video) > 1:
+            log.info("%s: %s", self.path, describe_streams(container, stream))
         container.close()
 
     # -- metadata ---------------------------------------------------------------------------
@@ -162,7 +241,7 @@ class VideoReader:
         """Frame count and decoded duration by demuxing packets (no decoding)."""
         import av
 
-        container, stream = _open(self.path)
+        container, stream = _open(self.source)
         try:
             starts, last_duration = [], 0.0
             base = stream.time_base
@@ -205,7 +284,7 @@ class VideoReader:
     def _first_frame_rotation(self) -> int:
         import av
 
-        container, stream = _open(self.path)
+        container, stream = _open(self.source)
         try:
             for frame in container.decode(stream):
                 return _display_rotation(frame)
@@ -220,7 +299,7 @@ class VideoReader:
         """Yields (index, time, av.VideoFrame) in presentation order for the whole file."""
         import av
 
-        container, stream = _open(self.path)
+        container, stream = _open(self.source)
         stream.thread_type = "AUTO"
         self.stats.passes += 1
         first_ts = None

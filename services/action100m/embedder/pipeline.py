@@ -32,7 +32,7 @@ from action100m.common.batching import (
     VideoStarted,
     cross_video_batches,
 )
-from action100m.common.video import VideoReader
+from action100m.common.video import VideoReader, VideoSource
 
 from .windows import window_starts
 
@@ -205,7 +205,7 @@ class _EmbedSession:
 
 def embed_videos(
     encoder: FrameEncoder,
-    videos: Sequence[tuple[str, str]],
+    videos: Sequence[tuple[str, VideoSource]],
     settings: EmbedSettings = EmbedSettings(),
     stats: EmbedStats | None = None,
     keep_going: Callable[[], None] = lambda: None,
@@ -240,7 +240,7 @@ def embed_videos(
 
 
 def _decode_all(
-    encoder: FrameEncoder, videos: Sequence[tuple[str, str]], settings: EmbedSettings, stats: EmbedStats
+    encoder: FrameEncoder, videos: Sequence[tuple[str, VideoSource]], settings: EmbedSettings, stats: EmbedStats
 ) -> Iterator[VideoEvent]:
     """Decodes and preprocesses the videos in order: started, chunks..., ended (or failed) per video."""
     for uid, path in videos:

@@ -13,7 +13,7 @@ from action100m.common import paper
 from action100m.common.config import from_env, setting
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
-from action100m.common.stage import StageServicer, VideoRun, require_unique_uids, service_info
+from action100m.common.stage import StageServicer, VideoRun, local_video, require_unique_uids, service_info
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, embedder_pb2, embedder_pb2_grpc
 
@@ -77,7 +77,7 @@ class EmbedderService(StageServicer, embedder_pb2_grpc.EmbedderServicer):
         for item, run, video in self.stream(
             request,
             context,
-            prepare=lambda item, files: str(files.enter_context(self.store.local_path(item.video_uri))),
+            prepare=lambda item, files: local_video(self.store, item, files),
             process=lambda todo, keep_going: embed_videos(encoder, todo, settings, EmbedStats(), keep_going),
             publish=lambda item, video: self.store.put_bytes(item.output_uri, video.embeddings.to_bytes()),
         ):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from action100m.v1 import common_pb2 as action100m_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/captioner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xbc\x02\n\x0e\x43\x61ptionOptions\x12\x19\n\x0cvideo_frames\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10video_frame_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12#\n\x16\x63\x61ption_max_new_tokens\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15\x61\x63tion_max_new_tokens\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12!\n\x14image_max_new_tokens\x18\x05 \x01(\x05H\x04\x88\x01\x01\x42\x0f\n\r_video_framesB\x13\n\x11_video_frame_sizeB\x19\n\x17_caption_max_new_tokensB\x18\n\x16_action_max_new_tokensB\x17\n\x15_image_max_new_tokensJ\x04\x08\x06\x10\x07R\nbatch_size\"Y\n\x0b\x43\x61ptionItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x10\n\x08tree_uri\x18\x03 \x01(\t\x12\x12\n\noutput_uri\x18\x04 \x01(\t\"\x7f\n\x0e\x43\x61ptionRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.CaptionItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.CaptionOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xa5\x01\n\rCaptionResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x14\n\x0c\x63\x61ptions_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x04 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\x32\x95\x01\n\tCaptioner\x12H\n\x07\x43\x61ption\x12\x1d.action100m.v1.CaptionRequest\x1a\x1c.action100m.v1.CaptionResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tion100m/v1/captioner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xbc\x02\n\x0e\x43\x61ptionOptions\x12\x19\n\x0cvideo_frames\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10video_frame_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12#\n\x16\x63\x61ption_max_new_tokens\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15\x61\x63tion_max_new_tokens\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12!\n\x14image_max_new_tokens\x18\x05 \x01(\x05H\x04\x88\x01\x01\x42\x0f\n\r_video_framesB\x13\n\x11_video_frame_sizeB\x19\n\x17_caption_max_new_tokensB\x18\n\x16_action_max_new_tokensB\x17\n\x15_image_max_new_tokensJ\x04\x08\x06\x10\x07R\nbatch_size\"\x9e\x01\n\x0b\x43\x61ptionItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x10\n\x08tree_uri\x18\x03 \x01(\t\x12\x12\n\noutput_uri\x18\x04 \x01(\t\x12\x17\n\x0fvideo_signature\x18\x05 \x01(\t\x12\x19\n\x0cvideo_stream\x18\x06 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_video_stream\"\x7f\n\x0e\x43\x61ptionRequest\x12*\n\x06videos\x18\x01 \x03(\x0b\x32\x1a.action100m.v1.CaptionItem\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.action100m.v1.CaptionOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xa5\x01\n\rCaptionResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x14\n\x0c\x63\x61ptions_uri\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x04 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\x32\x95\x01\n\tCaptioner\x12H\n\x07\x43\x61ption\x12\x1d.action100m.v1.CaptionRequest\x1a\x1c.action100m.v1.CaptionResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CAPTIONOPTIONS']._serialized_start=77
   _globals['_CAPTIONOPTIONS']._serialized_end=393
-  _globals['_CAPTIONITEM']._serialized_start=395
-  _globals['_CAPTIONITEM']._serialized_end=484
-  _globals['_CAPTIONREQUEST']._serialized_start=486
-  _globals['_CAPTIONREQUEST']._serialized_end=613
-  _globals['_CAPTIONRESULT']._serialized_start=616
-  _globals['_CAPTIONRESULT']._serialized_end=781
-  _globals['_CAPTIONER']._serialized_start=784
-  _globals['_CAPTIONER']._serialized_end=933
+  _globals['_CAPTIONITEM']._serialized_start=396
+  _globals['_CAPTIONITEM']._serialized_end=554
+  _globals['_CAPTIONREQUEST']._serialized_start=556
+  _globals['_CAPTIONREQUEST']._serialized_end=683
+  _globals['_CAPTIONRESULT']._serialized_start=686
+  _globals['_CAPTIONRESULT']._serialized_end=851
+  _globals['_CAPTIONER']._serialized_start=854
+  _globals['_CAPTIONER']._serialized_end=1003
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from action100m.v1 import common_pb2 as action100m_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61\x63tion100m/v1/embedder.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xaf\x01\n\x0c\x45mbedOptions\x12\x19\n\x0c\x66rame_stride\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rwindow_frames\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rwindow_stride\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0f\n\r_frame_strideB\x10\n\x0e_window_framesB\x10\n\x0e_window_strideJ\x04\x08\x04\x10\x05R\x11windows_per_batch\"E\n\tEmbedItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x12\n\noutput_uri\x18\x03 \x01(\t\"y\n\x0c\x45mbedRequest\x12(\n\x06videos\x18\x01 \x03(\x0b\x32\x18.action100m.v1.EmbedItem\x12,\n\x07options\x18\x02 \x01(\x0b\x32\x1b.action100m.v1.EmbedOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xc2\x01\n\x0b\x45mbedResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x16\n\x0e\x65mbeddings_uri\x18\x02 \x01(\t\x12\x12\n\nnum_frames\x18\x03 \x01(\x05\x12\x0b\n\x03\x64im\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0f\n\x07windows\x18\x07 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x08 \x01(\x03\x32\x8e\x01\n\x08\x45mbedder\x12\x42\n\x05\x45mbed\x12\x1b.action100m.v1.EmbedRequest\x1a\x1a.action100m.v1.EmbedResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61\x63tion100m/v1/embedder.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xaf\x01\n\x0c\x45mbedOptions\x12\x19\n\x0c\x66rame_stride\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rwindow_frames\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x1a\n\rwindow_stride\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0f\n\r_frame_strideB\x10\n\x0e_window_framesB\x10\n\x0e_window_strideJ\x04\x08\x04\x10\x05R\x11windows_per_batch\"\x8a\x01\n\tEmbedItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x11\n\tvideo_uri\x18\x02 \x01(\t\x12\x12\n\noutput_uri\x18\x03 \x01(\t\x12\x17\n\x0fvideo_signature\x18\x04 \x01(\t\x12\x19\n\x0cvideo_stream\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_video_stream\"y\n\x0c\x45mbedRequest\x12(\n\x06videos\x18\x01 \x03(\x0b\x32\x18.action100m.v1.EmbedItem\x12,\n\x07options\x18\x02 \x01(\x0b\x32\x1b.action100m.v1.EmbedOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xc2\x01\n\x0b\x45mbedResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x16\n\x0e\x65mbeddings_uri\x18\x02 \x01(\t\x12\x12\n\nnum_frames\x18\x03 \x01(\x05\x12\x0b\n\x03\x64im\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0f\n\x07windows\x18\x07 \x01(\x05\x12\x16\n\x0e\x66rames_decoded\x18\x08 \x01(\x03\x32\x8e\x01\n\x08\x45mbedder\x12\x42\n\x05\x45mbed\x12\x1b.action100m.v1.EmbedRequest\x1a\x1a.action100m.v1.EmbedResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EMBEDOPTIONS']._serialized_start=76
   _globals['_EMBEDOPTIONS']._serialized_end=251
-  _globals['_EMBEDITEM']._serialized_start=253
-  _globals['_EMBEDITEM']._serialized_end=322
-  _globals['_EMBEDREQUEST']._serialized_start=324
-  _globals['_EMBEDREQUEST']._serialized_end=445
-  _globals['_EMBEDRESULT']._serialized_start=448
-  _globals['_EMBEDRESULT']._serialized_end=642
-  _globals['_EMBEDDER']._serialized_start=645
-  _globals['_EMBEDDER']._serialized_end=787
+  _globals['_EMBEDITEM']._serialized_start=254
+  _globals['_EMBEDITEM']._serialized_end=392
+  _globals['_EMBEDREQUEST']._serialized_start=394
+  _globals['_EMBEDREQUEST']._serialized_end=515
+  _globals['_EMBEDRESULT']._serialized_start=518
+  _globals['_EMBEDRESULT']._serialized_end=712
+  _globals['_EMBEDDER']._serialized_start=715
+  _globals['_EMBEDDER']._serialized_end=857
 # @@protoc_insertion_point(module_scope)

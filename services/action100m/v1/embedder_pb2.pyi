@@ -69,11 +69,22 @@ class EmbedItem(_message.Message):
     VIDEO_UID_FIELD_NUMBER: _builtins.int
     VIDEO_URI_FIELD_NUMBER: _builtins.int
     OUTPUT_URI_FIELD_NUMBER: _builtins.int
+    VIDEO_SIGNATURE_FIELD_NUMBER: _builtins.int
+    VIDEO_STREAM_FIELD_NUMBER: _builtins.int
     video_uid: _builtins.str
     video_uri: _builtins.str
     output_uri: _builtins.str
     """Where to publish the features (.npz: float16 `features` [N, D], float64 `times` [N],
     and scalars `fps`, `duration`, `frame_stride`).
+    """
+    video_signature: _builtins.str
+    """The video's content signature when it was planned (size and mtime, or ETag): a video whose
+    signature differs now fails FAILED_PRECONDITION ("changed since planning") instead of being read
+    against what was computed from the old one. "" = not checked.
+    """
+    video_stream: _builtins.int
+    """The container's stream to read as the video (its index); unset = the main one: not a cover
+    picture or thumbnail, the longest, then the largest.
     """
     def __init__(
         self,
@@ -81,12 +92,16 @@ class EmbedItem(_message.Message):
         video_uid: _builtins.str = ...,
         video_uri: _builtins.str = ...,
         output_uri: _builtins.str = ...,
+        video_signature: _builtins.str = ...,
+        video_stream: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_video_stream", b"_video_stream", "video_stream", b"video_stream"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["output_uri", b"output_uri", "video_uid", b"video_uid", "video_uri", b"video_uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_video_stream", b"_video_stream", "output_uri", b"output_uri", "video_signature", b"video_signature", "video_stream", b"video_stream", "video_uid", b"video_uid", "video_uri", b"video_uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__video_stream: _TypeAlias = _typing.Literal["video_stream"]  # noqa: Y015
+    _WhichOneofArgType__video_stream: _TypeAlias = _typing.Literal["_video_stream", b"_video_stream"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__video_stream) -> _WhichOneofReturnType__video_stream | None: ...
 
 Global___EmbedItem: _TypeAlias = EmbedItem  # noqa: Y015
 

@@ -17,7 +17,12 @@ PROMPT_TOKENS_PER_CAPTION = 96  # the captioners' instruction and chat markup
 
 def caption_item(video: VideoEntry, upstream: Mapping[str, str], output: str) -> captioner_pb2.CaptionItem:
     return captioner_pb2.CaptionItem(
-        video_uid=video.video_uid, video_uri=video.uri, tree_uri=upstream["segment"], output_uri=output
+        video_uid=video.video_uid,
+        video_uri=video.uri,
+        tree_uri=upstream["segment"],
+        output_uri=output,
+        video_signature=video.signature,
+        video_stream=video.stream_index(),
     )
 
 

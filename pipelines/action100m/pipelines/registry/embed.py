@@ -13,7 +13,13 @@ from .stage import Settings, Stage
 
 
 def embed_item(video: VideoEntry, upstream: Mapping[str, str], output: str) -> embedder_pb2.EmbedItem:
-    return embedder_pb2.EmbedItem(video_uid=video.video_uid, video_uri=video.uri, output_uri=output)
+    return embedder_pb2.EmbedItem(
+        video_uid=video.video_uid,
+        video_uri=video.uri,
+        output_uri=output,
+        video_signature=video.signature,
+        video_stream=video.stream_index(),
+    )
 
 
 def embedder_models(settings: Settings) -> list[str]:

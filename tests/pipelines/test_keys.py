@@ -52,3 +52,51 @@ def test_the_input_is_part_of_the_key():
     assert same != input_id("file:///w/clip.mp4", "size=1;mtime_ns=1")  # another file, same name
     assert same != input_id("file:///v/clip.mp4", "size=1;mtime_ns=2")  # the same file, edited
     assert same != input_id("file:///v/clip.mp4", "size=1;mtime_ns=1", "file:///meta/clip.json")
+
+
+HOSTILE_UIDS = [
+    "C:\\videos\\clip",  # backslashes
+    "nul\x00byte",
+    "a/../b",
+    "a/./b",
+    "/../etc/passwd",
+    "a//b",
+    "a/b",
+    "/abs",
+    "abs",
+    "%5C",
+    "%2F%2E%2E",
+    "new\nline",
+    "tab\there",
+    "\u202eright-to-left",
+    "emoji 🎬",
+    "".join(chr(c) for c in range(1, 32)),
+    " ",
+]
+
+
+def test_every_uid_the_plan_accepts_round_trips_through_its_key(tmp_path):
+    """Each uid gets a key that parses (no refused segment, no separator it did not have), names a
+    file of its own, and is read back whole from a real store."""
+    from action100m.common.store import ArtifactStore
+
+    root = f"file://{tmp_path}"
+    store = ArtifactStore([root])
+    keys = {uid: artifact_key(root, "trees", "fp", uid, "json", "in") for uid in HOSTILE_UIDS}
+    assert len(set(keys.values())) == len(HOSTILE_UIDS)
+    for uid, key in keys.items():
+        parsed = parse_uri(key)
+        assert parsed.path.parent == tmp_path / "trees" / "fp", uid  # never a folder of its own
+        assert parsed.path.name == f"{uid_key(uid)}.in.json", uid  # the name, exactly
+        store.put_bytes(key, uid.encode("utf-8", "surrogatepass"))
+    for uid, key in keys.items():
+        assert store.get_bytes(key) == uid.encode("utf-8", "surrogatepass")
+    assert len(list((tmp_path / "trees" / "fp").iterdir())) == len(HOSTILE_UIDS)
+
+
+def test_a_uid_that_is_not_text_is_refused_when_planned():
+    from action100m.pipelines.keys import check_uid
+
+    check_uid("fine ü")
+    with pytest.raises(ValueError, match="is not valid Unicode text"):  # StageInputError: INVALID_ARGUMENT
+        check_uid("lone \ud800 surrogate")

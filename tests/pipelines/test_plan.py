@@ -9,7 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from action100m.common.uris import parse_uri
 from action100m.pipelines.plan import ManifestError, Plan, plan_run
+from action100m.pipelines.registry import stage
+from action100m.pipelines.state import StageConfig
 
 
 def planned_shards(store, videos, prefix, shard_size):
@@ -138,3 +141,32 @@ def test_uids_made_from_file_names_are_the_decoded_names_and_never_collide(local
         "my clip ü": "my%20clip%20%C3%BC.mp4",
         "solo": "solo.mkv",
     }
+
+
+def test_a_row_a_uid_or_a_uri_can_break_fails_that_video_at_plan_and_the_others_go_on(local_store):
+    store, root = local_store
+    good = {"video_uid": "good", "uri": f"{root}/videos/good.mp4"}
+    hostile = [
+        good,
+        {"video_uid": "C:\\videos\\clip", "uri": f"{root}/videos/clip.mp4"},  # was: the whole run failed at stage time
+        {"video_uid": 0, "uri": f"{root}/videos/zero.mp4"},  # an int uid 0 is a uid
+        {"video_uid": "line\nbreak", "uri": f"{root}/videos/nl.mp4"},
+        {"video_uid": "lone \ud800", "uri": f"{root}/videos/lone.mp4"},
+        {"video_uid": "web", "uri": "http://example.com/v.mp4"},
+        {"video_uid": "relative", "uri": "videos/v.mp4"},
+        {"video_uid": "dots", "uri": "file:///data/videos/../../etc/passwd"},
+        {"video_uid": "otherhost", "uri": "file://otherhost/v.mp4"},
+        {"video_uid": "stream", "uri": f"{root}/videos/good.mp4", "stream": "first"},
+    ]
+    (shard,) = planned_shards(store, manifest_of(store, root, hostile), f"{root}/art", shard_size=20)
+    assert [v.video_uid for v in shard.active()] == ["good", "C:\\videos\\clip", "0", "line\nbreak"]
+    reasons = {uid: (f.code, f.reason) for uid, f in shard.failed.items()}
+    assert reasons["lone \ud800"][0] == "INVALID_ARGUMENT" and "not valid Unicode text" in reasons["lone \ud800"][1]
+    assert "unsupported scheme 'http'" in reasons["web"][1]
+    assert "a relative path" in reasons["relative"][1]
+    assert "'.' and '..' are not allowed" in reasons["dots"][1]
+    assert "file URIs must be local" in reasons["otherhost"][1]
+    assert "stream must be a stream number" in reasons["stream"][1]
+    shard.stages["embed"] = StageConfig("fp", [], {})
+    keys = {shard.artifact(stage("embed"), v) for v in shard.active()}  # each active uid: a key of its own
+    assert len(keys) == 4 and all(parse_uri(k) for k in keys)

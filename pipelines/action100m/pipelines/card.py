@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from action100m.common.text import printable
+
 from .registry import STAGES
 from .state import RunReport
 
@@ -70,8 +72,8 @@ def dataset_card(report: RunReport, title: str = "Action100M-style annotations")
         lines += ["", f"## Failed videos ({len(report.failed)})", "", "| video | stage | code | reason |"]
         lines.append("|---|---|---|---|")
         for uid, failure in list(report.failed.items())[:MAX_LISTED_FAILURES]:
-            reason = failure.reason.replace("|", "\\|").replace("\n", " ")[:300]
-            lines.append(f"| {uid} | {failure.stage} | {failure.code} | {reason} |")
+            cells = (printable(uid, 200), failure.stage, failure.code, printable(failure.reason, 300))
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         if len(report.failed) > MAX_LISTED_FAILURES:
             lines.append(f"\n... and {len(report.failed) - MAX_LISTED_FAILURES} more: see report.json.")
     return "\n".join(lines) + "\n"

@@ -16,6 +16,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from action100m.common.errors import StageInputError
+
 # Long uids keep a readable head and a digest of the whole uid: a key must fit a file name (255 bytes).
 READABLE_UID_CHARS = 100
 
@@ -52,8 +54,20 @@ def input_id(uri: str, signature: str, metadata_uri: str = "", stream: str = "")
 
 
 def artifact_key(prefix: str, kind: str, fp: str, video_uid: str, extension: str, video_input: str = "") -> str:
+    """The artifact's URI. Its file name is `uid_key` (percent-encoded), itself percent-encoded once
+    more in the URI, so reading the URI back (which decodes it once) gives that name exactly: a `/`,
+    `\\` or `..` in a uid never becomes a path separator or a refused segment."""
     name = f"{uid_key(video_uid)}.{video_input}" if video_input else uid_key(video_uid)
-    return f"{prefix.rstrip('/')}/{kind}/{fp}/{name}.{extension}"
+    return f"{prefix.rstrip('/')}/{kind}/{fp}/{quote(name, safe='-_.~')}.{extension}"
+
+
+def check_uid(video_uid: str) -> None:
+    """Refuses a uid no artifact can be named by (a lone surrogate, not text in any encoding):
+    caught when the video is planned, so it fails alone."""
+    try:
+        video_uid.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise StageInputError(f"video_uid {video_uid!r} is not valid Unicode text ({error.reason})") from None
 
 
 def metadata_key(prefix: str, video_uid: str, metadata: dict[str, Any]) -> str:

@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from action100m.common.errors import classify
+from action100m.common.errors import StageInputError, classify
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
 from action100m.common.stage import MAX_UID_CHARS
 from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError, parse_uri
 
-from .keys import metadata_key
+from .keys import check_uid, metadata_key
 from .state import Failure, ShardState, VideoEntry
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
@@ -220,6 +220,7 @@ def plan_run(
         """The video's entry; a video that cannot be planned is kept with the reason, and fails alone."""
         uid, uri = entry["video_uid"], entry["uri"]
         try:
+            check_uid(uid)
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
             metadata = entry["metadata"]
@@ -232,7 +233,12 @@ def plan_run(
             if not store.exists(metadata_uri):
                 store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
             return VideoEntry(uid, uri, metadata_uri, signature, stream=stream)
-        except (ArtifactNotFound, UriError, MetadataError) as error:  # others (S3 down...) stop planning
+        except (
+            ArtifactNotFound,
+            UriError,
+            MetadataError,
+            StageInputError,
+        ) as error:  # others (S3 down...) stop planning
             code, reason = classify(error)
             return VideoEntry(uid, uri, error_code=code.name, error=reason)
 

@@ -35,6 +35,7 @@ from grpc_reflection.v1alpha import reflection
 from .config import from_env, setting
 from .keepalive import DEFAULT_KEEPALIVE, Keepalive
 from .metrics import ServiceMetrics
+from .text import printable
 
 log = logging.getLogger("action100m.server")
 
@@ -324,9 +325,9 @@ class ServiceHost:
         seconds = time.monotonic() - started
         self.metrics.observe(method, code, seconds)
         if outcomes:
-            shown = [f"{uid[:80]}:{o}" + (f"({e})" if e else "") for uid, o, e in outcomes]
+            shown = [f"{printable(uid, 80)}:{o}" + (f"({e})" if e else "") for uid, o, e in outcomes]
         else:
-            shown = [uid[:80] for uid in videos] or ["-"]
+            shown = [printable(uid, 80) for uid in videos] or ["-"]
         more = f",... ({len(shown) - MAX_LOGGED_VIDEOS} more)" if len(shown) > MAX_LOGGED_VIDEOS else ""
         log.info(
             "%s %s code=%s videos=%s%s %.3fs%s",

@@ -62,6 +62,8 @@ def parse_uri(uri: str) -> ArtifactUri:
     if not isinstance(uri, str) or not uri:
         raise UriError(f"{uri!r}: empty artifact URI")
     parts = urlsplit(uri)
+    if not parts.scheme:
+        raise UriError(f"{uri}: a relative path; give an absolute file:///path or an s3://bucket/key URI")
     if parts.scheme not in SCHEMES:
         raise UriError(f"{uri}: unsupported scheme {parts.scheme!r} (expected one of {', '.join(SCHEMES)})")
     if parts.query or parts.fragment:
@@ -69,7 +71,7 @@ def parse_uri(uri: str) -> ArtifactUri:
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise UriError(f"{uri}: file URIs must be local (file:///abs/path)")
-        path = unquote(parts.path)
+        path = unquote(parts.path, errors="surrogateescape")  # a non-UTF-8 file name keeps its bytes
         if not path.startswith("/"):
             raise UriError(f"{uri}: file URIs need an absolute path")
         _check_segments(path, uri)
@@ -96,7 +98,7 @@ def to_uri(location: str | os.PathLike[str]) -> str:
     text = os.fspath(location)
     if "://" in text:
         return text
-    return "file://" + quote(str(Path(text).resolve()))
+    return "file://" + quote(str(Path(text).resolve()), errors="surrogateescape")
 
 
 class AllowList:

@@ -187,3 +187,25 @@ def test_the_inputs_of_two_runs_never_share_a_manifest(tmp_path):
     )
     assert input_manifest("file:///a", one) != input_manifest("file:///a", two)
     assert input_manifest("file:///a", one) == input_manifest("file:///a", list(one))  # the same inputs: one file
+
+
+def test_bad_uris_in_a_manifest_do_not_refuse_the_run_and_s3_needs_a_store(tmp_path):
+    """Rows naming http://, a relative path, '..', another host or s3:// without an S3 store are
+    left for planning to fail one by one; the run itself is settled."""
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"video")
+    rows = [
+        {"video_uid": "good", "uri": f"file://{video}"},
+        {"video_uid": "web", "uri": "http://example.com/v.mp4"},
+        {"video_uid": "relative", "uri": "v.mp4"},
+        {"video_uid": "dots", "uri": "file:///data/../etc/v.mp4"},
+        {"video_uid": "otherhost", "uri": "file://otherhost/v.mp4"},
+        {"video_uid": "bucket", "uri": "s3://bucket/v.mp4"},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = settle([str(manifest)], str(tmp_path / "out"), RunSettings(models_dir=str(tmp_path / "models"), env={}))
+    assert run.read_only_roots == (f"file://{tmp_path}",)  # the manifest's folder (the good video's too)
+    shard = plan_run(run.store, run.manifest, run.artifact_prefix, 10).shard(run.store, 0, run.artifact_prefix)
+    assert [v.video_uid for v in shard.active()] == ["good"]
+    assert "outside the configured artifact roots" in shard.failed["bucket"].reason  # no S3 store: not reachable

@@ -21,7 +21,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from action100m.common.store import ArtifactStore
-from action100m.common.uris import parse_uri, split_roots, to_uri
+from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
 from ..plan import plan_entries, uids_for
 from .presets import preset_env, preset_options
@@ -112,7 +112,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     if not given_manifest:
         write_manifest(store, inputs, manifest)
     videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
-    video_roots = [r for r in read_roots(videos, settings.allowed_roots) if r not in read_only]
+    video_roots = [r for r in read_roots(videos, settings.allowed_roots, has_s3(settings)) if r not in read_only]
     store.allow_reading(video_roots, settings.env)
     models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
     return RunContext(
@@ -162,13 +162,27 @@ def input_roots(inputs: Sequence[str], manifest: str) -> list[str]:
     return list(dict.fromkeys(roots))
 
 
-def read_roots(videos: Sequence[dict[str, Any]], allowed: str | None) -> list[str]:
+def read_roots(videos: Sequence[dict[str, Any]], allowed: str | None, s3: bool = True) -> list[str]:
     """Where the manifest's videos may be read from: `--allowed-roots` when given, else the folders
-    of every video it names (the user named them)."""
+    of every video it names (the user named them). A URI that does not parse, or an s3:// one when
+    the run has no S3 store (`s3` False), adds nothing: planning fails that video, with the reason."""
     if allowed is not None:
         return [to_uri(root) for root in split_roots(allowed)]
     roots = []
     for video in videos:
-        uri = parse_uri(str(video["uri"]))
-        roots.append(f"s3://{uri.bucket}" if uri.scheme == "s3" else to_uri(Path(uri.key).parent))
+        try:
+            uri = parse_uri(str(video["uri"]))
+        except UriError:
+            continue
+        if uri.scheme == "s3" and s3:
+            roots.append(f"s3://{uri.bucket}")
+        elif uri.scheme == "file":
+            roots.append(to_uri(Path(uri.key).parent))
     return list(dict.fromkeys(roots))
+
+
+def has_s3(settings: RunSettings) -> bool:
+    """Whether this run can reach an S3 store: `--store s3://...`, or an endpoint or keys in the environment."""
+    env = settings.env
+    named = ("A100M_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE")
+    return bool((settings.store_root or "").startswith("s3://") or any(env.get(n) for n in named))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from action100m.common.grpc_server import ServerSettings
+from action100m.common.text import printable
 from action100m.common.uris import UriError
 
 from ..executor import current_config, options_of
@@ -208,7 +209,7 @@ def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> st
         "stage seconds: " + ", ".join(f"{name} {s.seconds:.1f}" for name, s in report.stats.items()),
     ]
     for uid, failure in list(report.failed.items())[:max_failures]:
-        lines.append(f"  failed {uid} at {failure.stage} ({failure.code}): {failure.reason}")
+        lines.append(f"  failed {printable(uid)} at {failure.stage} ({failure.code}): {printable(failure.reason)}")
     if len(report.failed) > max_failures:
         lines.append(f"  ... {len(report.failed) - max_failures} more in report.json")
     return "\n".join(lines)

@@ -24,8 +24,9 @@ DEMO_VIDEOS = {"kitchen": (0, 60), "workshop": (0, 50), "garden": (0, 40, 80)}  
 
 @pytest.fixture(scope="session")
 def demo_output(tmp_path_factory) -> Path:
-    """A folder laid out as `a100m run` leaves it (dataset/data/*.parquet, artifacts/inputs/manifest.jsonl)
-    for three synthetic videos; the rows are made by the tree rules (tests/support), 4.8 s each."""
+    """A folder laid out as `a100m run` leaves it (dataset/data/*.parquet, the inputs' manifest under
+    artifacts/inputs/, run.json naming it and the roots the run read) for three synthetic videos; the
+    rows are made by the tree rules (tests/support), 4.8 s each."""
     root = tmp_path_factory.mktemp("demo")
     videos = root / "videos"
     rows, manifest = [], []
@@ -36,7 +37,9 @@ def demo_output(tmp_path_factory) -> Path:
     write_parquet(rows, root / "out" / "dataset" / "data" / "train-00000-of-00001.parquet")
     inputs = root / "out" / "artifacts" / "inputs"
     inputs.mkdir(parents=True)
-    (inputs / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
+    (inputs / "0123456789abcdef.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
+    record = {"manifest": (inputs / "0123456789abcdef.jsonl").as_uri(), "read_roots": [videos.as_uri()]}
+    (root / "out" / "run.json").write_text(json.dumps(record))
     return root
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -131,3 +132,42 @@ def test_the_commands_document_themselves(command):
         [sys.executable, "-m", "action100m.cli", *command], capture_output=True, text=True, env={**os.environ}
     )
     assert answer.returncode == 0 and "DATASET" in answer.stdout
+
+
+def test_a_run_folders_manifest_cannot_make_the_viewer_serve_other_files(serve, demo_output, tmp_path):
+    """A run folder (made by hand, or by a run over a hostile manifest) whose manifest names a
+    private file outside the run's roots, and a non-video file inside them: neither is served."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(demo_output / "out", folder)
+    private = tmp_path / "private" / "shadow"
+    private.parent.mkdir()
+    private.write_bytes(b"root:secret")
+    inside = demo_output / "videos" / "notes.txt.mp4"  # inside the run's roots, named like a video
+    inside.write_bytes(b"not a video at all")
+    record = json.loads((folder / "run.json").read_text())
+    manifest = urlsplit(record["manifest"]).path
+    rows = [json.loads(line) for line in Path(manifest).read_text().splitlines()]
+    rows[0]["uri"] = private.as_uri()
+    rows[1]["uri"] = inside.as_uri()
+    (folder / "artifacts" / "inputs" / "0123456789abcdef.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    record["manifest"] = (folder / "artifacts" / "inputs" / "0123456789abcdef.jsonl").as_uri()
+    (folder / "run.json").write_text(json.dumps(record))
+    served = serve([folder])
+    for number in (0, 1):
+        status, _, body = get(f"{served.url}media/{number}")
+        assert status == 404 and b"secret" not in body and b"not a video" not in body
+    assert get(f"{served.url}media/2")[0] == 200  # the third row's real video still plays
+    inside.unlink()
+
+
+def test_requests_for_another_host_name_are_refused(serve, demo_output):
+    """DNS rebinding: a page of another site whose name resolves to 127.0.0.1 sends its own Host."""
+    from action100m.viewer.server import allowed_hosts
+
+    served = serve([demo_output / "out"])
+    assert get(served.url)[0] == 200
+    assert get(served.url, {"Host": "evil.example.com"})[0] == 400
+    assert get(served.url, {"Host": f"localhost:{served.port}"})[0] == 200
+    assert allowed_hosts("0.0.0.0") == ["*"] and allowed_hosts("10.1.2.3") == ["10.1.2.3"]

@@ -15,6 +15,7 @@ file for a browser.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ from typing import Any
 
 from action100m.common.release.files import each_file
 from action100m.common.store import ArtifactStore, S3Settings
-from action100m.common.uris import UriError, split_roots, to_uri
+from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
 from .rows import TEXT_FIELDS, RowReader, VideoEntry
 
@@ -109,9 +110,17 @@ def data_script(name: str, payload: dict[str, Any]) -> str:
     return f"A100M.add({json.dumps(name)},{text});\n"
 
 
-def _manifest_sources(location: Path) -> dict[str, str]:
-    """uid -> video URI from an `a100m run` output folder's manifest (when DATASET is one)."""
+def _run_sources(location: Path) -> tuple[dict[str, str], list[str]]:
+    """uid -> video URI from an `a100m run` output folder (when DATASET is one), and the roots that
+    run could read videos from: its record (`run.json`: the manifest and the roots), else the
+    manifest of earlier versions' folders with no roots (nothing is served from it)."""
+    record, roots = location / "run.json", []
     manifest = location / "artifacts" / "inputs" / "manifest.jsonl"
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        facts = json.loads(record.read_text())
+        roots = [str(r) for r in facts.get("read_roots", [])]
+        if str(facts.get("manifest", "")).startswith("file://"):
+            manifest = parse_uri(facts["manifest"]).path
     sources: dict[str, str] = {}
     if manifest.is_file():
         for line in manifest.read_text().splitlines():
@@ -120,7 +129,20 @@ def _manifest_sources(location: Path) -> dict[str, str]:
                 sources[str(row["video_uid"])] = str(row["uri"])
             except (ValueError, KeyError, TypeError):
                 continue
-    return sources
+    return sources, roots
+
+
+def is_video_file(path: Path) -> bool:
+    """A video container by its name and its content (a video stream FFmpeg can open), not any file."""
+    if not path.name.lower().endswith(VIDEO_SUFFIXES) or not path.is_file():
+        return False
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except Exception:
+        return False
 
 
 def _listed_videos(store: ArtifactStore, root: str) -> dict[str, str]:
@@ -140,13 +162,14 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
     folder's manifest. Files outside those roots (symlinks out of them included) are not offered."""
     roots = split_roots(videos or "")
     run_sources: dict[str, str] = {}
+    run_roots: list[str] = []
     for location in datasets:
         path = Path(location)
         if path.is_dir():
-            for uid, uri in _manifest_sources(path).items():
-                run_sources[uid] = uri
-    manifest_roots = sorted({uri.rsplit("/", 1)[0] for uri in run_sources.values()})
-    all_roots = [to_uri(r) if "://" not in r else r for r in roots] + manifest_roots
+            sources, readable = _run_sources(path)
+            run_sources.update(sources)
+            run_roots += readable
+    all_roots = [to_uri(r) if "://" not in r else r for r in roots] + sorted(set(run_roots))
     if store is None and all_roots:
         s3 = S3Settings.from_env() if any(r.startswith("s3://") for r in all_roots) else None
         store = ArtifactStore(all_roots, s3=s3, read_only_roots=all_roots)
@@ -165,7 +188,9 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
             candidate = listed.get(video.uid) or run_sources.get(video.uid)
             if candidate and store is not None:
                 try:
-                    store.resolve(candidate)
+                    resolved = store.resolve(candidate)
+                    if resolved.scheme == "file" and not is_video_file(resolved.path):
+                        raise UriError(f"{candidate}: not a video container")
                     video.source = candidate
                 except UriError as error:
                     log.warning("%s: not offered: %s", video.uid, error)

@@ -8,6 +8,7 @@ else is served: a video is offered only if the catalog matched it inside the giv
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from .catalog import Catalog
@@ -16,8 +17,23 @@ from .site import ASSETS, PAGE_FILES, PRESIGN_SECONDS, data_file
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
 
 
-def build_app(catalog: Catalog) -> Any:
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The Host headers the server answers: the address it serves (its loopback names when it
+    serves loopback). A page of another site that resolves its own name to this address (DNS
+    rebinding) sends its own name and is refused. Bound to every address (0.0.0.0, ::), any name."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return list(LOOPBACK) if host in LOOPBACK else [host]
+
+
+def build_app(catalog: Catalog, hosts: Sequence[str] = LOOPBACK) -> Any:
+    """The viewer's web app over `catalog`, answering requests addressed to `hosts` only."""
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
     from starlette.routing import Route
@@ -64,11 +80,11 @@ def build_app(catalog: Catalog) -> Any:
         Route("/data/{name:str}.js", serve_data),
         Route("/media/{number:int}", media),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))])
 
 
 def serve(catalog: Catalog, host: str = "127.0.0.1", port: int = 8765) -> None:
     import uvicorn
 
     print(f"viewer: http://{host}:{port}/  ({len(catalog.videos)} videos; Ctrl-C stops it)", flush=True)
-    uvicorn.run(build_app(catalog), host=host, port=port, log_level="warning")
+    uvicorn.run(build_app(catalog, allowed_hosts(host)), host=host, port=port, log_level="warning")

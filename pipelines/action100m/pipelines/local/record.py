@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..executor import options_dict
@@ -25,6 +25,8 @@ class RunRecord:
     fingerprints: dict[str, str]
     videos: list[str]
     artifacts: list[str]  # each finished video's final artifact
+    manifest: str = ""  # the run's manifest (the viewer finds the videos through it)
+    read_roots: list[str] = field(default_factory=list)  # where the run could read videos (the viewer serves no others)
 
     @staticmethod
     def path(out_dir: Path) -> Path:
@@ -93,4 +95,5 @@ def record_run(run: RunContext, key: str, plan_uri: str, fingerprints: Mapping[s
         for video in plan.shard(run.store, index, run.artifact_prefix).videos
         if video.video_uid in done
     ]
-    RunRecord(key, dict(fingerprints), report.done + list(report.failed), final).save(run.out_dir)
+    videos = report.done + list(report.failed)
+    RunRecord(key, dict(fingerprints), videos, final, run.manifest, list(run.read_only_roots)).save(run.out_dir)

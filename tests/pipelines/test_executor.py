@@ -194,3 +194,15 @@ def test_a_video_replaced_after_planning_fails_instead_of_mixing_with_its_old_tr
         store, root, addresses, [{"video_uid": "clip", "uri": uri}], names=("embed", "segment", "caption")
     )
     assert not again.failed and again.stats["embed"].done == 1  # planned anew: the new file's own artifacts
+
+
+def test_one_file_under_many_uids_is_decoded_and_embedded_once(services, tmp_path):
+    store, root, addresses = services
+    uri = store.put_file(f"{root}/videos/same.mp4", write_video(tmp_path / "v.mp4", frames=50, fps=25, size=(96, 64)))
+    rows = [{"video_uid": f"copy{i}", "uri": uri} for i in range(40)]
+    state = stages_on(store, root, addresses, rows)
+    embed = state.stats["embed"]
+    assert not state.failed and (embed.done, embed.joined) == (1, 39)
+    assert embed.counters["frames_decoded"] == 50  # one decode for the forty
+    assert len(store.list(f"{root}/art/embeddings")) == 1
+    assert state.stats["segment"].done == 40  # each uid has its own tree (it names its video)

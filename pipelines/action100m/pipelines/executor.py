@@ -269,7 +269,8 @@ def _back_off(state: ShardState, spec: Stage, policy: RetryPolicy, attempt: int,
 def _record(state: ShardState, spec: Stage, result: Any) -> None:
     status = result.status
     outcome = OUTCOME_NAMES.get(status.outcome, "failed")
-    counters = {name: int(getattr(result, name)) for name in spec.counters}
+    # work is counted where it was done: a video joined to another's computation adds none
+    counters = {name: int(getattr(result, name)) for name in spec.counters} if outcome == "done" else {}
     state.stats_of(spec.name).count(outcome, counters)
     if outcome == "failed":
         state.failed[status.video_uid] = Failure(spec.name, status.error_code, status.error_message)

@@ -57,7 +57,10 @@ def artifact_key(prefix: str, kind: str, fp: str, video_uid: str, extension: str
     """The artifact's URI. Its file name is `uid_key` (percent-encoded), itself percent-encoded once
     more in the URI, so reading the URI back (which decodes it once) gives that name exactly: a `/`,
     `\\` or `..` in a uid never becomes a path separator or a refused segment."""
-    name = f"{uid_key(video_uid)}.{video_input}" if video_input else uid_key(video_uid)
+    if not video_uid:  # an artifact of the input alone, shared by every uid that names it
+        name = f"input-{video_input}"
+    else:
+        name = f"{uid_key(video_uid)}.{video_input}" if video_input else uid_key(video_uid)
     return f"{prefix.rstrip('/')}/{kind}/{fp}/{quote(name, safe='-_.~')}.{extension}"
 
 

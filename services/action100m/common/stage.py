@@ -177,12 +177,44 @@ def stream_videos(
     """The batch call of every stage, one (item, run, result) per video as soon as it is settled.
 
     Per item: CACHED if its output exists (unless `overwrite`); JOINED when another call of this
-    process computes it (reported once that call publishes it); otherwise `prepare(item, files)`
-    gives its input (local copies stay open in `files` until `process` is done), and `process`
-    yields (video_uid, result or exception) in any order, as videos finish; each result is
-    published by `publish(item, result)` before it is reported. Own work runs inside a work slot
-    and goes on while the caller is `alive()` or another call has joined it.
+    process computes it (reported once that call publishes it), or when an earlier item of this
+    call has the same output (one file under several uids: computed once, reported for each);
+    otherwise `prepare(item, files)` gives its input (local copies stay open in `files` until
+    `process` is done), and `process` yields (video_uid, result or exception) in any order, as
+    videos finish; each result is published by `publish(item, result)` before it is reported. Own
+    work runs inside a work slot and goes on while the caller is `alive()` or another call has joined it.
     """
+    firsts: dict[str, ItemT] = {}
+    for item in items:
+        firsts.setdefault(item.output_uri, item)
+    unique = list(firsts.values())
+    settled: dict[str, tuple[VideoRun, ResultT | None]] = {}
+    for item, run, value in _stream_unique(unique, store, overwrite, inflight, alive, prepare, process, publish):
+        settled[item.output_uri] = (run, value)
+        yield item, run, value
+    for item in items:
+        if firsts[item.output_uri] is item:
+            continue
+        first, value = settled[item.output_uri]
+        copy = VideoRun(item.video_uid)
+        if first.failed:
+            copy.fail_with(first.error_code, first.error_message)
+        else:
+            copy.joined()
+        yield item, copy, value
+
+
+def _stream_unique(
+    items: Sequence[ItemT],
+    store: ArtifactStore,
+    overwrite: bool,
+    inflight: InFlight,
+    alive: Callable[[], bool],
+    prepare: Callable[[ItemT, contextlib.ExitStack[Any]], InputT],
+    process: Callable[[list[tuple[str, InputT]], Keep], Iterator[tuple[str, ResultT | BaseException]]],
+    publish: Callable[[ItemT, ResultT], object],
+) -> Iterator[tuple[ItemT, VideoRun, ResultT | None]]:
+    """`stream_videos` over items whose outputs differ."""
     runs = {item.video_uid: VideoRun(item.video_uid) for item in items}
     todo: list[ItemT] = []
     for item in items:

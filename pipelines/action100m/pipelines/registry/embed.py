@@ -59,6 +59,7 @@ EMBED = Stage(
     options=embedder_pb2.EmbedOptions,
     make_item=embed_item,
     counters=("windows", "frames_decoded"),
+    shared_by_input=True,  # features of the frames: the same file under many uids is decoded once
     models=embedder_models,
     memory_need=embedder_need,
     too_big_advice=lambda need: "fewer windows per batch (A100M_WINDOWS_PER_BATCH)",

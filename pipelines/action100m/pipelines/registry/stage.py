@@ -50,6 +50,9 @@ class Stage:
     reads: tuple[str, ...] = ()  # upstream stages whose artifacts (and so fingerprints) it reads
     counters: tuple[str, ...] = ()  # fields of its per-video result summed into the run's statistics
     reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
+    # its artifact depends on the input alone (not the uid): videos that name the same file (URI
+    # and content signature) share one artifact, computed once
+    shared_by_input: bool = False
     port: int = 50051
     # its service on one machine
     models: Callable[[Settings], list[str]] = no_models  # the models it loads with these settings
@@ -73,7 +76,8 @@ class Stage:
     def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str:
         """Where this stage publishes a video's artifact under its fingerprint (see `keys`)."""
         video_input = video.input_id(with_metadata=self.reads_metadata)
-        return artifact_key(prefix, self.kind, fingerprint, video.video_uid, self.extension, video_input)
+        uid = "" if self.shared_by_input else video.video_uid
+        return artifact_key(prefix, self.kind, fingerprint, uid, self.extension, video_input)
 
     def default_address(self, release: str = "action100m", namespace: str | None = None) -> str:
         """The headless Service the chart makes for this stage's service when installed as `release`

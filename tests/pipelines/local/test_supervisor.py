@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from action100m.pipelines.local.supervisor import Supervisor, stop_children
+from action100m.pipelines.local.supervisor import Supervisor
 
 from ...support import eventually
 
@@ -77,10 +77,19 @@ def test_a_death_is_reported_at_once_restarted_once_then_the_run_is_stopped(tmp_
 
 
 def test_stop_children_leaves_no_child_process_behind():
-    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2)]
-    stopped = stop_children(timeout=5)
-    assert {c.pid for c in children} <= set(stopped)
-    assert all(c.wait(5) is not None for c in children)
+    """In a process of its own (stop_children stops every child of the process that calls it, and
+    this session's shared services are the test process's children)."""
+    script = """
+import subprocess, sys
+from action100m.pipelines.local.supervisor import stop_children
+children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2)]
+stopped = stop_children(timeout=5)
+assert {c.pid for c in children} <= set(stopped), (stopped, [c.pid for c in children])
+assert all(c.wait(5) is not None for c in children)
+print("stopped", len(stopped))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("stopped "), done.stderr
 
 
 def test_a_service_that_stops_answering_is_killed_and_restarted_like_a_dead_one(tmp_path):

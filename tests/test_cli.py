@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -136,3 +137,56 @@ def test_validate_checks_every_file_against_the_release_schema_without_a_traceba
     assert f"{garbage}: schema: not a readable parquet file" in out
     assert str(release_file) not in out  # checked after the bad ones, and fine
     assert "in 4 file(s)" in done.stderr
+
+
+def test_a_second_viewer_takes_a_free_port_and_says_so(tmp_path):
+    import socket
+
+    from action100m.cli.view import DEFAULT_PORT, free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        other = free_port("127.0.0.1", busy)
+        assert other != busy
+    assert free_port("127.0.0.1", other) == other  # free again once the other one is gone
+    assert DEFAULT_PORT == 8765
+
+
+def test_view_of_a_video_folder_that_does_not_exist_is_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "view", str(tmp_path), "--videos", str(tmp_path / "nope_dir")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.strip() == f"error: --videos {tmp_path / 'nope_dir'}: no such folder"
+
+
+def test_stats_into_a_closed_pipe_is_quiet(tmp_path, release_file):
+    command = f"{sys.executable} -m action100m.cli stats {release_file} {release_file} | head -1"
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+
+
+def test_render_prompt_says_a_missing_node_before_loading_any_tokenizer(release_file):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "action100m.cli", "refiner", "render-prompt", str(release_file)]
+    command += ["--video-uid", "nope", "--node-id", "x", "--tokenizer", "openai/gpt-oss-120b"]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1 and "no video 'nope'" in done.stderr and time.monotonic() - started < 30
+
+
+def test_render_prompt_without_a_reachable_tokenizer_is_one_line(release_file):
+    from action100m.common.release import read_rows
+
+    row = next(iter(read_rows(str(release_file))))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "action100m.cli", "refiner", "render-prompt", str(release_file)]
+    command += ["--video-uid", row["video_uid"], "--node-id", row["nodes"][0]["node_id"], "--tokenizer", "no/such-model"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: cannot load the tokenizer 'no/such-model'") and line.endswith("--tokenizer DIR")

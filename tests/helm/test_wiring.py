@@ -194,3 +194,15 @@ def test_a_settings_change_rolls_the_services_it_touches_only(chart, installed):
     roots = copy.deepcopy(base)
     roots["storage"]["allowedRoots"] = ["s3://my-bucket", "s3://other"]
     assert all(value != first[name] for name, value in checksums(roots).items())  # every service reads them
+
+
+def test_default_image_tags_are_the_package_version_and_notes_submit_runs_the_same_registry(chart):
+    import tomllib
+
+    version = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["version"]
+    values = {"image": {"registry": "registry.example.com/a100m"}}
+    for deployment in by_kind(render(chart, values), "Deployment").values():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert container["image"].startswith("registry.example.com/a100m/") and container["image"].endswith(f":{version}")
+    notes = next(text for path, text in chart.render(values, name=RELEASE, namespace=NAMESPACE).items() if path.endswith("NOTES.txt"))
+    assert f"--image registry.example.com/a100m/pipeline:{version}" in notes

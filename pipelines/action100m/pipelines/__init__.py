@@ -9,8 +9,10 @@
 - `local/`: the one-machine run (`a100m run`).
 """
 
-# The steps' default image (docker/pipeline.Dockerfile), the package's own version; `a100m pipeline
-# compile --image` / `submit --image` set another.
-PIPELINE_IMAGE = "ghcr.io/action100m/pipeline:0.2.0"
+from action100m.common.version import __version__
+
+# The steps' default image (docker/pipeline.Dockerfile), tagged with the package's own version as
+# `make images` tags it; `a100m pipeline compile --image` / `submit --image` set another.
+PIPELINE_IMAGE = f"ghcr.io/action100m/pipeline:{__version__}"
 # Secret with the S3 credentials, mounted as env vars in every step (Kubernetes runs only).
 S3_SECRET = "action100m-s3"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -43,21 +44,46 @@ def register(commands: Any) -> None:
     render.set_defaults(run=render_prompt_command)
 
 
-def render_prompt_command(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
+class TokenizerUnavailable(RuntimeError):
+    """The tokenizer could not be loaded (not downloaded and the Hub out of reach, a wrong name)."""
 
+
+def lazy_token_counter(name: str) -> Callable[[str], int]:
+    """Counts tokens with `name`'s tokenizer, loaded on the first count (so a node that does not
+    exist is said before any download): from the local cache first, then the Hub."""
+    loaded: list[Any] = []
+
+    def count(text: str) -> int:
+        if not loaded:
+            from transformers import AutoTokenizer
+
+            try:
+                loaded.append(AutoTokenizer.from_pretrained(name, local_files_only=True))
+            except OSError:
+                try:
+                    loaded.append(AutoTokenizer.from_pretrained(name))
+                except OSError as error:
+                    raise TokenizerUnavailable(
+                        f"cannot load the tokenizer {name!r} ({str(error).splitlines()[0][:200]}); "
+                        "give a local one with --tokenizer DIR"
+                    ) from None
+        return len(loaded[0](text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def render_prompt_command(args: argparse.Namespace) -> int:
     from action100m.refiner.prompts import PromptLimits
     from action100m.refiner.render import print_messages, render_prompt
 
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    count = lazy_token_counter(args.tokenizer)
     limits = PromptLimits(subtree_token_budget=args.budget)
     try:
         messages = render_prompt(args.file, args.video_uid, args.node_id, count, limits, args.templates, args.prompt)
     except KeyError as err:
         print(err.args[0], file=sys.stderr)
         return 1
-    except ValueError as err:
+    except (ValueError, TokenizerUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print_messages(messages, args.json)

@@ -25,7 +25,9 @@ def register(commands: Any) -> None:
         help="where the video files are, matched by video_uid or file stem (an `a100m run` folder knows its own)",
     )
     view.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    view.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    view.add_argument(
+        "--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}, or a free one when that is taken)"
+    )
     view.add_argument("--export", default=None, metavar="OUTDIR", help="write a static site here instead of serving")
     view.add_argument("--copy-videos", action="store_true", help="with --export: copy the videos into OUTDIR/videos")
     view.set_defaults(run=view_command)
@@ -45,14 +47,35 @@ def register(commands: Any) -> None:
     plot.set_defaults(run=plot_command)
 
 
+DEFAULT_PORT = 8765
+
+
+def free_port(host: str, wanted: int) -> int:
+    """`wanted` when nothing listens there, else a free port the system picks."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, wanted))
+            return wanted
+        except OSError:
+            probe.bind((host, 0))
+            return int(probe.getsockname()[1])
+
+
 def view_command(args: argparse.Namespace) -> int:
     from action100m.viewer.catalog import load_catalog
 
+    if args.videos and "://" not in args.videos and not Path(args.videos).is_dir():
+        print(f"error: --videos {args.videos}: no such folder", file=sys.stderr)
+        return 2
     try:
         catalog = load_catalog(args.datasets, args.videos)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.videos and not any(video.source for video in catalog.videos):
+        print(f"note: no video file under {args.videos} matched a video of the datasets (by uid or file stem)")
     if args.export:
         from action100m.viewer.site import export_site
 
@@ -61,7 +84,14 @@ def view_command(args: argparse.Namespace) -> int:
         return 0
     from action100m.viewer.server import serve
 
-    serve(catalog, args.host, args.port)
+    wanted = args.port or DEFAULT_PORT
+    port = free_port(args.host, wanted)
+    if port != wanted:
+        if args.port is not None:
+            print(f"error: {args.host}:{wanted} is in use (another viewer?): choose another --port", file=sys.stderr)
+            return 2
+        print(f"port {wanted} is in use (another viewer?); serving on {port}")
+    serve(catalog, args.host, port)
     return 0
 
 

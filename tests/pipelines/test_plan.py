@@ -170,3 +170,18 @@ def test_a_row_a_uid_or_a_uri_can_break_fails_that_video_at_plan_and_the_others_
     shard.stages["embed"] = StageConfig("fp", [], {})
     keys = {shard.artifact(stage("embed"), v) for v in shard.active()}  # each active uid: a key of its own
     assert len(keys) == 4 and all(parse_uri(k) for k in keys)
+
+
+def test_csv_and_json_array_manifests_are_manifests(local_store):
+    store, root = local_store
+    for name in ("a.mp4", "b.mp4"):
+        store.put_bytes(f"{root}/videos/{name}", b"video bytes")
+    store.put_bytes(f"{root}/m.csv", f"video_uid,uri,title\na,{root}/videos/a.mp4,Bread\nb,{root}/videos/b.mp4,\n".encode())
+    rows = [{"video_uid": "a", "uri": f"{root}/videos/a.mp4"}, {"video_uid": "b", "uri": f"{root}/videos/b.mp4"}]
+    store.put_bytes(f"{root}/m.json", json.dumps(rows).encode())
+    for manifest in (f"{root}/m.csv", f"{root}/m.json"):
+        (shard,) = planned_shards(store, manifest, f"{root}/art", shard_size=4)
+        assert [v.video_uid for v in shard.active()] == ["a", "b"], manifest
+    store.put_bytes(f"{root}/obj.json", b'{"video_uid": "a"}')
+    with pytest.raises(ManifestError, match="expected a JSON array of rows"):
+        plan_run(store, f"{root}/obj.json", f"{root}/art", 4)

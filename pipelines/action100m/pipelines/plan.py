@@ -29,6 +29,12 @@ from .keys import check_uid, metadata_key
 from .state import Failure, ShardState, VideoEntry
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
+# A manifest: JSON lines, a JSON array of rows, parquet or CSV (a header row naming the columns).
+MANIFEST_EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def is_manifest(location: str) -> bool:
+    return location.lower().endswith(MANIFEST_EXTENSIONS)
 
 
 class ManifestError(ValueError):
@@ -66,30 +72,7 @@ def uids_for(uris: Sequence[str]) -> list[str]:
 def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
     """The manifest's rows as `{video_uid, uri, metadata, line}`; a row that cannot be read stops
     planning with its file and line (ManifestError), a bad metadata value only fails its video."""
-    data = store.get_bytes(uri)
-    if uri.endswith(".parquet"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            rows = pq.read_table(io.BytesIO(data)).to_pylist()
-        except pa.ArrowException as err:
-            raise ManifestError(f"{uri}: not a readable parquet file ({err})") from None
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise ManifestError(f"{uri}: line {line} is not UTF-8 text (byte {err.start})") from None
-        rows = []
-        for number, line_text in enumerate(text.splitlines(), start=1):
-            if not line_text.strip():
-                rows.append(None)
-                continue
-            try:
-                rows.append(json.loads(line_text))
-            except ValueError as err:
-                raise ManifestError(f"{uri}: line {number} is not JSON ({err})") from None
+    rows = _manifest_rows(uri, store.get_bytes(uri))
     videos = []
     for number, row in enumerate(rows, start=1):
         if row is None:
@@ -104,6 +87,45 @@ def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
         entry = {"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number}
         videos.append({**entry, "stream": row.get("stream")})
     return videos
+
+
+def _manifest_rows(uri: str, data: bytes) -> list[Any]:
+    """The rows of a manifest file by its kind (None for a blank JSONL line); ManifestError with the line."""
+    if uri.lower().endswith(".parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_table(io.BytesIO(data)).to_pylist())
+        except pa.ArrowException as err:
+            raise ManifestError(f"{uri}: not a readable parquet file ({err})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ManifestError(f"{uri}: line {line} is not UTF-8 text (byte {err.start})") from None
+    if uri.lower().endswith(".csv"):
+        import csv
+
+        return [{k: v for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(io.StringIO(text))]
+    if uri.lower().endswith(".json"):
+        try:
+            rows = json.loads(text)
+        except ValueError as err:
+            raise ManifestError(f"{uri}: not JSON ({err})") from None
+        if not isinstance(rows, list):
+            raise ManifestError(f"{uri}: expected a JSON array of rows, each with 'video_uid' and 'uri'")
+        return rows
+    rows = []
+    for number, line_text in enumerate(text.splitlines(), start=1):
+        if not line_text.strip():
+            rows.append(None)
+            continue
+        try:
+            rows.append(json.loads(line_text))
+        except ValueError as err:
+            raise ManifestError(f"{uri}: line {number} is not JSON ({err})") from None
+    return rows
 
 
 def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[dict[str, Any]]:
@@ -192,8 +214,7 @@ def _stream(value: Any) -> str:
 
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
     """The videos of a manifest or a prefix, each uid once (ManifestError otherwise)."""
-    is_manifest = videos.endswith((".jsonl", ".json", ".parquet"))
-    entries = read_manifest(store, videos) if is_manifest else list_prefix(store, videos, workers)
+    entries = read_manifest(store, videos) if is_manifest(videos) else list_prefix(store, videos, workers)
     if not entries:
         raise ManifestError(f"{videos}: no videos found")
     first_line: dict[str, int] = {}

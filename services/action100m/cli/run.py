@@ -23,7 +23,10 @@ def register(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
-        "inputs", nargs="+", metavar="VIDEO_OR_MANIFEST", help="video files, or one manifest (.jsonl/.parquet)"
+        "inputs",
+        nargs="+",
+        metavar="VIDEO_OR_MANIFEST",
+        help="video files, or one manifest (.jsonl, a .json array, .parquet or .csv with video_uid and uri columns)",
     )
     run.add_argument("--out", required=True, help="output folder (dataset/, artifacts/, logs/, models/)")
     run.add_argument(

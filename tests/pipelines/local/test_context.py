@@ -209,3 +209,17 @@ def test_bad_uris_in_a_manifest_do_not_refuse_the_run_and_s3_needs_a_store(tmp_p
     shard = plan_run(run.store, run.manifest, run.artifact_prefix, 10).shard(run.store, 0, run.artifact_prefix)
     assert [v.video_uid for v in shard.active()] == ["good"]
     assert "outside the configured artifact roots" in shard.failed["bucket"].reason  # no S3 store: not reachable
+
+
+def test_every_missing_input_is_listed_at_once_before_any_service(tmp_path):
+    real = tmp_path / "real.mp4"
+    real.write_bytes(b"video")
+    started = time.monotonic()
+    done = a100m_run(str(real), str(tmp_path / "nope.mp4"), str(tmp_path / "gone.mp4"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and time.monotonic() - started < 30
+    assert done.stderr.splitlines() == [
+        "error: 2 of the inputs do not exist or cannot be read (nothing was started):",
+        f"  {tmp_path / 'nope.mp4'}",
+        f"  {tmp_path / 'gone.mp4'}",
+    ]
+    assert "starting the services" not in done.stdout

@@ -21,9 +21,10 @@ from typing import Any
 from google.protobuf.message import Message
 
 from action100m.common.store import ArtifactStore
+from action100m.common.text import printable
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
-from ..plan import plan_entries, uids_for
+from ..plan import is_manifest, plan_entries, uids_for
 from .presets import preset_env, preset_options
 
 
@@ -103,7 +104,11 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
     output_prefix = to_uri(out_dir / "dataset")
     allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
-    given_manifest = len(inputs) == 1 and inputs[0].endswith((".jsonl", ".parquet"))
+    unreadable = [i for i in inputs if "://" not in i and not (Path(i).is_file() and os.access(i, os.R_OK))]
+    if unreadable:
+        listed = "\n".join(f"  {printable(i)}" for i in unreadable)
+        raise OSError(f"{len(unreadable)} of the inputs do not exist or cannot be read (nothing was started):\n{listed}")
+    given_manifest = len(inputs) == 1 and is_manifest(inputs[0])
     manifest = to_uri(inputs[0]) if given_manifest else input_manifest(artifact_prefix, inputs)
     read_only = list(
         _roots("A100M_READ_ONLY_ROOTS", settings.env, input_roots(inputs, manifest if given_manifest else ""))
@@ -112,6 +117,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     if not given_manifest:
         write_manifest(store, inputs, manifest)
     videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
+    _say_missing(videos)
     video_roots = [r for r in read_roots(videos, settings.allowed_roots, has_s3(settings)) if r not in read_only]
     store.allow_reading(video_roots, settings.env)
     models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
@@ -128,6 +134,21 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
         preset_env=preset_env(settings.preset, models_dir),
         options=preset_options(settings.preset),
     )
+
+
+def _say_missing(videos: Sequence[dict[str, Any]], shown: int = 10) -> None:
+    """The manifest's local videos that are not there, said before any service starts (each fails at plan)."""
+    missing = []
+    for video in videos:
+        try:
+            uri = parse_uri(str(video["uri"]))
+        except UriError:
+            continue
+        if uri.scheme == "file" and not uri.path.is_file():
+            missing.append(printable(str(video["video_uid"])))
+    if missing:
+        more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+        print(f"note: {len(missing)} of {len(videos)} videos are missing (they will fail at plan): {', '.join(missing[:shown])}{more}")
 
 
 def _s3_settings(roots: Sequence[str], env: Mapping[str, str]) -> Any:

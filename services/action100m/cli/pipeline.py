@@ -23,8 +23,12 @@ def register(commands: Any) -> None:
     compile_ = pipeline_commands.add_parser(
         "compile", help="write the pipeline YAML", description="Compiles the KFP v2 pipeline to YAML."
     )
-    compile_.add_argument("--output", default="action100m-pipeline.yaml", help="YAML path")
-    compile_.add_argument("--parallelism", type=int, default=8, help="shards in flight (fixed at compile time)")
+    compile_.add_argument(
+        "--output", default="action100m-pipeline.yaml", help="YAML path (default action100m-pipeline.yaml)"
+    )
+    compile_.add_argument(
+        "--parallelism", type=int, default=8, help="shards in flight, fixed at compile time (default 8)"
+    )
     compile_.add_argument("--s3-secret", default=S3_SECRET, help="Secret with access-key/secret-key ('' for none)")
     compile_.add_argument(
         "--release", default="action100m", help="the chart's release name (the default addresses, its ConfigMap)"
@@ -55,7 +59,7 @@ def register(commands: Any) -> None:
     submit.add_argument("--wait", action="store_true", help="wait for the run; exit 0 only if it succeeded")
     submit.add_argument("--wait-timeout", type=int, default=7 * 24 * 3600, help="seconds --wait waits at most")
     submit.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
-    submit.add_argument("--experiment", default="action100m")
+    submit.add_argument("--experiment", default="action100m", help="the KFP experiment (default action100m)")
     submit.add_argument("--videos", required=True, help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos")
     submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
     submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
@@ -66,8 +70,8 @@ def register(commands: Any) -> None:
         help='stage options by stage name, e.g. \'{"refine": {"rounds": 1}}\' (default: every service\'s defaults)',
     )
     submit.add_argument("--s3-secret", default=S3_SECRET, help="Secret with access-key/secret-key ('' for none)")
-    submit.add_argument("--shard-size", type=int, default=16)
-    submit.add_argument("--parallelism", type=int, default=8)
+    submit.add_argument("--shard-size", type=int, default=16, help="videos per shard (default 16)")
+    submit.add_argument("--parallelism", type=int, default=8, help="shards in flight (default 8)")
     submit.add_argument("--release", default="action100m", help="the chart's release name (default action100m)")
     submit.add_argument(
         "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"

@@ -50,6 +50,8 @@ def plan_command(args: argparse.Namespace) -> int:
         target = target_gpus(args.gpus, args.gpu_memory_gib)
         if not target.gpus or not target.gpu_bytes:
             raise ValueError("no CUDA GPU is visible here: say which GPUs to plan for (--gpus 0 --gpu-memory-gib 80)")
+        if args.preset == "tiny" and not (Path(args.models) / "gpt_oss" / "config.json").exists():
+            print(f"building the tiny models into {args.models}/ (a few MB, once)", flush=True)
         env = environment(preset_env(args.preset, Path(args.models)) if args.preset else {})
         plan = plan_memory(env, target.gpus, target.gpu_bytes, args.schedule)
     except (ValueError, UnknownModel) as error:

@@ -39,7 +39,7 @@ class CaptionOptions(_message.Message):
     caption_max_new_tokens: _builtins.int
     """plm_caption (default 1024)"""
     action_max_new_tokens: _builtins.int
-    """plm_action (default 32)"""
+    """plm_action (default 64)"""
     image_max_new_tokens: _builtins.int
     """llama3_caption (default 1024)"""
     def __init__(

@@ -170,10 +170,12 @@ class ProgressWatcher:
                 printed_at, unprinted = time.monotonic(), False
 
     def _run_rich(self) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=None, transient=False) as bars:
+        # drawn on `out` itself (the terminal), whatever sys.stdout is while the run goes
+        with Progress(*columns, console=Console(file=self.out), transient=False) as bars:
             tasks = {name: bars.add_task(name, total=None) for name in self.counts}
             while not self.stop_event.wait(self.delay):
                 self._timed_poll()

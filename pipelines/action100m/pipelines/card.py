@@ -8,6 +8,8 @@ the first ones listed in full), so a dataset found on a disk months later explai
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from action100m.common.text import printable
 
@@ -18,28 +20,54 @@ MAX_LISTED_FAILURES = 100
 DATA_GLOB = "data/train-*.parquet"
 
 
-def dataset_card(report: RunReport, title: str = "Action100M-style annotations") -> str:
-    header = "\n".join(
-        [
-            "---",
-            "pretty_name: " + json.dumps(title),
-            "tags:",
-            "- video",
-            "- action100m",
-            "configs:",
-            "- config_name: default",
-            "  data_files:",
-            "  - split: train",
-            f"    path: {DATA_GLOB}",
-            "---",
-        ]
+@dataclass(frozen=True)
+class CardFacts:
+    """What the card says that the run's report does not: the data's license (a Hub license id, the
+    user's choice: the release itself is `fair-noncommercial-research-license`), and a notice put
+    at the top (`a100m run --preset tiny`: random models, the texts are noise)."""
+
+    license: str = ""
+    notice: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str] | None) -> CardFacts:
+        return cls(**{k: str(v) for k, v in (data or {}).items() if k in cls.__dataclass_fields__})
+
+
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size category of a dataset of `rows` rows (videos)."""
+    return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "1M<n<10M")
+
+
+def card_data(report: RunReport, facts: CardFacts, title: str) -> Any:
+    """The card's YAML header as the Hub reads it (huggingface_hub's DatasetCardData)."""
+    from huggingface_hub import DatasetCardData
+
+    return DatasetCardData(
+        license=facts.license or "other",
+        pretty_name=title,
+        tags=["video", "action100m", "temporal-action-localization"],
+        task_categories=["video-text-to-text"],
+        size_categories=[size_category(report.export.rows)],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_GLOB}]}],
     )
+
+
+def dataset_card(report: RunReport, facts: CardFacts = CardFacts(), title: str = "Action100M-style annotations") -> str:
+    header = f"---\n{card_data(report, facts, title).to_yaml()}\n---"
     stats = report.export
     lines = [
         header,
         "",
         f"# {title}",
         "",
+        *([f"> **{facts.notice}**", ""] if facts.notice else []),
         f"Made by action100m {report.version or '?'} (run `{report.run}`): one row per video in the "
         "Action100M release schema. Load it with "
         f'`datasets.load_dataset("parquet", data_files="{DATA_GLOB}")`.',

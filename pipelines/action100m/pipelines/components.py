@@ -94,6 +94,7 @@ def publish_dataset(
     plan_uri: str,
     rows: list[int],
     output_prefix: str,
+    card_facts: Dict[str, str],
     dataset: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
     card: dsl.Output[dsl.Markdown],
@@ -101,11 +102,12 @@ def publish_dataset(
     """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary.
     In the KFP UI: the dataset (an artifact naming the output prefix), its counts, and its card."""
     from action100m.common.store import ArtifactStore
+    from action100m.pipelines.card import CardFacts
     from action100m.pipelines.export import publish_dataset as publish
     from action100m.pipelines.plan import Plan
 
     store = ArtifactStore.from_env()
-    report = publish(Plan.load(store, plan_uri), output_prefix, store)
+    report = publish(Plan.load(store, plan_uri), output_prefix, store, facts=CardFacts.from_dict(card_facts))
     data = output_prefix.rstrip("/") + "/data/"
     dataset.metadata.update({"location": data, "rows": report.export.rows, "files": len(report.files)})
     with open(dataset.path, "w") as handle:

@@ -84,6 +84,7 @@ def build_pipeline(
         options: Dict[str, Dict[str, Any]] = {},  # noqa: B006  (stage -> its Options fields, e.g. {"refine": {"rounds": 1}})
         shard_size: int = 16,
         overwrite: bool = False,
+        card: Dict[str, str] = {},  # noqa: B006  (the dataset card's license and notice, see card.CardFacts)
     ) -> str:
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
@@ -110,7 +111,9 @@ def build_pipeline(
                 state = task.output
             exported = configure(steps.export_shard(**run_id, state=state, output_prefix=output_prefix))
         published = configure(
-            steps.publish_dataset(plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix)
+            steps.publish_dataset(
+                plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, card_facts=card
+            )
         )
         return published.outputs["Output"]  # type: ignore[no-any-return]
 

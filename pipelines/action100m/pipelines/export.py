@@ -21,7 +21,7 @@ from action100m.common.release.files import parquet_bytes, to_table
 from action100m.common.store import ArtifactStore
 from action100m.common.version import __version__
 
-from .card import dataset_card
+from .card import CardFacts, dataset_card
 from .plan import Plan
 from .registry import stage
 from .state import ExportStats, Failure, RunReport, ShardState, VideoEntry
@@ -86,7 +86,9 @@ def collect_report(plan: Plan, store: ArtifactStore, workers: int = 32) -> RunRe
     return report
 
 
-def publish_dataset(plan: Plan, output_prefix: str, store: ArtifactStore, workers: int = 32) -> RunReport:
+def publish_dataset(
+    plan: Plan, output_prefix: str, store: ArtifactStore, workers: int = 32, facts: CardFacts = CardFacts()
+) -> RunReport:
     """Publishes the run's staged files as `{output}/data/`, then writes report and card.
 
     A local dataset changes in one step (the staged `data/` and the old one are exchanged, see
@@ -103,11 +105,11 @@ def publish_dataset(plan: Plan, output_prefix: str, store: ArtifactStore, worker
         with ThreadPoolExecutor(workers) as pool:  # the old data/, now in the staging folder
             list(pool.map(store.delete, store.list(staging)))
         _remove_folders(store, staging)
-        _write_report_and_card(report, output, store)
+        _write_report_and_card(report, output, store, facts)
         return report
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda name: store.move(f"{staging}/{name}", f"{output}/{name}"), names))
-        _write_report_and_card(report, output, store)
+        _write_report_and_card(report, output, store, facts)
         wanted = set(report.files)
         stale = [uri for uri in store.list(f"{output}/data") if uri not in wanted]
         list(pool.map(store.delete, stale))
@@ -116,9 +118,9 @@ def publish_dataset(plan: Plan, output_prefix: str, store: ArtifactStore, worker
     return report
 
 
-def _write_report_and_card(report: RunReport, output: str, store: ArtifactStore) -> None:
+def _write_report_and_card(report: RunReport, output: str, store: ArtifactStore, facts: CardFacts) -> None:
     store.put_bytes(f"{output}/report.json", report.to_json().encode(), "application/json")
-    store.put_bytes(f"{output}/README.md", dataset_card(report).encode(), "text/markdown")
+    store.put_bytes(f"{output}/README.md", dataset_card(report, facts).encode(), "text/markdown")
 
 
 def _remove_folders(store: ArtifactStore, prefix: str) -> None:

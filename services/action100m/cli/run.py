@@ -65,6 +65,13 @@ def register(commands: Any) -> None:
         "--gpu-memory-gib", type=float, default=None, metavar="G", help="each GPU's memory (default: measured)"
     )
     run.add_argument(
+        "--license",
+        default="",
+        metavar="ID",
+        help="the dataset's license in its card, a Hub license id (e.g. cc-by-4.0; the release's own is "
+        "fair-noncommercial-research-license; default: 'other', unstated)",
+    )
+    run.add_argument(
         "--services",
         default=None,
         metavar="STAGE=HOST:PORT,...",
@@ -95,5 +102,6 @@ def run_command(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         gpu_memory_gib=args.gpu_memory_gib,
         services=services,
+        license=args.license,
     )
     return run_main(args.inputs, args.out, settings)

@@ -24,6 +24,7 @@ from action100m.common.store import ArtifactStore
 from action100m.common.text import printable
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
+from ..card import CardFacts
 from ..plan import is_manifest, plan_entries, uids_for
 from .presets import preset_env, preset_options
 
@@ -43,6 +44,7 @@ class RunSettings:
     gpus: str | None = None  # "0,1": the GPUs this run may use (default: every visible one)
     gpu_memory_gib: float | None = None  # each GPU's memory (default: measured)
     services: dict[str, str] = field(default_factory=dict)  # stage -> host:port already running
+    license: str = ""  # the dataset's license, for its card (a Hub license id)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # the CLI's environment
 
 
@@ -65,6 +67,16 @@ class RunContext:
     @property
     def s3_endpoint(self) -> str:
         return self.settings.env.get("A100M_S3_ENDPOINT", "")
+
+    def card_facts(self) -> CardFacts:
+        """What the dataset card says beyond the report: the license, and that tiny models wrote noise."""
+        notice = ""
+        if self.settings.preset == "tiny":
+            notice = (
+                "Made with the `tiny` preset: random tiny models, so every caption and annotation is noise. "
+                "It shows the pipeline and the format, not content."
+            )
+        return CardFacts(license=self.settings.license, notice=notice)
 
     def roots_env(self) -> dict[str, str]:
         """Where every process of the run may read and write, as the A100M_* settings say it."""

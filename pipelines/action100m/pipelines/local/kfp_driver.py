@@ -44,6 +44,7 @@ class PipelineJob:
     pipeline_root: str
     step_env: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
+    card: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> PipelineJob:
@@ -59,6 +60,7 @@ class PipelineJob:
             pipeline_root=str(run.out_dir / "kfp"),
             step_env=run.step_env(),
             overwrite=overwrite,
+            card=run.card_facts().to_dict(),
         )
 
 
@@ -85,6 +87,7 @@ def run_pipeline(job: PipelineJob) -> str:
             options=job.options,
             shard_size=job.shard_size,
             overwrite=job.overwrite,
+            card=job.card,
         )
     return str(task.output)
 

@@ -30,6 +30,7 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         raise ValueError(f"unknown preset {preset!r} ({', '.join(PRESETS)})")
     from action100m.devtools.tiny_models import build_tiny_models
 
+    models_dir = models_dir.resolve()  # the services and the card name them wherever the run started
     if not all((models_dir / role / "config.json").exists() for role in TINY_ROLES):
         build_tiny_models(models_dir)
     return {

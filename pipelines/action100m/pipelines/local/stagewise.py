@@ -49,4 +49,4 @@ def run_stagewise(
                 states = list(pool.map(one, states))
     for state in states:
         export_shard(state, run.output_prefix, plan, store)
-    return publish_dataset(plan, run.output_prefix, store), configs
+    return publish_dataset(plan, run.output_prefix, store, facts=run.card_facts()), configs

@@ -1,0 +1,66 @@
+"""`a100m push DATASET REPO_ID`: put a dataset folder on the Hugging Face Hub (a dataset repository)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+UPLOADED = ["README.md", "report.json", "data/*.parquet"]
+
+
+def register(commands: Any) -> None:
+    push = commands.add_parser(
+        "push",
+        help="upload a dataset folder (its card, report and parquet files) to a Hugging Face dataset repository",
+        description="Uploads DATASET (an `a100m run` output's dataset/ folder: README.md, report.json, "
+        "data/*.parquet) to the Hub repository REPO_ID (created when missing). The token comes from HF_TOKEN "
+        "(or `huggingface-cli login`); never give it on the command line. --dry-run checks and lists what would go.",
+    )
+    push.add_argument("dataset", metavar="DATASET", help="the dataset folder (OUT/dataset)")
+    push.add_argument("repo_id", metavar="REPO_ID", help="user-or-org/name")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--dry-run", action="store_true", help="check the card and list the files; upload nothing")
+    push.set_defaults(run=push_command)
+
+
+def dataset_files(folder: Path) -> list[Path]:
+    """What is uploaded; ValueError when the folder is not a dataset with a card the Hub can read."""
+    from huggingface_hub import DatasetCard
+
+    card = folder / "README.md"
+    parquet = sorted((folder / "data").glob("*.parquet"))
+    if not card.is_file() or not parquet:
+        raise ValueError(f"{folder}: not a dataset folder (README.md and data/*.parquet expected)")
+    data = DatasetCard.load(card).data
+    if not data.get("configs") or not data.get("license"):
+        raise ValueError(f"{card}: the card's YAML has no configs or no license")
+    return [card, *([folder / "report.json"] if (folder / "report.json").is_file() else []), *parquet]
+
+
+def push_command(args: argparse.Namespace) -> int:
+    folder = Path(args.dataset)
+    try:
+        files = dataset_files(folder)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in files)
+    print(f"{len(files)} files, {size / 1024**2:.1f} MiB -> https://huggingface.co/datasets/{args.repo_id}")
+    for path in files:
+        print(f"  {path.relative_to(folder)}")
+    if args.dry_run:
+        return 0
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=os.environ.get("HF_TOKEN") or None)
+    try:
+        api.create_repo(args.repo_id, repo_type="dataset", private=args.private, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=args.repo_id, repo_type="dataset", allow_patterns=UPLOADED)
+    except Exception as error:  # the Hub client raises HTTP, auth and network errors alike
+        print(f"error: the Hub: {type(error).__name__}: {str(error).splitlines()[0][:300]}", file=sys.stderr)
+        return 2
+    print(f"pushed: https://huggingface.co/datasets/{args.repo_id}")
+    return 0

@@ -185,7 +185,14 @@ def test_render_prompt_without_a_reachable_tokenizer_is_one_line(release_file):
     row = next(iter(read_rows(str(release_file))))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "action100m.cli", "refiner", "render-prompt", str(release_file)]
-    command += ["--video-uid", row["video_uid"], "--node-id", row["nodes"][0]["node_id"], "--tokenizer", "no/such-model"]
+    command += [
+        "--video-uid",
+        row["video_uid"],
+        "--node-id",
+        row["nodes"][0]["node_id"],
+        "--tokenizer",
+        "no/such-model",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()

@@ -19,8 +19,12 @@ def package_version() -> str:
 def test_the_charts_images_are_the_ones_make_images_builds():
     chart = yaml.safe_load((REPO / "helm" / "action100m" / "Chart.yaml").read_text())
     assert chart["appVersion"] == package_version()
-    tag = subprocess.run(["make", "-s", "-C", str(REPO), "--eval", "print-tag: ; @echo $(TAG)", "print-tag"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    tag = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "--eval", "print-tag: ; @echo $(TAG)", "print-tag"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert tag == package_version()
 
 

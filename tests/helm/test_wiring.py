@@ -203,6 +203,12 @@ def test_default_image_tags_are_the_package_version_and_notes_submit_runs_the_sa
     values = {"image": {"registry": "registry.example.com/a100m"}}
     for deployment in by_kind(render(chart, values), "Deployment").values():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            assert container["image"].startswith("registry.example.com/a100m/") and container["image"].endswith(f":{version}")
-    notes = next(text for path, text in chart.render(values, name=RELEASE, namespace=NAMESPACE).items() if path.endswith("NOTES.txt"))
+            assert container["image"].startswith("registry.example.com/a100m/") and container["image"].endswith(
+                f":{version}"
+            )
+    notes = next(
+        text
+        for path, text in chart.render(values, name=RELEASE, namespace=NAMESPACE).items()
+        if path.endswith("NOTES.txt")
+    )
     assert f"--image registry.example.com/a100m/pipeline:{version}" in notes

@@ -30,7 +30,9 @@ def test_the_card_is_yaml_the_hub_reads_with_the_users_license(tmp_path):
     data = DatasetCard.load(folder / "README.md").data
     assert data.license == "cc-by-4.0"
     assert data.task_categories == ["video-text-to-text"] and data.size_categories == ["n<1K"]
-    assert data.configs == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]
+    assert data.configs == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}
+    ]
     unstated = DatasetCard.load(dataset_folder(tmp_path / "b", CardFacts()) / "README.md").data
     assert unstated.license == "other"
     assert [size_category(n) for n in (999, 1000, 150_000, 5_000_000)] == ["n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M"]
@@ -50,7 +52,9 @@ def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tm
     folder = dataset_folder(tmp_path, CardFacts(license="apache-2.0"))
     done = subprocess.run(
         [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "-> https://huggingface.co/datasets/me/my-dataset" in done.stdout
@@ -58,6 +62,8 @@ def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tm
     (folder / "README.md").unlink()
     done = subprocess.run(
         [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2 and "not a dataset folder" in done.stderr

@@ -176,7 +176,9 @@ def test_csv_and_json_array_manifests_are_manifests(local_store):
     store, root = local_store
     for name in ("a.mp4", "b.mp4"):
         store.put_bytes(f"{root}/videos/{name}", b"video bytes")
-    store.put_bytes(f"{root}/m.csv", f"video_uid,uri,title\na,{root}/videos/a.mp4,Bread\nb,{root}/videos/b.mp4,\n".encode())
+    store.put_bytes(
+        f"{root}/m.csv", f"video_uid,uri,title\na,{root}/videos/a.mp4,Bread\nb,{root}/videos/b.mp4,\n".encode()
+    )
     rows = [{"video_uid": "a", "uri": f"{root}/videos/a.mp4"}, {"video_uid": "b", "uri": f"{root}/videos/b.mp4"}]
     store.put_bytes(f"{root}/m.json", json.dumps(rows).encode())
     for manifest in (f"{root}/m.csv", f"{root}/m.json"):

@@ -70,7 +70,9 @@ def register(commands: Any) -> None:
         help='stage options by stage name, e.g. \'{"refine": {"rounds": 1}}\' (default: every service\'s defaults)',
     )
     submit.add_argument("--s3-secret", default=S3_SECRET, help="Secret with access-key/secret-key ('' for none)")
-    submit.add_argument("--license", default="", metavar="ID", help="the dataset's license in its card (a Hub license id)")
+    submit.add_argument(
+        "--license", default="", metavar="ID", help="the dataset's license in its card (a Hub license id)"
+    )
     submit.add_argument("--shard-size", type=int, default=16, help="videos per shard (default 16)")
     submit.add_argument("--parallelism", type=int, default=8, help="shards in flight (default 8)")
     submit.add_argument("--release", default="action100m", help="the chart's release name (default action100m)")

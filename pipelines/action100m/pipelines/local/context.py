@@ -119,7 +119,9 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     unreadable = [i for i in inputs if "://" not in i and not (Path(i).is_file() and os.access(i, os.R_OK))]
     if unreadable:
         listed = "\n".join(f"  {printable(i)}" for i in unreadable)
-        raise OSError(f"{len(unreadable)} of the inputs do not exist or cannot be read (nothing was started):\n{listed}")
+        raise OSError(
+            f"{len(unreadable)} of the inputs do not exist or cannot be read (nothing was started):\n{listed}"
+        )
     given_manifest = len(inputs) == 1 and is_manifest(inputs[0])
     manifest = to_uri(inputs[0]) if given_manifest else input_manifest(artifact_prefix, inputs)
     read_only = list(
@@ -160,7 +162,9 @@ def _say_missing(videos: Sequence[dict[str, Any]], shown: int = 10) -> None:
             missing.append(printable(str(video["video_uid"])))
     if missing:
         more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
-        print(f"note: {len(missing)} of {len(videos)} videos are missing (they will fail at plan): {', '.join(missing[:shown])}{more}")
+        print(
+            f"note: {len(missing)} of {len(videos)} videos are missing (they will fail at plan): {', '.join(missing[:shown])}{more}"
+        )
 
 
 def _s3_settings(roots: Sequence[str], env: Mapping[str, str]) -> Any:

@@ -36,6 +36,33 @@ def pipeline_config_map(release: str = "action100m") -> str:
 STEP_RESOURCES = {"cpu": ("500m", "2"), "memory": ("1G", "4G")}
 
 
+def configure_task(
+    task: Any, retries: int, step_env: "Mapping[str, str] | None", config_map: str, s3_secret: "str | None"
+) -> Any:
+    """A step's retries, resources and environment: `step_env` (the one-machine run) or the chart's
+    ConfigMap (a cluster), and the S3 credentials' Secret."""
+    task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0)
+    task.set_cpu_request(STEP_RESOURCES["cpu"][0]).set_cpu_limit(STEP_RESOURCES["cpu"][1])
+    task.set_memory_request(STEP_RESOURCES["memory"][0]).set_memory_limit(STEP_RESOURCES["memory"][1])
+    # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
+    # only for missing outputs, and a changed parameter changes the fingerprints downstream.
+    task.set_caching_options(False)
+    if step_env is not None:
+        for name, value in step_env.items():
+            task.set_env_variable(name, value)
+    else:
+        from kfp import kubernetes
+
+        kubernetes.use_config_map_as_env(
+            task, config_map_name=config_map, config_map_key_to_env={name: name for name in STEP_SETTINGS}
+        )
+    if s3_secret:
+        from kfp import kubernetes
+
+        kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_SECRET_KEYS)
+    return task
+
+
 def build_pipeline(
     parallelism: int = 8,
     s3_secret: "str | None" = S3_SECRET,
@@ -48,29 +75,9 @@ def build_pipeline(
     Without `step_env` the steps take their settings from that release's pipeline ConfigMap (a
     cluster); with it, from these values (the one-machine run, where tasks are local processes)."""
     steps = components(image)
-    config_map = pipeline_config_map(release)
 
     def configure(task: Any, retries: int = POD_RETRIES) -> Any:
-        task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0)
-        task.set_cpu_request(STEP_RESOURCES["cpu"][0]).set_cpu_limit(STEP_RESOURCES["cpu"][1])
-        task.set_memory_request(STEP_RESOURCES["memory"][0]).set_memory_limit(STEP_RESOURCES["memory"][1])
-        # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
-        # only for missing outputs, and a changed parameter changes the fingerprints downstream.
-        task.set_caching_options(False)
-        if step_env is not None:
-            for name, value in step_env.items():
-                task.set_env_variable(name, value)
-        else:
-            from kfp import kubernetes
-
-            kubernetes.use_config_map_as_env(
-                task, config_map_name=config_map, config_map_key_to_env={name: name for name in STEP_SETTINGS}
-            )
-        if s3_secret:
-            from kfp import kubernetes
-
-            kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_SECRET_KEYS)
-        return task
+        return configure_task(task, retries, step_env, pipeline_config_map(release), s3_secret)
 
     default_addresses = {spec.name: spec.default_address(release) for spec in STAGES}
 

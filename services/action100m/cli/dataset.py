@@ -49,6 +49,12 @@ def register(commands: Any) -> None:
     )
     stats.add_argument("datasets", nargs="+", metavar="DATASET", help="a release file, or a folder of them")
     stats.add_argument("--against", nargs="+", metavar="RELEASE", default=[], help="the reference's files or folders")
+    stats.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="the videos' frame rate when known (default: inferred per video from its boundaries)",
+    )
     stats.add_argument("--json", action="store_true", help='print {"rows": [...]} instead of the table')
     stats.set_defaults(run=stats_command)
 
@@ -76,7 +82,7 @@ def stats_command(args: argparse.Namespace) -> int:
     columns = {}
     try:  # one file in memory at a time, however large the dataset
         for location in args.datasets:
-            columns[Path(location).name or location] = dataset_figures(iter_dataset(location))
+            columns[Path(location).name or location] = dataset_figures(iter_dataset(location), args.fps)
         if args.against:
             reference = (row for location in args.against for row in iter_dataset(location))
             columns["reference"] = dataset_figures(reference)

@@ -68,3 +68,19 @@ def test_stats_prints_a_table_and_json_rows_beside_the_reference(released_sample
     assert by_name["videos"][released_sample.name] == 1 and by_name["node durations 0-3 s"]["unit"] == "%"
     missing = stats(str(released_sample.parent / "nothing-here"))
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("fps", [15.0, 20.0, 25.0, 29.97, 30.0, 60.0])
+def test_the_frame_rate_is_inferred_from_the_boundary_grid_not_a_finer_one_that_also_holds_it(fps):
+    from action100m.common.release.stats import infer_fps
+
+    step = 4 / fps  # a boundary sits midway between sampled frames (every 4th frame)
+    boundaries = [round((k - 0.5) * step, 2) for k in (3, 5, 8, 13, 21, 34, 55, 89)]
+    assert infer_fps(boundaries) == fps  # 20 fps was read as 60, 15 as 25
+
+
+def test_stats_takes_the_frame_rate_when_known_and_says_it(release_file):
+    rows = list(read_rows(release_file))
+    given = {f.name: f.value for f in dataset_figures(rows, fps=30.0)}
+    assert given["frame rate, median over videos (inferred unless --fps)"] == 30.0
+    assert 0 <= given["internal boundaries on that frame grid"] <= 100

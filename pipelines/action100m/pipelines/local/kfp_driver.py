@@ -11,6 +11,7 @@ progress.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..executor import options_dict
 from .context import RunContext
@@ -162,8 +163,26 @@ def pipeline_failure(task_log: Path) -> str:
     return lines[-1] if lines else "no log"
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class PlainText(io.TextIOBase):
+    """A text stream that drops terminal colour codes (kfp.local colours its lines; the log is a file)."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(ANSI_ESCAPE.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 def main(argv: list[str]) -> int:
     """`python -m action100m.pipelines.local.kfp_driver JOB.json`: the DAG of one job."""
+    sys.stdout, sys.stderr = PlainText(sys.stdout), PlainText(sys.stderr)
     job = PipelineJob(**json.loads(Path(argv[0]).read_text()))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(run_pipeline(job), flush=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from action100m.common import paper
 
-FRAME_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
+FRAME_RATES = (10.0, 12.0, 15.0, 20.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
 SAMPLE_EVERY = 4  # decoded frames per sampled frame (SPEC.md, "frame sampling")
 GRID_TOLERANCE = 0.006  # seconds: the release rounds times to 0.01 s and stores float32
 DURATION_BINS = ((0.0, 3.0, "0-3 s"), (3.0, 10.0, "3-10 s"), (10.0, 60.0, "10-60 s"), (60.0, float("inf"), "> 60 s"))
@@ -71,7 +71,9 @@ def _children(nodes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def infer_fps(boundaries: Sequence[float]) -> float | None:
-    """The common frame rate whose sampled-frame grid ((k - 0.5) * 4 / fps) holds the most boundaries."""
+    """The common frame rate whose sampled-frame grid ((k - 0.5) * 4 / fps) holds the most boundaries;
+    of rates whose grids hold as many, the lowest (60 fps's grid holds every 20 fps boundary too, so
+    a tie means the coarser grid explains them)."""
     if not boundaries:
         return None
 
@@ -79,7 +81,7 @@ def infer_fps(boundaries: Sequence[float]) -> float | None:
         step = SAMPLE_EVERY / fps
         return sum(1 for t in boundaries if abs((t / step + 0.5) - round(t / step + 0.5)) * step <= GRID_TOLERANCE)
 
-    return max(FRAME_RATES, key=on_grid)
+    return max(FRAME_RATES, key=lambda fps: (on_grid(fps), -fps))
 
 
 def tubelet_aligned(boundaries: Sequence[float], fps: float) -> tuple[int, int]:
@@ -101,14 +103,16 @@ def _text_of(node: dict[str, Any], path: tuple[str, ...]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def dataset_figures(rows: Iterable[dict[str, Any]]) -> list[Figure]:
-    """The figures of a dataset (release rows), in display order."""
+def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) -> list[Figure]:
+    """The figures of a dataset (release rows), in display order. The videos' frame rate, which the
+    release does not carry, is `fps` when known, else inferred per video from its boundaries."""
     videos = seconds = 0.0
     node_count = leaf_count = 0
     depths: list[float] = []
     leaf_durations: list[float] = []
     durations: list[float] = []
-    aligned = on_grid = 0
+    aligned = on_grid = boundary_count = 0
+    inferred: list[float] = []
     eligible = annotated = 0
     words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
     for row in rows:
@@ -139,10 +143,11 @@ def dataset_figures(rows: Iterable[dict[str, Any]]) -> list[Figure]:
             for t in (float(node["start"]), float(node["end"])):
                 if 1e-6 < t < length - 1e-6:
                     internal.add(round(t, 2))
-        fps = infer_fps(sorted(internal))
-        if fps is not None:
-            a, g = tubelet_aligned(sorted(internal), fps)
-            aligned, on_grid = aligned + a, on_grid + g
+        video_fps = fps or infer_fps(sorted(internal))
+        if video_fps is not None:
+            inferred.append(video_fps)
+            a, g = tubelet_aligned(sorted(internal), video_fps)
+            aligned, on_grid, boundary_count = aligned + a, on_grid + g, boundary_count + len(internal)
     minutes = seconds / 60
     figures = [
         Figure("videos", videos),
@@ -158,6 +163,13 @@ def dataset_figures(rows: Iterable[dict[str, Any]]) -> list[Figure]:
     for low, high, label in DURATION_BINS:
         share = sum(1 for d in durations if low <= d < high) / len(durations) * 100 if durations else None
         figures.append(Figure(f"node durations {label}", share, "%"))
+    rate = statistics.median(inferred) if inferred else None
+    figures.append(Figure("frame rate, median over videos (inferred unless --fps)", rate, "fps"))
+    figures.append(
+        Figure(
+            "internal boundaries on that frame grid", on_grid / boundary_count * 100 if boundary_count else None, "%"
+        )
+    )
     figures.append(Figure("internal boundaries tubelet-aligned", aligned / on_grid * 100 if on_grid else None, "%"))
     figures.append(
         Figure(

@@ -47,18 +47,16 @@ def configure_task(
     # The artifact store, not KFP's cache, knows what is finished: a rerun asks the services
     # only for missing outputs, and a changed parameter changes the fingerprints downstream.
     task.set_caching_options(False)
+    from kfp import kubernetes
+
     if step_env is not None:
         for name, value in step_env.items():
             task.set_env_variable(name, value)
     else:
-        from kfp import kubernetes
-
         kubernetes.use_config_map_as_env(
             task, config_map_name=config_map, config_map_key_to_env={name: name for name in STEP_SETTINGS}
         )
     if s3_secret:
-        from kfp import kubernetes
-
         kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_SECRET_KEYS)
     return task
 

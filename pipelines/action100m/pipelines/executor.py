@@ -94,11 +94,9 @@ def options_dict(options: Message) -> dict[str, Any]:
     return json_format.MessageToDict(options, preserving_proto_field_name=True)
 
 
-def parse_options(spec: Stage, options: Mapping[str, Any] | Message | None) -> Message:
-    """The stage's Options message from a dict of its fields (a DAG parameter) or the message itself;
-    an unknown field or a wrong type raises ValueError naming it."""
-    if isinstance(options, Message):
-        return options
+def parse_options(spec: Stage, options: Mapping[str, Any] | None) -> Message:
+    """The stage's Options message from a dict of its fields (a DAG parameter, `--options`); an
+    unknown field or a wrong type raises ValueError naming it."""
     try:
         return json_format.ParseDict(dict(options or {}), spec.options())
     except json_format.ParseError as error:

@@ -9,7 +9,9 @@ part behind), and writes `report.json` and the dataset card `README.md`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -102,9 +104,7 @@ def publish_dataset(
     staging = staging_prefix(output, plan.run)
     report.files = [f"{output}/{name}" for name in names]
     if store.swap_folder(f"{staging}/data", f"{output}/data"):
-        with ThreadPoolExecutor(workers) as pool:  # the old data/, now in the staging folder
-            list(pool.map(store.delete, store.list(staging)))
-        _remove_folders(store, staging)
+        _remove_folders(store, staging)  # the old data/, now in the staging folder
         _write_report_and_card(report, output, store, facts)
         return report
     with ThreadPoolExecutor(workers) as pool:
@@ -124,10 +124,7 @@ def _write_report_and_card(report: RunReport, output: str, store: ArtifactStore,
 
 
 def _remove_folders(store: ArtifactStore, prefix: str) -> None:
-    """The folders left under a local prefix (a run's staging folder), and `.staging` once empty."""
-    import contextlib
-    import shutil
-
+    """A local prefix's folder with what it holds (a run's staging folder), and `.staging` once empty."""
     folder = store.resolve_writable(prefix).path
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):

@@ -179,14 +179,18 @@ class ArtifactStore:
         """A100M_ALLOWED_ROOTS: comma-separated `s3://bucket[/prefix]` / `file:///dir` entries a process
         reads and writes (its artifacts); A100M_READ_ONLY_ROOTS: entries it only reads (its inputs)."""
         roots = split_roots(env.get("A100M_ALLOWED_ROOTS", ""))
-        read_only = split_roots(env.get("A100M_READ_ONLY_ROOTS", ""))
-        needs_s3 = any(r.startswith("s3://") for r in (*roots, *read_only))
-        return cls(roots, s3=S3Settings.from_env(env) if needs_s3 else None, read_only_roots=read_only)
+        return cls.for_roots(roots, split_roots(env.get("A100M_READ_ONLY_ROOTS", "")), env)
+
+    @classmethod
+    def for_roots(cls, roots: Sequence[str], read_only_roots: Sequence[str], env: Mapping[str, str]) -> ArtifactStore:
+        """A store over these roots, with the S3 settings of `env` when one of them is on S3."""
+        s3 = S3Settings.from_env(env) if _any_s3([*roots, *read_only_roots]) else None
+        return cls(roots, s3=s3, read_only_roots=read_only_roots)
 
     def allow_reading(self, roots: Sequence[str], env: Mapping[str, str] = os.environ) -> None:
         """Adds read-only roots (inputs found after the store was made: the videos a manifest names)."""
         self.read_only = AllowList([*map(str, self.read_only.roots), *roots], required=False)
-        if self._s3_settings is None and any(r.startswith("s3://") for r in roots):
+        if self._s3_settings is None and _any_s3(roots):
             self._s3_settings = S3Settings.from_env(env)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -408,6 +412,10 @@ class ArtifactStore:
             return
         with self._s3_errors(target):
             self._s3.remove_object(target.bucket, target.key)
+
+
+def _any_s3(roots: Sequence[str]) -> bool:
+    return any(root.startswith("s3://") for root in roots)
 
 
 def _exchange(a: Path, b: Path) -> bool:

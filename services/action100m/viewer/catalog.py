@@ -19,13 +19,14 @@ import contextlib
 import functools
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from action100m.common.release.files import each_file
-from action100m.common.store import ArtifactStore, S3Settings
+from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
 from .rows import TEXT_FIELDS, RowReader, VideoEntry
@@ -133,7 +134,8 @@ def _run_sources(location: Path) -> tuple[dict[str, str], list[str]]:
 
 
 def is_video_file(path: Path) -> bool:
-    """A video container by its name and its content (a video stream FFmpeg can open), not any file."""
+    """A video container by its name and its content (a video stream FFmpeg can open), not any file:
+    checked when the file is served, not for every video of the catalog when it loads."""
     if not path.name.lower().endswith(VIDEO_SUFFIXES) or not path.is_file():
         return False
     try:
@@ -171,8 +173,7 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
             run_roots += readable
     all_roots = [to_uri(r) if "://" not in r else r for r in roots] + sorted(set(run_roots))
     if store is None and all_roots:
-        s3 = S3Settings.from_env() if any(r.startswith("s3://") for r in all_roots) else None
-        store = ArtifactStore(all_roots, s3=s3, read_only_roots=all_roots)
+        store = ArtifactStore.for_roots(all_roots, all_roots, os.environ)
     listed: dict[str, str] = {}
     for root in roots:
         assert store is not None
@@ -188,9 +189,9 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
             candidate = listed.get(video.uid) or run_sources.get(video.uid)
             if candidate and store is not None:
                 try:
-                    resolved = store.resolve(candidate)
-                    if resolved.scheme == "file" and not is_video_file(resolved.path):
-                        raise UriError(f"{candidate}: not a video container")
+                    store.resolve(candidate)
+                    if not candidate.lower().endswith(VIDEO_SUFFIXES):  # its content is checked when served
+                        raise UriError(f"{candidate}: not a video file")
                     video.source = candidate
                 except UriError as error:
                     log.warning("%s: not offered: %s", video.uid, error)

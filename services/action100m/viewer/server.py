@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import Catalog, is_video_file
 from .site import ASSETS, PAGE_FILES, PRESIGN_SECONDS, data_file
 
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
@@ -44,6 +44,7 @@ def build_app(catalog: Catalog, hosts: Sequence[str] = LOOPBACK) -> Any:
     # Each data file is made on its first request, the last few kept: starting costs nothing per
     # video, and memory stays bounded however many videos are browsed.
     data = functools.lru_cache(maxsize=32)(lambda name: data_file(catalog, name, media_url))
+    is_video = functools.lru_cache(maxsize=1024)(is_video_file)  # a container opened once per file
     # Only the page's own scripts run (no inline script, nothing from elsewhere); videos may come
     # from a presigned S3 URL.
     csp = "default-src 'self'; script-src 'self'; style-src 'self'; media-src 'self' https: http:; object-src 'none'"
@@ -72,6 +73,8 @@ def build_app(catalog: Catalog, hosts: Sequence[str] = LOOPBACK) -> Any:
         if source.startswith("s3://"):
             return RedirectResponse(catalog.store.presigned_get(source, PRESIGN_SECONDS), status_code=307)
         path = catalog.store.resolve(source).path  # checked again: inside the roots, no symlink out
+        if not is_video(path):
+            return PlainTextResponse("not found", status_code=404)  # a manifest named a file that is no video
         return FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
 
     routes = [

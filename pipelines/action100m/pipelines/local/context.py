@@ -25,6 +25,7 @@ from action100m.common.text import printable
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
 from ..card import CardFacts
+from ..executor import options_dict
 from ..plan import is_manifest, plan_entries, uids_for
 from .presets import preset_env, preset_options
 
@@ -67,6 +68,10 @@ class RunContext:
     @property
     def s3_endpoint(self) -> str:
         return self.settings.env.get("A100M_S3_ENDPOINT", "")
+
+    def options_fields(self) -> dict[str, dict[str, Any]]:
+        """The run's stage options as the DAG takes them (stage -> the fields each Options message sets)."""
+        return {name: options_dict(options) for name, options in self.options.items()}
 
     def card_facts(self) -> CardFacts:
         """What the dataset card says beyond the report: the license, and that tiny models wrote noise."""
@@ -127,7 +132,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     read_only = list(
         _roots("A100M_READ_ONLY_ROOTS", settings.env, input_roots(inputs, manifest if given_manifest else ""))
     )
-    store = ArtifactStore(allowed, read_only_roots=read_only, s3=_s3_settings([*allowed, *read_only], settings.env))
+    store = ArtifactStore.for_roots(allowed, read_only, settings.env)
     if not given_manifest:
         write_manifest(store, inputs, manifest)
     videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
@@ -165,12 +170,6 @@ def _say_missing(videos: Sequence[dict[str, Any]], shown: int = 10) -> None:
         print(
             f"note: {len(missing)} of {len(videos)} videos are missing (they will fail at plan): {', '.join(missing[:shown])}{more}"
         )
-
-
-def _s3_settings(roots: Sequence[str], env: Mapping[str, str]) -> Any:
-    from action100m.common.store import S3Settings
-
-    return S3Settings.from_env(env) if any(r.startswith("s3://") for r in roots) else None
 
 
 def manifest_rows(inputs: Sequence[str]) -> bytes:

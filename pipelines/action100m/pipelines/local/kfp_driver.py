@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..executor import options_dict
 from .context import RunContext
 from .supervisor import log_tail
 
@@ -55,7 +54,7 @@ class PipelineJob:
             output_prefix=run.output_prefix,
             run_id=run_id,
             addresses=dict(addresses),
-            options={name: options_dict(options) for name, options in run.options.items()},
+            options=run.options_fields(),
             shard_size=run.settings.shard_size,
             parallelism=run.settings.parallelism,
             pipeline_root=str(run.out_dir / "kfp"),

@@ -22,7 +22,8 @@ GATED_PREFIXES = ("meta-llama/", "facebook/Perception-LM")
 
 def configured_models(env: Mapping[str, str]) -> dict[str, list[str]]:
     """The models each service would load with `env` (service -> model names)."""
-    return {spec.service: spec.models(env) for spec in STAGES if spec.models(env)}
+    models = {spec.service: spec.models(env) for spec in STAGES}
+    return {service: names for service, names in models.items() if names}
 
 
 def is_downloaded(model: str) -> bool:

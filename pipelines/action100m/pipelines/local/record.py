@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..executor import options_dict
 from ..plan import Plan
 from ..registry import FINAL
 from ..state import RunReport
@@ -59,7 +58,7 @@ def run_key(run: RunContext) -> str:
             "manifest": hashlib.sha256(run.store.get_bytes(run.manifest)).hexdigest(),
             "inputs": [signature(str(video["uri"])) for video in run.videos],
             "env": run.service_env(),
-            "options": {name: options_dict(options) for name, options in run.options.items()},
+            "options": run.options_fields(),
             "shard_size": run.settings.shard_size,
             "version": __version__,
         },

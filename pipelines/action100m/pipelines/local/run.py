@@ -86,8 +86,8 @@ def _check_machine(run: RunContext) -> RunSchedule:
     missing = missing_python(local, env, vllm_python(settings.vllm_python, settings.env))
     problems += [missing] if missing else []
     schedule = decide_schedule(settings.schedule, settings.services, env, target, gpus_named=bool(settings.gpus))
-    if problems:
-        raise ValueError("\n".join(f"{p}" if i == 0 else f"error: {p}" for i, p in enumerate(problems)))
+    if problems:  # one per line, each an `error:` line as the caller prints the first
+        raise ValueError("\nerror: ".join(problems))
     return schedule
 
 
@@ -157,8 +157,7 @@ class LocalRun:
         except ServiceFailed as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        fingerprints = {name: config.fingerprint for name, config in configs.items()}
-        record_run(self.run, self.key, self.plan_uri, fingerprints, report)
+        record_run(self.run, self.key, self.plan_uri, fingerprints_of(configs), report)
         print(summary(report, self.run.output_prefix))
         print(f"wall time: {time.monotonic() - self.started:.0f}s")
         return 0 if report.done and not report.failed else 1
@@ -170,10 +169,8 @@ class LocalRun:
         with self.services() as addresses:
             print(f"services ready after {time.monotonic() - self.started:.0f}s; running the pipeline", flush=True)
             configs = current_configs(addresses, run)
-            fingerprints = {name: config.fingerprint for name, config in configs.items()}
             print(f"  kfp.local task logs: {self.task_log}", flush=True)
-            total = len(run.videos)
-            with ProgressWatcher(run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=total):
+            with self._progress(configs):
                 try:
                     run_in_child(PipelineJob.of(run, addresses, self.run_id), self.task_log)
                 except PipelineFailed:
@@ -186,10 +183,19 @@ class LocalRun:
     @contextlib.contextmanager
     def _watch_stage(self, spec: Stage, configs: dict[str, StageConfig]) -> Iterator[None]:
         print(f"stage {spec.name}: the {spec.service} alone", flush=True)
-        fingerprints = {name: config.fingerprint for name, config in configs.items()}
-        run = self.run
-        with ProgressWatcher(run.store, run.artifact_prefix, self.plan_uri, fingerprints, total=len(run.videos)):
+        with self._progress(configs):
             yield
+
+    def _progress(self, configs: dict[str, StageConfig]) -> ProgressWatcher:
+        """Progress of this run's videos under the stages' current fingerprints."""
+        run = self.run
+        return ProgressWatcher(
+            run.store, run.artifact_prefix, self.plan_uri, fingerprints_of(configs), total=len(run.videos)
+        )
+
+
+def fingerprints_of(configs: dict[str, StageConfig]) -> dict[str, str]:
+    return {name: config.fingerprint for name, config in configs.items()}
 
 
 def current_configs(addresses: dict[str, str], run: RunContext) -> dict[str, StageConfig]:

@@ -28,10 +28,4 @@ def stage(name: str) -> Stage:
     return found
 
 
-def upstream_order(names: list[str] | tuple[str, ...]) -> list[Stage]:
-    """The named stages in pipeline order."""
-    wanted = {stage(name).name for name in names}
-    return [spec for spec in STAGES if spec.name in wanted]
-
-
-__all__ = ["BY_NAME", "BY_SERVICE", "FINAL", "STAGES", "Stage", "chart_fullname", "stage", "upstream_order"]
+__all__ = ["BY_NAME", "BY_SERVICE", "FINAL", "STAGES", "Stage", "chart_fullname", "stage"]

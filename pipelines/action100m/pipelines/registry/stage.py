@@ -38,7 +38,7 @@ def no_advice(need: Need) -> str:
 @dataclass(frozen=True, kw_only=True)
 class Stage:
     # the pipeline's view
-    name: str  # the pipeline's name for it, also the DAG parameter prefix ("embed")
+    name: str  # the pipeline's name for it, also its key in the DAG's `addresses` and `options` ("embed")
     service: str  # the service that runs it ("embedder"): its package, chart entry and image
     kind: str  # the artifacts' folder under the artifact prefix ("embeddings")
     extension: str  # of its artifacts

@@ -100,13 +100,13 @@ OFFICIAL_REPO = REPO.parent / "shared" / "fixtures" / "official_repo"
 def vllm_refiner_as_in_the_chart(chart, tiny_models, tmp_path_factory):
     """The second configuration of the refiner: the authors' prompt (where ../shared has it) and the
     chart's pod arrangement (HOME a read-only mount, caches in the emptyDir the chart mounts)."""
-    from .helm.test_wiring import by_kind, render
+    from .helm.test_wiring import render, workloads
     from .refiners import read_only_home, refiner_process
     from .support import need_vllm_env
 
     python = need_vllm_env()
     folder = tmp_path_factory.mktemp("vllm-refiner-chart")
-    deployment = by_kind(render(chart, {}), "Deployment")["a100m-action100m-refiner"]
+    deployment = workloads(render(chart, {}))["a100m-action100m-refiner"]
     chart_settings = {
         e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
     }

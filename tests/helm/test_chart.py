@@ -29,8 +29,9 @@ VALUE_SETS = {
         "minio": {"enabled": True},
         "storage": {"caBundleSecret": "corp-ca"},
         "huggingFace": {"tokenSecret": "hf", "offline": True},
-        "modelCache": {"existingClaim": "weights"},
+        "modelCache": {"existingClaim": "weights", "accessModes": ["ReadWriteMany"]},
     },
+    "shared-model-cache": {"modelCache": {"accessModes": ["ReadWriteMany"], "storageClass": "nfs"}},
     "cpu-only-refiner": {
         "refiner": {
             "gpus": 0,
@@ -55,6 +56,11 @@ def by_kind(documents: list[dict], kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
 
 
+def workloads(documents: list[dict]) -> dict[str, dict]:
+    """The Deployments and StatefulSets (services that keep a model cache per replica), by name."""
+    return by_kind(documents, "Deployment") | by_kind(documents, "StatefulSet")
+
+
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
 def test_value_sets_render_lint_clean_and_validate_for_kubernetes(chart, name):
     import kubernetes_validate
@@ -74,7 +80,7 @@ def test_value_sets_render_lint_clean_and_validate_for_kubernetes(chart, name):
 
 
 def test_gpu_limits_only_where_asked(chart):
-    deployments = by_kind(render(chart, {}), "Deployment")
+    deployments = workloads(render(chart, {}))
     for service in SERVICES:
         container = deployments[f"demo-action100m-{service}"]["spec"]["template"]["spec"]["containers"][0]
         limits = container["resources"]["limits"]
@@ -82,12 +88,12 @@ def test_gpu_limits_only_where_asked(chart):
             assert "nvidia.com/gpu" not in limits and "nvidia.com/gpu" not in container["resources"]["requests"]
         else:
             assert limits["nvidia.com/gpu"] == 1
-    cpu_refiner = by_kind(render(chart, VALUE_SETS["cpu-only-refiner"]), "Deployment")["demo-action100m-refiner"]
+    cpu_refiner = workloads(render(chart, VALUE_SETS["cpu-only-refiner"]))["demo-action100m-refiner"]
     assert "nvidia.com/gpu" not in cpu_refiner["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
 
 
 def test_probes_use_grpc_health_with_a_startup_budget_for_big_models(chart):
-    for name, deployment in by_kind(render(chart, {}), "Deployment").items():
+    for name, deployment in workloads(render(chart, {})).items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == 50051, (name, probe)
@@ -97,7 +103,7 @@ def test_probes_use_grpc_health_with_a_startup_budget_for_big_models(chart):
 
 
 def test_security_context_is_non_root_and_read_only(chart):
-    for deployment in by_kind(render(chart, VALUE_SETS["minio-private-ca-token"]), "Deployment").values():
+    for deployment in workloads(render(chart, VALUE_SETS["minio-private-ca-token"])).values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
         for container in pod["containers"]:
@@ -124,7 +130,7 @@ def test_no_credential_literal_anywhere_only_secret_references(chart):
 
 
 def test_scaling_is_one_value_and_hpa_bounds_follow_values(chart):
-    deployments = by_kind(render(chart, VALUE_SETS["scaled"]), "Deployment")
+    deployments = workloads(render(chart, VALUE_SETS["scaled"]))
     assert deployments["demo-action100m-captioner"]["spec"]["replicas"] == 8
     assert deployments["demo-action100m-segmenter"]["spec"]["replicas"] == 1
     documents = render(chart, VALUE_SETS["autoscaled"])
@@ -134,7 +140,7 @@ def test_scaling_is_one_value_and_hpa_bounds_follow_values(chart):
     assert (captioner["minReplicas"], captioner["maxReplicas"]) == (2, 12)
     assert captioner["metrics"][0]["pods"]["metric"]["name"] == "a100m_grpc_in_flight"
     assert hpas["demo-action100m-segmenter"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
-    assert "replicas" not in by_kind(documents, "Deployment")["demo-action100m-captioner"]["spec"]
+    assert "replicas" not in workloads(documents)["demo-action100m-captioner"]["spec"]
 
 
 def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_policy(chart):
@@ -147,12 +153,15 @@ def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_polic
         assert f"demo-action100m-{service}" in by_kind(documents, "PodDisruptionBudget")
         grpc_rule = policies[f"demo-action100m-{service}"]["spec"]["ingress"][0]
         assert grpc_rule["from"][0]["podSelector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
-    assert (
-        by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]["spec"]["resources"]["requests"][
-            "storage"
-        ]
-        == "500Gi"
-    )
+    sizes = {
+        name: d["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        for name, d in by_kind(documents, "StatefulSet").items()
+    }
+    assert sizes == {
+        "demo-action100m-embedder": "50Gi",
+        "demo-action100m-captioner": "150Gi",
+        "demo-action100m-refiner": "300Gi",
+    }
     assert not by_kind(documents, "HorizontalPodAutoscaler") and "demo-action100m-minio" not in by_kind(
         documents, "Deployment"
     )
@@ -161,11 +170,13 @@ def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_polic
 def test_optional_pieces_appear_when_enabled(chart):
     documents = render(chart, VALUE_SETS["keda-and-monitoring"])
     assert set(by_kind(documents, "ScaledObject")) == {"demo-action100m-refiner"}
-    assert "replicas" not in by_kind(documents, "Deployment")["demo-action100m-refiner"]["spec"]
+    (scaled,) = by_kind(documents, "ScaledObject").values()
+    assert scaled["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"  # the refiner keeps a cache per replica
+    assert "replicas" not in workloads(documents)["demo-action100m-refiner"]["spec"]
     monitors = by_kind(documents, "ServiceMonitor")
     assert len(monitors) == 4 and all(m["metadata"]["labels"]["release"] == "prom" for m in monitors.values())
     minio = render(chart, VALUE_SETS["minio-private-ca-token"])
-    assert "demo-action100m-minio" in by_kind(minio, "Deployment")
+    assert "demo-action100m-minio" in workloads(minio)
     assert not by_kind(minio, "PersistentVolumeClaim").get("demo-action100m-model-cache")  # existing claim used
 
 
@@ -217,26 +228,101 @@ def test_a_workload_identity_replaces_the_static_keys(chart):
     documents = render(chart, values)
     (account,) = by_kind(documents, "ServiceAccount").values()
     assert account["metadata"]["annotations"] == values["serviceAccount"]["annotations"]
-    for deployment in by_kind(documents, "Deployment").values():
+    for deployment in workloads(documents).values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == account["metadata"]["name"]
         names = {e["name"] for e in pod["containers"][0]["env"]}
         assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 
-def test_a_hook_job_fills_the_model_cache_before_the_services_which_then_load_offline(chart):
-    documents = render(chart, {"huggingFace": {"tokenSecret": "hf"}})
+def pods_mounting_each_claim(documents: list[dict]) -> dict[str, list[tuple[str, int]]]:
+    """Claim name -> (workload, how many of its pods may run at once) for every workload mounting it.
+    A StatefulSet's volumeClaimTemplates make one claim per replica: never shared."""
+    claims: dict[str, list[tuple[str, int]]] = {}
+    for document in documents:
+        if document["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        spec = document["spec"]
+        scaled = document["kind"] != "Job" and (
+            "replicas" not in spec  # an autoscaler or KEDA owns the count
+            or spec["replicas"] > 1
+            or spec.get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", 1) != 0
+        )
+        for volume in spec["template"]["spec"]["volumes"]:
+            if "persistentVolumeClaim" in volume:
+                name = volume["persistentVolumeClaim"]["claimName"]
+                claims.setdefault(name, []).append((document["metadata"]["name"], 2 if scaled else 1))
+    return claims
+
+
+@pytest.mark.parametrize("name", ["defaults", "scaled", "autoscaled", "keda-and-monitoring", "shared-model-cache"])
+def test_no_read_write_once_claim_can_be_wanted_by_two_pods_at_once(chart, name):
+    """A ReadWriteOnce volume attaches to one node: two pods on two nodes mounting it fail with
+    Multi-Attach errors. The hook Job runs before the services start, so it is not 'at once'."""
+    documents = render(chart, VALUE_SETS[name])
+    modes = {c: d["spec"]["accessModes"] for c, d in by_kind(documents, "PersistentVolumeClaim").items()}
+    for claim, users in pods_mounting_each_claim(documents).items():
+        concurrent = sum(pods for workload, pods in users if not workload.endswith("-model-fetch"))
+        assert concurrent <= 1 or "ReadWriteMany" in modes[claim], (claim, users)
+    for stateful in by_kind(documents, "StatefulSet").values():
+        (template,) = stateful["spec"]["volumeClaimTemplates"]
+        assert template["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert stateful["spec"]["serviceName"] == stateful["metadata"]["name"] + "-headless"
+
+
+def test_each_replica_fetches_its_own_models_into_its_own_claim_then_loads_offline(chart):
+    documents = render(chart, {"huggingFace": {"tokenSecret": "hf"}, **VALUE_SETS["scaled"]})
+    assert not by_kind(documents, "Job") and not by_kind(documents, "PersistentVolumeClaim")  # nothing shared
+    fetched = {}
+    for service in SERVICES:
+        workload = workloads(documents)[f"demo-action100m-{service}"]
+        pod = workload["spec"]["template"]["spec"]
+        if service == "segmenter":  # loads no weights: a Deployment with an emptyDir
+            assert workload["kind"] == "Deployment" and "initContainers" not in pod
+            assert {"name": "models", "emptyDir": {}} in pod["volumes"]
+            continue
+        assert workload["kind"] == "StatefulSet"
+        (claim,) = workload["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "models" and "models" not in [v["name"] for v in pod["volumes"]]
+        (init,) = pod["initContainers"]
+        assert init["args"][:3] == ["models", "fetch", "/models/huggingface"]
+        assert init["image"] == pod["containers"][0]["image"]
+        assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
+        assert {e["name"] for e in init["env"]} == {"HOME", "HF_TOKEN"}
+        assert init["securityContext"]["readOnlyRootFilesystem"] is True
+        fetched[service] = [init["args"][i + 1] for i, arg in enumerate(init["args"]) if arg == "--model"]
+    assert fetched == {
+        "embedder": ["facebook/vjepa2-vitg-fpc64-384"],
+        "captioner": ["facebook/Perception-LM-3B", "meta-llama/Llama-3.2-11B-Vision-Instruct"],
+        "refiner": ["openai/gpt-oss-120b"],
+    }
+    for config in (d for d in documents if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]):
+        assert config["data"]["HF_HUB_OFFLINE"] == "1"
+    # without fetching first: no init containers, and each service downloads as it loads
+    plain = render(chart, {"modelFetch": {"enabled": False}})
+    assert not any("initContainers" in d["spec"]["template"]["spec"] for d in workloads(plain).values())
+    assert all(
+        d["data"]["HF_HUB_OFFLINE"] == "0" for d in plain if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]
+    )
+    served = render(chart, VALUE_SETS["cpu-only-refiner"])  # the openai backend downloads no weights
+    refiner = workloads(served)["demo-action100m-refiner"]
+    assert refiner["kind"] == "Deployment" and "initContainers" not in refiner["spec"]["template"]["spec"]
+
+
+def test_a_hook_job_fills_a_shared_read_write_many_cache_before_the_services(chart):
+    documents = render(chart, {"huggingFace": {"tokenSecret": "hf"}, **VALUE_SETS["shared-model-cache"]})
     (job,) = by_kind(documents, "Job").values()
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-    pvc = by_kind(documents, "PersistentVolumeClaim")["demo-action100m-model-cache"]
+    (pvc,) = by_kind(documents, "PersistentVolumeClaim").values()
+    assert pvc["metadata"]["name"] == "demo-action100m-model-cache"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"] and pvc["spec"]["storageClassName"] == "nfs"
     assert int(pvc["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(annotations["helm.sh/hook-weight"])
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     args = container["args"]
     assert args[:3] == ["models", "fetch", "/models/huggingface"]
-    models = [args[i + 1] for i, arg in enumerate(args) if arg == "--model"]
-    assert models == [
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--model"] == [
         "facebook/vjepa2-vitg-fpc64-384",
         "facebook/Perception-LM-3B",
         "meta-llama/Llama-3.2-11B-Vision-Instruct",
@@ -244,22 +330,13 @@ def test_a_hook_job_fills_the_model_cache_before_the_services_which_then_load_of
     ]
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "demo-action100m-model-cache"
     assert {e["name"] for e in container["env"]} == {"HOME", "HF_TOKEN"}
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    for config in (d for d in documents if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]):
-        assert config["data"]["HF_HUB_OFFLINE"] == "1"
-    # without it: no Job, no hook on the claim, and each pod downloads at start
-    plain = render(chart, {"modelFetch": {"enabled": False}})
-    assert not by_kind(plain, "Job")
-    assert (
-        "helm.sh/hook"
-        not in by_kind(plain, "PersistentVolumeClaim")["demo-action100m-model-cache"]["metadata"]["annotations"]
-    )
-    assert all(
-        d["data"]["HF_HUB_OFFLINE"] == "0" for d in plain if d["kind"] == "ConfigMap" and "HF_HUB_OFFLINE" in d["data"]
-    )
-    served = render(chart, VALUE_SETS["cpu-only-refiner"])  # the openai backend downloads no weights
-    (job,) = by_kind(served, "Job").values()
-    assert "openai/gpt-oss-120b" not in job["spec"]["template"]["spec"]["containers"][0]["args"]
+    for workload in workloads(documents).values():
+        assert workload["kind"] == "Deployment" and "initContainers" not in workload["spec"]["template"]["spec"]
+
+
+def test_an_existing_claim_must_be_read_write_many(chart):
+    with pytest.raises(Exception, match="modelCache.existingClaim is mounted by every GPU pod"):
+        render(chart, {"modelCache": {"existingClaim": "weights"}})
 
 
 def test_the_refiner_is_split_over_its_gpus_and_env_can_say_otherwise(chart):

@@ -1,6 +1,6 @@
 """The refiner (vLLM inside) starts under the chart's read-only root filesystem: its HOME is a
 read-only mount here, and the only writable places are those the chart mounts as emptyDirs (the
-cache variables the Deployment sets, and /tmp). The suite's second refiner is started that way
+cache variables the workload sets, and /tmp). The suite's second refiner is started that way
 (tests/refiners.py); mounting needs root (skipped otherwise)."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import pytest
 
 from action100m.common.healthcheck import is_serving
 
-from .test_wiring import by_kind, render
+from .test_wiring import render, workloads
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def test_the_refiner_starts_with_an_unwritable_home_and_the_charts_cache_paths(chart, vllm_refiner_as_in_the_chart):
     refiner = vllm_refiner_as_in_the_chart
-    deployment = by_kind(render(chart, {}), "Deployment")["a100m-action100m-refiner"]
+    deployment = workloads(render(chart, {}))["a100m-action100m-refiner"]
     settings = {
         e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
     }

@@ -17,7 +17,7 @@ from action100m.common.uris import UriError
 from action100m.pipelines.dag import S3_SECRET, S3_SECRET_KEYS, compile_pipeline
 from action100m.pipelines.registry import STAGES
 
-from .test_chart import by_kind
+from .test_chart import by_kind, workloads
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RELEASE, NAMESPACE, KFP_NAMESPACE = "a100m", "ml", "kubeflow"
@@ -70,7 +70,7 @@ def test_readme_installs_what_it_says():
 
 
 def test_every_address_submit_passes_is_a_rendered_headless_service_of_the_right_pods(installed):
-    services, deployments = by_kind(installed, "Service"), by_kind(installed, "Deployment")
+    services, deployments = by_kind(installed, "Service"), workloads(installed)
     for spec in STAGES:
         address = spec.default_address(RELEASE, NAMESPACE)  # what submit passes with --release/--release-namespace
         host, namespace, port = re.fullmatch(r"dns:///([^.]+)\.([^.]+)\.svc:(\d+)", address).groups()  # type: ignore[union-attr]
@@ -131,7 +131,7 @@ def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(instal
         assert secret["secretName"] == S3_SECRET
         assert {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]} == S3_SECRET_KEYS
     # the services: the same Secret, the same keys
-    for deployment in by_kind(installed, "Deployment").values():
+    for deployment in workloads(installed).values():
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
         assert {r["name"] for r in refs.values()} == {S3_SECRET}
@@ -173,7 +173,7 @@ def test_the_roots_of_every_service_cover_the_runs_prefixes(installed):
 def test_scaling_a_service_leaves_every_pod_template_unchanged(chart, installed):
     values = copy.deepcopy(readme_install_values())
     values["captioner"] = {"replicas": 8}
-    before, after = by_kind(installed, "Deployment"), by_kind(render(chart, values), "Deployment")
+    before, after = workloads(installed), workloads(render(chart, values))
     for name in before:
         assert after[name]["spec"]["template"] == before[name]["spec"]["template"], name
     assert after[f"{RELEASE}-action100m-captioner"]["spec"]["replicas"] == 8
@@ -183,7 +183,7 @@ def test_a_settings_change_rolls_the_services_it_touches_only(chart, installed):
     def checksums(values: dict) -> dict[str, str]:
         return {
             name: d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
-            for name, d in by_kind(render(chart, values), "Deployment").items()
+            for name, d in workloads(render(chart, values)).items()
         }
 
     base = readme_install_values()
@@ -201,7 +201,7 @@ def test_default_image_tags_are_the_package_version_and_notes_submit_runs_the_sa
 
     version = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["version"]
     values = {"image": {"registry": "registry.example.com/a100m"}}
-    for deployment in by_kind(render(chart, values), "Deployment").values():
+    for deployment in workloads(render(chart, values)).values():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             assert container["image"].startswith("registry.example.com/a100m/") and container["image"].endswith(
                 f":{version}"

@@ -46,6 +46,44 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- default (printf "%s-model-cache" (include "action100m.fullname" .)) .Values.modelCache.existingClaim -}}
 {{- end -}}
 
+{{/* The Hugging Face models one service loads, space-separated: call with (dict "root" $ "name" "captioner").
+The refiner loads weights only with its vLLM backend. */}}
+{{- define "action100m.serviceModels" -}}
+{{- $svc := index .root.Values .name -}}
+{{- $models := list -}}
+{{- range $key := list "A100M_EMBEDDER_MODEL" "A100M_CAPTIONER_VIDEO_MODEL" "A100M_CAPTIONER_IMAGE_MODEL" "A100M_REFINER_MODEL" -}}
+{{- $model := index $svc.env $key -}}
+{{- if and $model (or (ne $.name "refiner") (eq (index $svc.env "A100M_REFINER_BACKEND" | default "vllm") "vllm")) -}}
+{{- $models = append $models $model -}}
+{{- end -}}
+{{- end -}}
+{{- join " " (uniq $models) -}}
+{{- end -}}
+
+{{/* Where one service's model cache lives: call with (dict "root" $ "name" "captioner").
+  none        no weights to keep (segmenter, the openai-backend refiner) or modelCache.enabled=false: an emptyDir
+  shared      one ReadWriteMany claim for every pod on every node, filled by the hook Job
+  perReplica  ReadWriteOnce (the default): the service is a StatefulSet and each replica has its own
+              claim, kept across restarts and scale-downs, filled by the pod's init container
+A ReadWriteOnce volume attaches to one node, so no claim is ever shared by two pods; and the choice never
+depends on the replica count, so scaling rolls nothing. */}}
+{{- define "action100m.modelCacheMode" -}}
+{{- $cache := .root.Values.modelCache -}}
+{{- if or (not $cache.enabled) (not (include "action100m.serviceModels" .)) -}}
+none
+{{- else if has "ReadWriteMany" $cache.accessModes -}}
+shared
+{{- else if $cache.existingClaim -}}
+{{- fail "modelCache.existingClaim is mounted by every GPU pod: it must be ReadWriteMany (say so in modelCache.accessModes), or leave it empty for a claim per replica" -}}
+{{- else -}}
+perReplica
+{{- end -}}
+{{- end -}}
+
+{{/* The kind of one service's workload: a StatefulSet when each replica keeps its own model cache. */}}
+{{- define "action100m.workloadKind" -}}
+{{- ternary "StatefulSet" "Deployment" (eq (include "action100m.modelCacheMode" .) "perReplica") -}}
+{{- end -}}
 
 {{/* One service's ConfigMap data: call with (dict "root" $ "name" "refiner"). Its hash is the
 pod template's checksum/config, so a settings change rolls that service and nothing else (and

@@ -335,7 +335,7 @@ def test_a_hook_job_fills_a_shared_read_write_many_cache_before_the_services(cha
 
 
 def test_an_existing_claim_must_be_read_write_many(chart):
-    with pytest.raises(Exception, match="modelCache.existingClaim is mounted by every GPU pod"):
+    with pytest.raises(Exception, match=r"modelCache\.existingClaim is mounted by every GPU pod"):
         render(chart, {"modelCache": {"existingClaim": "weights"}})
 
 

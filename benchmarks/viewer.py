@@ -4,8 +4,10 @@ Baseline, in the same run: a 100-node tree. Rows: the released video (917 nodes,
 shared/ folder is beside the checkout) and synthetic trees of 1,000 and 10,000 nodes. First render
 is the browser's own clock from navigation start to every node of the first video in the page
 (data files loaded, timeline built); highlight is the mean time to mark the nodes covering a new
-playback time (what runs on every `timeupdate`). Building the timeline is linear in the nodes (one
-box each); a highlight is a binary search per level, so logarithmic.
+playback time (what runs on every `timeupdate`); zoom is the mean time to re-place every box for a
+new view window (what runs on each wheel step or drag frame, style recalculation included). Building
+the timeline and a zoom step are linear in the nodes (one box each); a highlight is a binary search
+per level, so logarithmic.
 
     python benchmarks/viewer.py [--json] [--nodes 100 1000 10000]
 """
@@ -76,7 +78,7 @@ def open_page(driver, url: str) -> float:  # type: ignore[no-untyped-def]
     return float(driver.execute_script("return Number(document.body.dataset.readyMs)"))
 
 
-def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, float, int]:  # type: ignore[no-untyped-def]
     with serving(load_catalog([str(dataset)])) as url:
         renders = [open_page(driver, url) for _ in range(repeats)]
         nodes = int(driver.execute_script("return document.querySelectorAll('.node').length"))
@@ -87,7 +89,15 @@ def measure(driver, dataset: Path, repeats: int) -> tuple[float, float, int]:  #
                 "return (performance.now() - t0) / 500;"
             )
         )
-    return sorted(renders)[len(renders) // 2], highlight, nodes
+        zoom = float(
+            driver.execute_script(
+                "const s = A100M.state.span; const t0 = performance.now();"
+                "for (let i = 1; i <= 20; i++) { A100M.setView(0, s / (1 + i)); A100M.layout();"
+                " document.body.offsetWidth; }"  # the style and layout work the browser does for it
+                "A100M.setView(0, s); A100M.layout(); return (performance.now() - t0) / 21;"
+            )
+        )
+    return sorted(renders)[len(renders) // 2], highlight, zoom, nodes
 
 
 def main() -> None:
@@ -110,7 +120,7 @@ def main() -> None:
             ]
             baseline = None
             for name, dataset in cases:
-                render_ms, highlight_ms, nodes = measure(driver, dataset, args.repeats)
+                render_ms, highlight_ms, zoom_ms, nodes = measure(driver, dataset, args.repeats)
                 baseline = baseline or render_ms
                 rows.append(
                     {
@@ -119,6 +129,7 @@ def main() -> None:
                         "first_render_ms": round(render_ms, 1),
                         "render_vs_baseline": round(render_ms / baseline, 2),
                         "highlight_ms": round(highlight_ms, 4),
+                        "zoom_ms": round(zoom_ms, 2),
                     }
                 )
     finally:

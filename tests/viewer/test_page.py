@@ -191,3 +191,79 @@ def test_a_screenshot_of_the_page_has_content(browser, serve, demo_output, tmp_p
 def _fresh_page(browser):
     """Each test starts from a blank page (no state from the previous one)."""
     browser.get("about:blank")
+
+
+def view(browser) -> dict:
+    return browser.execute_script("return {...A100M.state.view, span: A100M.state.span}")
+
+
+def boxes(browser) -> list[dict]:
+    """Every node's box as drawn: its level, on-screen width, text, and what it should say."""
+    return browser.execute_script(
+        "return A100M.state.video.nodes.map(n => ({level: n.level, width: n.box.getBoundingClientRect().width, "
+        "shown: n.box.style.display !== 'none', text: n.box.textContent, "
+        "brief: (n.gpt && n.gpt.action && n.gpt.action.brief) || n.plm_action || ''}))"
+    )
+
+
+def test_the_timeline_has_a_time_axis_level_labels_and_brief_actions_in_wide_boxes(browser, serve, released_sample):
+    served = serve([released_sample])
+    open_page(browser, served.url)
+    drawn = boxes(browser)
+    levels = max(b["level"] for b in drawn) + 1
+    labels = [e.text for e in browser.find_elements("css selector", "#timeline .level .row-label")]
+    assert labels == [f"L{level}" for level in range(levels)]
+    ticks = browser.execute_script(
+        "return [...document.querySelectorAll('#timeline .tick')].map(t => [Number(t.dataset.seconds), t.textContent])"
+    )
+    seconds = [t for t, _ in ticks]
+    assert ticks[0] == [0, "0:00"] and len(ticks) >= 5 and seconds == sorted(seconds)
+    assert seconds[-1] <= view(browser)["span"]
+    for box in drawn:  # the brief action where it fits, nothing in a sliver
+        assert box["text"] == (box["brief"] if box["width"] >= 36 else ""), box
+    assert 0 < sum(1 for b in drawn if b["text"]) < len(drawn)
+
+
+def test_the_wheel_zooms_around_the_pointer_and_drag_and_keys_pan(browser, serve, released_sample):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    served = serve([released_sample])
+    open_page(browser, served.url)
+    span = view(browser)["span"]
+    deepest = max(b["level"] for b in boxes(browser))
+    sliver = max(b["width"] for b in boxes(browser) if b["level"] == deepest)
+    assert sliver < 20  # the deepest level: slivers at the whole video's scale
+    browser.execute_script(
+        "const track = document.querySelector('#timeline .level .track'), r = track.getBoundingClientRect();"
+        "for (let i = 0; i < 12; i++) document.getElementById('timeline').dispatchEvent(new WheelEvent('wheel',"
+        " {deltaY: -200, clientX: r.left + 0.25 * r.width, clientY: r.top + 5, bubbles: true, cancelable: true}));"
+    )
+    wait(browser, f"A100M.state.view.end - A100M.state.view.start < {span / 50}")
+    time.sleep(0.1)  # the layout runs on the next animation frame
+    zoomed = view(browser)
+    width = zoomed["end"] - zoomed["start"]
+    pixels = browser.execute_script("return document.querySelector('#timeline .track').clientWidth")
+    # the time under the pointer stays put (to the pixel the pointer's position is rounded to)
+    assert abs(zoomed["start"] + 0.25 * width - 0.25 * span) < span / pixels
+    in_view = [b for b in boxes(browser) if b["level"] == deepest and b["shown"]]
+    if in_view:
+        assert max(b["width"] for b in in_view) > 5 * sliver
+    ticks = browser.execute_script("return [...document.querySelectorAll('#timeline .tick')].map(t => Number(t.dataset.seconds))")
+    assert ticks and zoomed["start"] <= ticks[0] and ticks[-1] <= zoomed["end"] + 1e-6 and len(ticks) >= 4
+    # drag 200 px left: the window moves 200 px of time right, and nothing is selected by the drag
+    track = browser.find_element("css selector", "#timeline .level .track")
+    ActionChains(browser).move_to_element(track).click_and_hold().move_by_offset(-200, 0).release().perform()
+    dragged = view(browser)
+    assert abs((dragged["start"] - zoomed["start"]) - 200 * width / pixels) < 0.05 * 200 * width / pixels
+    assert browser.execute_script("return A100M.state.selected") is None
+    timeline = browser.find_element("id", "timeline")
+    timeline.send_keys(Keys.SHIFT + Keys.ARROW_RIGHT)  # a quarter of the window to the right
+    time.sleep(0.1)
+    assert abs(view(browser)["start"] - (dragged["start"] + 0.25 * width)) < 1e-6 * span
+    timeline.send_keys("-")
+    time.sleep(0.1)
+    assert abs((view(browser)["end"] - view(browser)["start"]) - 1.5 * width) < 1e-6 * span
+    timeline.send_keys("0")  # the whole video again
+    time.sleep(0.1)
+    assert view(browser) == {"start": 0, "end": span, "span": span}

@@ -38,3 +38,24 @@ def test_the_dataset_distributions_are_drawn(release_file, tmp_path):
 def test_the_action_verb_is_the_first_word_of_the_brief_action():
     assert action_verb("Stir the mixture") == "stir"
     assert action_verb("N/A") is None and action_verb("") is None
+
+
+def test_the_timeline_names_its_levels_labels_wide_boxes_and_marks_the_start_and_end(release_file):
+    from action100m.viewer.plot import clock, node_label, timeline_figure
+
+    video = load_catalog([str(release_file)]).videos[0]
+    nodes = video.nodes
+    span = video.duration or max(n["end"] for n in nodes)
+    axes = timeline_figure(video).axes[0]
+    levels = max(n["level"] for n in nodes) + 1
+    assert [t.get_text() for t in axes.get_yticklabels()] == [f"L{level}" for level in range(levels)]
+    ticks = [t.get_text() for t in axes.get_xticklabels()]
+    assert ticks[0] == "0:00" and ticks[-1] == clock(span) and len(ticks) >= 4
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["annotated (gpt)", "not annotated"]
+    texts = [t.get_text() for t in axes.texts]
+    labels = [node_label(n) for n in nodes]
+    assert 0 < len(texts) < len(nodes)  # the wide boxes say what they are, the slivers do not
+    for text in texts:  # each is a node's label, cut with an ellipsis where the box ends
+        assert any(label == text or label.startswith(text.removesuffix("…")) for label in labels), text
+    root = max(nodes, key=lambda n: n["end"] - n["start"])
+    assert node_label(root) in texts or any(node_label(root).startswith(t.removesuffix("…")) for t in texts)

@@ -36,31 +36,87 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_timeline(video: VideoEntry, out: Path) -> Path:
-    """One row per level, each node a bar from its start to its end; annotated nodes in green."""
+ANNOTATED, PLAIN = "#7fbf8f", "#9db4d3"
+LABEL_FONT_PT = 6.5
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """What a box says: the annotation's brief action, else the captioner's action (as the viewer)."""
+    gpt = node.get("gpt")
+    action = gpt.get("action") if isinstance(gpt, dict) else None
+    return str((action or {}).get("brief") or node.get("plm_action") or "")
+
+
+def clock(seconds: float) -> str:
+    """m:ss, with tenths below a minute's scale (the axis ticks, the start and end marks)."""
+    minutes, rest = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes)}:{rest:04.1f}" if rest % 1 else f"{int(minutes)}:{int(rest):02d}"
+
+
+def timeline_figure(video: VideoEntry) -> Any:
+    """The figure of one video's tree: one row per level (labelled), each node a bar from its start
+    to its end, annotated nodes in green (the legend says so), each bar wide enough for it labelled
+    with its brief action, and the axis in m:ss with ticks at the video's start and end."""
     plt = _pyplot()
+    from matplotlib.patches import Patch
+
     nodes = video.nodes  # read from the file once
     levels = max((node["level"] for node in nodes), default=0) + 1
-    figure, axes = plt.subplots(figsize=(14, 1.2 + 0.32 * levels), dpi=110)
+    span = video.duration or max((n["end"] for n in nodes), default=1)
+    figure, axes = plt.subplots(figsize=(14, 1.4 + 0.32 * levels), dpi=110)
+    axes_width_pt = figure.get_figwidth() * 72 * 0.86  # the axes' share of the figure, after the margins
+    char_pt = LABEL_FONT_PT * 0.6
     for node in nodes:
-        color = "#7fbf8f" if node.get("gpt") else "#9db4d3"
+        width = node["end"] - node["start"]
         axes.barh(
             node["level"],
-            node["end"] - node["start"],
+            width,
             left=node["start"],
             height=0.8,
-            color=color,
+            color=ANNOTATED if node.get("gpt") else PLAIN,
             edgecolor="#35506e",
             linewidth=0.4,
         )
+        fits = int((width / span) * axes_width_pt / char_pt) - 1
+        label = node_label(node)
+        if fits >= 4 and label:
+            text = label if len(label) <= fits else label[: fits - 1] + "…"
+            axes.text(
+                node["start"] + width / 2,
+                node["level"],
+                text,
+                ha="center",
+                va="center",
+                fontsize=LABEL_FONT_PT,
+                color="#14202c",
+                clip_on=True,
+            )
     axes.set_ylim(levels - 0.4, -0.6)
-    axes.set_xlim(0, video.duration or max((n["end"] for n in nodes), default=1))
-    axes.set_xlabel("seconds")
+    axes.set_xlim(0, span)
+    axes.set_yticks(range(levels), [f"L{level}" for level in range(levels)])
+    ticks = [t for t in axes.get_xticks() if 0 < t < span * 0.97] + [0.0, span]
+    axes.set_xticks(sorted(ticks), [clock(t) for t in sorted(ticks)])
+    axes.set_xlabel("time (m:ss), from the video's start to its end")
     axes.set_ylabel("level")
+    axes.legend(
+        handles=[Patch(color=ANNOTATED, label="annotated (gpt)"), Patch(color=PLAIN, label="not annotated")],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35 if levels < 4 else -0.12),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
     axes.set_title(f"{video.title or video.uid}: {len(nodes)} nodes, {video.annotated} annotated")
     figure.tight_layout()
+    return figure
+
+
+def plot_timeline(video: VideoEntry, out: Path) -> Path:
+    """`timeline_figure` as a PNG at `out`."""
+    plt = _pyplot()
+    figure = timeline_figure(video)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
+    figure.savefig(out, bbox_inches="tight")
     plt.close(figure)
     return out
 

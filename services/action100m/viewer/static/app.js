@@ -6,7 +6,12 @@
 const A100M = (() => {
   const loaded = new Map();  // data file name -> its payload
   const pending = new Map();  // data file name -> { promise, resolve } while it loads
-  const state = { videoNumber: null, video: null, byId: new Map(), children: new Map(), levels: [], selected: null, playing: [] };
+  const state = {
+    videoNumber: null, video: null, byId: new Map(), children: new Map(), levels: [], selected: null, playing: [],
+    span: 1, view: { start: 0, end: 1 },  // the video's length and the seconds the timeline shows
+  };
+  const LABEL_MIN_PX = 36;  // a box narrower than this shows no text
+  const TICK_PX = 90;  // about one time-axis tick per this many pixels
   // Over HTTP the data files are fetched and parsed, so a payload dropped from `loaded` is freed;
   // from file://, where a page may not fetch, they run as scripts that call add().
   const overHttp = location.protocol === "http:" || location.protocol === "https:";
@@ -72,7 +77,12 @@ const A100M = (() => {
       rows.appendChild(row);
     });
     $("search").addEventListener("input", onSearch);
-    $("timeline").addEventListener("keydown", onKey);
+    const timeline = $("timeline");
+    timeline.addEventListener("keydown", onKey);
+    timeline.addEventListener("wheel", onWheel, { passive: false });
+    timeline.addEventListener("pointerdown", onPointerDown);
+    timeline.addEventListener("click", swallowDragClick, true);
+    window.addEventListener("resize", () => scheduleLayout());
     $("player").addEventListener("timeupdate", () => highlight($("player").currentTime));
     $("player").addEventListener("seeked", () => highlight($("player").currentTime));
     const wanted = /v=(\d+)/.exec(location.hash);
@@ -106,6 +116,8 @@ const A100M = (() => {
     else highlight(0);
   }
 
+  // One row per level: a label, then a track of boxes placed by the view window (state.view);
+  // a time axis on top. Zoom and pan only change the window and re-place the boxes.
   function buildTimeline(video) {
     const timeline = $("timeline");
     timeline.textContent = "";
@@ -114,7 +126,8 @@ const A100M = (() => {
     state.levels = [];
     state.selected = null;
     state.playing = [];
-    const span = video.duration || Math.max(1e-9, ...video.nodes.map((n) => n.end));
+    state.span = video.duration || Math.max(1e-9, ...video.nodes.map((n) => n.end));
+    state.view = { start: 0, end: state.span };
     for (const node of video.nodes) {
       state.byId.set(node.id, node);
       (state.levels[node.level] ||= []).push(node);
@@ -125,26 +138,182 @@ const A100M = (() => {
     }
     state.children.forEach((list) => list.sort((a, b) => a.start - b.start));
     const fragment = document.createDocumentFragment();
+    fragment.appendChild(row("axis", "time", "seconds from the start"));
     state.levels.forEach((nodes = [], level) => {
       nodes.sort((a, b) => a.start - b.start);
-      const row = document.createElement("div");
-      row.className = "level";
-      row.dataset.level = String(level);
+      const track = row("level", `L${level}`, `level ${level}: ${nodes.length} nodes`).lastChild;
+      track.parentNode.dataset.level = String(level);
       for (const node of nodes) {
         const box = document.createElement("div");
         box.className = node.gpt ? "node gpt" : "node";
         box.dataset.id = node.id;
-        box.style.left = `${(100 * node.start) / span}%`;
-        box.style.width = `${(100 * (node.end - node.start)) / span}%`;
-        box.title = `${clock(node.start)} - ${clock(node.end)}`;
-        box.textContent = node.plm_action || "";
+        box.title = `${clock(node.start)} - ${clock(node.end)}: ${brief(node) || "(no action)"}`;
         box.addEventListener("click", () => select(node, true));
         node.box = box;
-        row.appendChild(box);
+        node.label = "";
+        track.appendChild(box);
       }
-      fragment.appendChild(row);
+      fragment.appendChild(track.parentNode);
     });
     timeline.appendChild(fragment);
+    layout();
+  }
+
+  function row(kind, label, title) {
+    const line = document.createElement("div");
+    line.className = kind;
+    const name = document.createElement("span");
+    name.className = "row-label";
+    name.textContent = label;
+    name.title = title;
+    const track = document.createElement("div");
+    track.className = "track";
+    line.append(name, track);
+    return line;
+  }
+
+  // What a box says: the annotation's brief action, else the captioner's action.
+  function brief(node) {
+    const gpt = node.gpt && typeof node.gpt === "object" ? node.gpt : null;
+    return (gpt && gpt.action && gpt.action.brief) || node.plm_action || "";
+  }
+
+  function trackWidth() {
+    const track = document.querySelector("#timeline .track");
+    return track ? track.clientWidth : 0;
+  }
+
+  let layoutFrame = 0;
+  function scheduleLayout() {
+    if (!layoutFrame) layoutFrame = requestAnimationFrame(() => { layoutFrame = 0; layout(); });
+  }
+
+  // Places every box in the view window, with its text when it is wide enough, and redraws the axis.
+  function layout() {
+    const { start, end } = state.view;
+    const seconds = end - start;
+    const width = trackWidth();
+    for (const nodes of state.levels) {
+      for (const node of nodes || []) {
+        const box = node.box;
+        if (node.end <= start || node.start >= end) {
+          box.style.display = "none";
+          continue;
+        }
+        box.style.display = "";
+        box.style.left = `${(100 * (node.start - start)) / seconds}%`;
+        box.style.width = `${(100 * (node.end - node.start)) / seconds}%`;
+        const label = (width * (node.end - node.start)) / seconds >= LABEL_MIN_PX ? brief(node) : "";
+        if (label !== node.label) {
+          box.textContent = label;
+          node.label = label;
+        }
+      }
+    }
+    drawAxis(width);
+    const zoom = state.span / seconds;
+    $("zoom").textContent = `${clock(start)} - ${clock(end)}` + (zoom > 1.01 ? ` (×${zoom.toFixed(zoom < 10 ? 1 : 0)})` : "");
+  }
+
+  // Ticks at a round step (1, 2 or 5 times a power of ten seconds) about TICK_PX apart.
+  function drawAxis(width) {
+    const track = document.querySelector("#timeline .axis .track");
+    if (!track) return;
+    const { start, end } = state.view;
+    const rough = ((end - start) * TICK_PX) / Math.max(width, 1);
+    const power = 10 ** Math.floor(Math.log10(rough));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
+    const decimals = Math.max(0, -Math.floor(Math.log10(step)));
+    track.textContent = "";
+    for (let t = Math.ceil(start / step) * step; t <= end + step * 1e-6; t += step) {
+      const tick = document.createElement("span");
+      tick.className = "tick";
+      tick.style.left = `${(100 * (t - start)) / (end - start)}%`;
+      tick.textContent = tickText(t, decimals);
+      tick.dataset.seconds = String(t);
+      track.appendChild(tick);
+    }
+  }
+
+  function tickText(t, decimals) {
+    const m = Math.floor(t / 60 + 1e-9);
+    const s = Math.max(0, t - m * 60);
+    return `${m}:${s.toFixed(decimals).padStart(decimals ? 3 + decimals : 2, "0")}`;
+  }
+
+  // The view window, kept inside the video and no narrower than a twentieth of a second.
+  function setView(start, end) {
+    const seconds = Math.min(state.span, Math.max(end - start, Math.min(0.05, state.span)));
+    const from = Math.min(Math.max(0, start), state.span - seconds);
+    state.view = { start: from, end: from + seconds };
+    scheduleLayout();
+  }
+
+  // Zoom by `factor` (> 1 zooms in) keeping time `at` where it is on the screen.
+  function zoom(factor, at) {
+    const { start, end } = state.view;
+    const pivot = at === undefined ? (start + end) / 2 : at;
+    setView(pivot - (pivot - start) / factor, pivot + (end - pivot) / factor);
+  }
+
+  function pan(seconds) {
+    setView(state.view.start + seconds, state.view.end + seconds);
+  }
+
+  function timeAt(clientX) {
+    const track = document.querySelector("#timeline .track");
+    const box = track.getBoundingClientRect();
+    const { start, end } = state.view;
+    return start + ((clientX - box.left) / Math.max(box.width, 1)) * (end - start);
+  }
+
+  // Wheel: zoom around the pointer; a sideways wheel (or Shift) pans.
+  function onWheel(event) {
+    if (!state.video) return;
+    event.preventDefault();
+    const sideways = event.shiftKey || Math.abs(event.deltaX) > Math.abs(event.deltaY);
+    if (sideways) {
+      const pixels = event.deltaX || event.deltaY;
+      pan((pixels * (state.view.end - state.view.start)) / Math.max(trackWidth(), 1));
+    } else zoom(Math.exp(-event.deltaY * 0.002), timeAt(event.clientX));
+  }
+
+  // Drag: pans; a press that moves less than a few pixels stays a click (selects the box).
+  let drag = null;
+  function onPointerDown(event) {
+    if (event.button !== 0 || !state.video) return;
+    drag = { x: event.clientX, view: { ...state.view }, moved: false };
+    const move = (e) => {
+      const dx = e.clientX - drag.x;
+      if (!drag.moved && Math.abs(dx) < 4) return;
+      drag.moved = true;
+      const seconds = drag.view.end - drag.view.start;
+      const shift = (-dx * seconds) / Math.max(trackWidth(), 1);
+      setView(drag.view.start + shift, drag.view.end + shift);
+    };
+    const up = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      setTimeout(() => { drag = null; }, 0);  // after the click that ends the drag
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+  }
+
+  function swallowDragClick(event) {
+    if (drag && drag.moved) {
+      event.stopPropagation();
+      event.preventDefault();
+    }
+  }
+
+  // Brings a node into the view (zooming out only as much as it needs).
+  function reveal(node) {
+    const { start, end } = state.view;
+    if (node.start >= start && node.end <= end) return;
+    const seconds = Math.max(end - start, (node.end - node.start) * 1.1);
+    const centre = (node.start + node.end) / 2;
+    setView(centre - seconds / 2, centre + seconds / 2);
   }
 
   // The node of `nodes` (sorted by start, not overlapping) covering time t: start <= t < end.
@@ -199,11 +368,33 @@ const A100M = (() => {
     } else field(list, "gpt", gpt);
     const player = $("player");
     if (seek && !player.hidden) player.currentTime = node.start;
+    reveal(node);
     highlight(node.start);
     $("timeline").focus({ preventScroll: true });
   }
 
+  // Keys: + and - zoom (around the selected node), 0 shows the whole video, Shift+arrows pan;
+  // the arrows move through the tree.
   function onKey(event) {
+    const seconds = state.view.end - state.view.start;
+    const centre = state.selected ? (state.selected.start + state.selected.end) / 2 : undefined;
+    const views = {
+      "+": () => zoom(1.5, centre),
+      "=": () => zoom(1.5, centre),
+      "-": () => zoom(1 / 1.5, centre),
+      "_": () => zoom(1 / 1.5, centre),
+      "0": () => setView(0, state.span),
+    };
+    if (event.key in views && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      views[event.key]();
+      return;
+    }
+    if (event.shiftKey && (event.key === "ArrowLeft" || event.key === "ArrowRight")) {
+      event.preventDefault();
+      pan((event.key === "ArrowLeft" ? -0.25 : 0.25) * seconds);
+      return;
+    }
     const node = state.selected;
     if (!node) return;
     const siblings = node.parent ? state.children.get(node.parent) : state.levels[node.level];
@@ -265,7 +456,7 @@ const A100M = (() => {
     return item;
   }
 
-  return { add, load, start, openVideo, highlight, state };
+  return { add, load, start, openVideo, highlight, layout, setView, zoom, pan, state };
 })();
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -34,7 +34,9 @@ RUN_TASKS = ("plan-run", "shard-indices", "publish-dataset")  # once per run; ev
 STARTED = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - Executing task '([\w-]+)'")
 # The end of a task: its executor writing its output file (kfp.local's own "finished" line can be lost
 # when two tasks of a ParallelFor overlap: it swaps builtins.print per task).
-ENDED = re.compile(r"\[KFP Executor \S+ (\d\d:\d\d:\d\d),(\d+) INFO\]: Wrote executor output file to \S*/([\w-]+)/executor_output")
+ENDED = re.compile(
+    r"\[KFP Executor \S+ (\d\d:\d\d:\d\d),(\d+) INFO\]: Wrote executor output file to \S*/([\w-]+)/executor_output"
+)
 
 
 def task_seconds(pipeline_log: str) -> tuple[dict[str, float], float]:

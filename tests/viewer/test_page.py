@@ -249,7 +249,9 @@ def test_the_wheel_zooms_around_the_pointer_and_drag_and_keys_pan(browser, serve
     in_view = [b for b in boxes(browser) if b["level"] == deepest and b["shown"]]
     if in_view:
         assert max(b["width"] for b in in_view) > 5 * sliver
-    ticks = browser.execute_script("return [...document.querySelectorAll('#timeline .tick')].map(t => Number(t.dataset.seconds))")
+    ticks = browser.execute_script(
+        "return [...document.querySelectorAll('#timeline .tick')].map(t => Number(t.dataset.seconds))"
+    )
     assert ticks and zoomed["start"] <= ticks[0] and ticks[-1] <= zoomed["end"] + 1e-6 and len(ticks) >= 4
     # drag 200 px left: the window moves 200 px of time right, and nothing is selected by the drag
     track = browser.find_element("css selector", "#timeline .level .track")

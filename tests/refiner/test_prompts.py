@@ -146,3 +146,22 @@ def test_any_layout_can_be_expressed_with_the_slots(tmp_path, sample):
     assert text.startswith(f"Segment {node.start:.2f}-{node.end:.2f} of 0.00-{tree.duration:.2f}")
     assert '"summary"' in text and "title:" in text
     assert text.index("## 0.00s") < text.index(f"## {span_text(node)}")  # the whole video, then the segment
+
+
+def test_a_node_whose_whole_prompt_would_not_fit_the_context_gets_a_shallower_subtree(sample):
+    """The subtree budget alone let a first turn outgrow the engine's context (the released video
+    at the tiny preset's 8192 tokens: 176 of its 262 segments failed in every round)."""
+    from action100m.refiner.prompts import prompt_limit
+
+    _, tree, captions, metadata = sample
+    root = tree.nodes[0]
+    roomy = VideoContext(TreeView(tree, captions.nodes), metadata, PromptLimits(subtree_token_budget=10**9))
+    (opening,), deepest = roomy.first_messages(root, words)
+    limit = words(opening["content"]) * 2 // 3  # the full-depth prompt does not fit
+    assert prompt_limit(limit + 400 + 1024, 400) == limit
+    limits = PromptLimits(subtree_token_budget=10**9, max_prompt_tokens=limit)
+    context = VideoContext(TreeView(tree, captions.nodes), metadata, limits)
+    (message,), depth = context.first_messages(root, words)
+    assert 0 < depth < deepest and words(message["content"]) <= limit
+    deeper = context.prefix + context._segment(root, context.view.render(root, depth + 1))
+    assert words(deeper) > limit  # the deepest subtree that fits

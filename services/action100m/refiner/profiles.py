@@ -22,6 +22,7 @@ import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -32,7 +33,7 @@ from action100m.common import paper
 from action100m.common.artifacts import TreeNode
 
 from .markdown import TreeView
-from .prompts import PromptLimits, Templates, VideoContext, load_templates
+from .prompts import PromptLimits, Templates, VideoContext, fits, load_templates
 
 Messages = list[dict[str, str]]
 OFFICIAL_FILES = ("utils/prompt.py", "utils/tree.py")
@@ -149,10 +150,14 @@ class OfficialContext:
 
     def first_messages(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[Messages, int]:
         depth = min(self.limits.max_subtree_depth, self.view.depth_below(node))
-        current = self.tree_markdown(node, depth)
-        while depth > 0 and count_tokens(current) > self.limits.subtree_token_budget:
-            depth -= 1
+        while True:
             current = self.tree_markdown(node, depth)
+            content = self._content(node, current)
+            if depth == 0 or fits(self.limits, count_tokens(current), partial(count_tokens, content)):
+                return [{"role": "user", "content": content}], depth
+            depth -= 1
+
+    def _content(self, node: TreeNode, current: str) -> str:
         times = {
             "start_time": f"{node.start:.2f}",
             "end_time": f"{node.end:.2f}",
@@ -165,7 +170,7 @@ class OfficialContext:
         given = self.profile.input_template.format(
             video_metadata=self.metadata, global_tree=self.global_tree, current_tree=current
         )
-        return [{"role": "user", "content": task + given}], depth
+        return task + given
 
 
 def load_profile(spec: str, templates_path: str | None = None) -> PromptProfile:

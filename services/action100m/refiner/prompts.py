@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 import yaml
@@ -108,12 +109,32 @@ def load_templates(path: str | os.PathLike[str] | None) -> Templates:
 @dataclass
 class PromptLimits:
     subtree_token_budget: int = 6000  # tokens for the segment's subtree Markdown
+    # The first turn's whole prompt (0: no limit): a node whose prompt would not fit the engine's
+    # context gets a shallower subtree instead of failing (see `prompt_limit`).
+    max_prompt_tokens: int = 0
     max_subtree_depth: int = paper.MAX_SUBTREE_DEPTH
     shared_transcript_chars: int = 6000  # a longer transcript moves to each segment, trimmed around it
     segment_transcript_chars: int = 3000
     transcript_margin_seconds: float = 30.0
     title_chars: int = 300
     description_chars: int = 3000
+
+
+# Room kept beyond the first turn for later rounds: the previous answer sent back (the annotation's
+# JSON, short strings) and the revision request.
+REVISION_ROOM_TOKENS = 1024
+
+
+def prompt_limit(max_model_len: int, max_output_tokens: int) -> int:
+    """The longest first-turn prompt that leaves room in the context for the answer and two revisions."""
+    return max(1, max_model_len - max_output_tokens - REVISION_ROOM_TOKENS)
+
+
+def fits(limits: PromptLimits, subtree_tokens: int, prompt_tokens: Callable[[], int]) -> bool:
+    """Whether a subtree of this size keeps within the budget and the whole prompt within the context."""
+    if subtree_tokens > limits.subtree_token_budget:
+        return False
+    return not limits.max_prompt_tokens or prompt_tokens() <= limits.max_prompt_tokens
 
 
 @dataclass
@@ -158,12 +179,15 @@ class VideoContext:
 
     def segment_text(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[str, int]:
         """The segment part of the request and the subtree depth that fits the budget."""
-        deepest = min(self.limits.max_subtree_depth, self.view.depth_below(node))
-        depth = deepest
-        subtree = self.view.render(node, depth)
-        while depth > 0 and count_tokens(subtree) > self.limits.subtree_token_budget:
-            depth -= 1
+        depth = min(self.limits.max_subtree_depth, self.view.depth_below(node))
+        while True:
             subtree = self.view.render(node, depth)
+            text = self._segment(node, subtree)
+            if depth == 0 or fits(self.limits, count_tokens(subtree), partial(count_tokens, self.prefix + text)):
+                return text, depth
+            depth -= 1
+
+    def _segment(self, node: TreeNode, subtree: str) -> str:
         transcript = ""
         if self.transcript_in_segments:
             margin = self.limits.transcript_margin_seconds
@@ -172,7 +196,7 @@ class VideoContext:
             if len(lines) > self.limits.segment_transcript_chars:
                 lines = lines[: self.limits.segment_transcript_chars].rsplit("\n", 1)[0] + "\n"
             transcript = self.templates.segment_transcript.format(lines=lines) if near else ""
-        text = self.templates.segment.format(
+        return self.templates.segment.format(
             **self.shared_slots,
             span=span_text(node),
             transcript=transcript,
@@ -180,7 +204,6 @@ class VideoContext:
             start=node.start,
             end=node.end,
         )
-        return text, depth
 
 
 def _trim(value: Any, limit: int) -> str | None:

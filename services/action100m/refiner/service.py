@@ -31,7 +31,7 @@ from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
 from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
 from .profiles import load_profile
-from .prompts import PromptLimits
+from .prompts import PromptLimits, prompt_limit
 from .refine import RefineJob, refine_each
 from .schema import annotation_schema
 
@@ -145,7 +145,9 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
         values = resolve_checked(request.options, self.defaults(), minimums, context)
         rounds, min_seconds = values["rounds"], values["min_annotated_seconds"]
         limits = PromptLimits(
-            subtree_token_budget=values["prompt_token_budget"], max_subtree_depth=values["max_subtree_depth"]
+            subtree_token_budget=values["prompt_token_budget"],
+            max_subtree_depth=values["max_subtree_depth"],
+            max_prompt_tokens=prompt_limit(self.config.max_model_len, self.config.max_output_tokens),
         )
 
         def process(

@@ -61,9 +61,11 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
         "shard_size",
         "overwrite",
         "card",
+        "start_from",
     }
     # options and addresses are typed dicts by stage, never JSON strings
     assert inputs["options"]["parameterType"] == inputs["addresses"]["parameterType"] == "STRUCT"
+    assert inputs["start_from"]["parameterType"] == "STRUCT" and inputs["start_from"]["defaultValue"] == {}
     assert inputs["addresses"]["defaultValue"]["embed"] == "dns:///action100m-embedder-headless:50051"
     # the loop iterates over the plan's shard indices, not over the videos
     assert "shard-indices" in for_loop["parameterIterator"]["items"]["inputParameter"]

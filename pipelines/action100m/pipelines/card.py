@@ -59,6 +59,22 @@ def card_data(report: RunReport, facts: CardFacts, title: str) -> Any:
     )
 
 
+def _field_origins(report: RunReport) -> list[str]:
+    """Where each field came from, for a run started from a dataset (`a100m run --from`): imported
+    fields are the source's, byte for byte; the others this run made."""
+    sources = {c.source for c in report.stages.values() if c.source and c.fingerprint}
+    if not sources:
+        return []
+    lines = ["", "## Where the fields came from", "", f"Started from {', '.join(sorted(sources))}.", ""]
+    lines += ["| fields | stage | made by |", "|---|---|---|", "| metadata | - | the source's rows |"]
+    for spec in STAGES:
+        config = report.stages.get(spec.name)
+        if config is not None and spec.release_fields:
+            origin = f"imported from {config.source}" if config.source else "this run"
+            lines.append(f"| {', '.join(spec.release_fields)} | {spec.name} | {origin} |")
+    return lines
+
+
 def dataset_card(report: RunReport, facts: CardFacts = CardFacts(), title: str = "Action100M-style annotations") -> str:
     header = f"---\n{card_data(report, facts, title).to_yaml()}\n---"
     stats = report.export
@@ -87,6 +103,7 @@ def dataset_card(report: RunReport, facts: CardFacts = CardFacts(), title: str =
             continue
         options = json.dumps(config.options, sort_keys=True)
         lines.append(f"| {spec.name} | `{config.fingerprint}` | {', '.join(config.models) or '-'} | `{options}` |")
+    lines += _field_origins(report)
     lines += ["", "## Stages", "", "| stage | done | cached | joined | failed | calls | retries | seconds |"]
     lines.append("|---|---|---|---|---|---|---|---|")
     for spec in STAGES:

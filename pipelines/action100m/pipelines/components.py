@@ -23,12 +23,20 @@ def plan_run(
     shard_size: int,
     run: str,
     job_id: str,
+    start_from: Dict[str, Any],
 ) -> str:
-    """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its URI."""
+    """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its
+    URI. With `start_from` (datasets and the stages to run) the videos come from the datasets' rows,
+    their tree and captions imported, and `videos` is the folder of the video files (when caption runs)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.plan import plan_run as plan
+    from action100m.pipelines.start_from import StartFrom, plan_from_dataset
 
-    return plan(ArtifactStore.from_env(), videos, artifact_prefix, shard_size, run or job_id).uri
+    store = ArtifactStore.from_env()
+    start = StartFrom.from_dict(start_from)
+    if start is not None:
+        return plan_from_dataset(store, start, artifact_prefix, shard_size, run or job_id, videos).uri
+    return plan(store, videos, artifact_prefix, shard_size, run or job_id).uri
 
 
 def shard_indices(plan_uri: str) -> List[int]:

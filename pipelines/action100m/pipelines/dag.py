@@ -90,12 +90,13 @@ def build_pipeline(
         shard_size: int = 16,
         overwrite: bool = False,
         card: Dict[str, str] = {},  # noqa: B006  (the dataset card's license and notice, see card.CardFacts)
+        start_from: Dict[str, Any] = {},  # noqa: B006  ({"datasets": [URI...], "stages": ["refine"]}: see start_from.py)
     ) -> str:
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
         run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
         # Planning is deterministic: a failure there is the input's, and retrying cannot help.
-        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, **run_id), 0)
+        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, start_from=start_from, **run_id), 0)
         plan_uri = plan.output
         shards = configure(steps.shard_indices(plan_uri=plan_uri))
         with dsl.ParallelFor(shards.output, parallelism=parallelism) as shard:

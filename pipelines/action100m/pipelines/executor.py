@@ -155,6 +155,9 @@ def execute(
     store = store or ArtifactStore.from_env()
     options = options or {}
     for spec in stages:
+        config = state.stages.get(spec.name)
+        if config is not None and config.source:  # imported from a dataset (start_from): nothing to run
+            continue
         missing = [name for name in spec.reads if name not in state.stages]
         if missing:
             raise ValueError(f"{spec.name} reads {', '.join(missing)}, which has not run on shard {state.shard}")

@@ -14,9 +14,9 @@ import io
 import json
 import posixpath
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from action100m.common.errors import StageInputError, classify
@@ -26,7 +26,7 @@ from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError, parse_uri
 
 from .keys import check_uid, metadata_key
-from .state import Failure, ShardState, VideoEntry
+from .state import Failure, ShardState, StageConfig, VideoEntry
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
 # A manifest: JSON lines, a JSON array of rows, parquet or CSV (a header row naming the columns).
@@ -165,6 +165,8 @@ class Plan:
     uri: str  # {artifact_prefix}/runs/{run}/plan.json
     videos: int
     shards: int
+    # stage -> its config (StageConfig's fields) when it does not run: imported from a dataset or skipped
+    imported: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @staticmethod
     def uri_for(artifact_prefix: str, run: str) -> str:
@@ -197,6 +199,7 @@ class Plan:
             raise ValueError(f"{self.uri}: shard {index} is outside 0..{self.shards - 1}")
         videos = [VideoEntry.from_dict(v) for v in json.loads(store.get_bytes(self.shard_uri(index)))]
         state = ShardState(run=self.run, shard=index, shards=self.shards, prefix=prefix, videos=videos)
+        state.stages.update({name: StageConfig(**config) for name, config in self.imported.items()})
         for video in videos:
             if video.error:
                 state.failed[video.video_uid] = Failure("plan", video.error_code, video.error)
@@ -265,13 +268,28 @@ def plan_run(
 
     with ThreadPoolExecutor(workers) as pool:
         planned = list(pool.map(plan_video, entries))
-        shards = [planned[i : i + shard_size] for i in range(0, len(planned), shard_size)]
-        plan = Plan(run, Plan.uri_for(artifact_prefix, run), len(planned), len(shards))
+    return write_plan(store, planned, artifact_prefix, shard_size, run, workers=workers)
 
-        def write_shard(index: int) -> None:
-            body = json.dumps([asdict(v) for v in shards[index]], separators=(",", ":")).encode()
-            store.put_bytes(plan.shard_uri(index), body, "application/json")
 
+def write_plan(
+    store: ArtifactStore,
+    planned: Sequence[VideoEntry],
+    artifact_prefix: str,
+    shard_size: int,
+    run: str,
+    imported: Mapping[str, StageConfig] | None = None,
+    workers: int = 32,
+) -> Plan:
+    """Writes the plan of these videos (one file per shard, then plan.json, which readers wait for)."""
+    shards = [planned[i : i + shard_size] for i in range(0, len(planned), shard_size)]
+    configs = {name: asdict(config) for name, config in (imported or {}).items()}
+    plan = Plan(run, Plan.uri_for(artifact_prefix, run), len(planned), len(shards), configs)
+
+    def write_shard(index: int) -> None:
+        body = json.dumps([asdict(v) for v in shards[index]], separators=(",", ":")).encode()
+        store.put_bytes(plan.shard_uri(index), body, "application/json")
+
+    with ThreadPoolExecutor(workers) as pool:
         list(pool.map(write_shard, range(len(shards))))
     store.put_bytes(plan.uri, plan.to_json().encode(), "application/json")
     return plan

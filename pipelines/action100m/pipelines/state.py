@@ -113,6 +113,7 @@ class StageConfig:
     models: list[str]
     options: dict[str, Any]
     version: str = ""
+    source: str = ""  # when the stage did not run: the dataset its artifacts were imported from, or why skipped
 
 
 @dataclass

@@ -24,9 +24,30 @@ def register(commands: Any) -> None:
     )
     run.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         metavar="VIDEO_OR_MANIFEST",
         help="video files, or one manifest (.jsonl, a .json array, .parquet or .csv with video_uid and uri columns)",
+    )
+    run.add_argument(
+        "--from",
+        dest="start_from",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="start from datasets instead of videos: release files (parquet, JSON), dataset or run folders; "
+        "their tree and captions are kept and only --stages run",
+    )
+    run.add_argument(
+        "--stages",
+        default="refine",
+        metavar="refine|caption,refine",
+        help="with --from: the stages that run (default refine: re-annotate the captions)",
+    )
+    run.add_argument(
+        "--videos",
+        default=None,
+        metavar="DIR",
+        help="with --from and --stages caption,refine: the videos' folder, files named by video_uid",
     )
     run.add_argument("--out", required=True, help="output folder (dataset/, artifacts/, logs/, models/)")
     run.add_argument(
@@ -103,5 +124,11 @@ def run_command(args: argparse.Namespace) -> int:
         gpu_memory_gib=args.gpu_memory_gib,
         services=services,
         license=args.license,
+        start_from=args.start_from,
+        stages=[name.strip() for name in args.stages.split(",") if name.strip()],
+        videos_dir=args.videos,
     )
+    if not args.inputs and not args.start_from:
+        print("error: give video files, a manifest, or --from DATASET", file=sys.stderr)
+        return 2
     return run_main(args.inputs, args.out, settings)

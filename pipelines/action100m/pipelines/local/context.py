@@ -26,7 +26,10 @@ from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
 from ..card import CardFacts
 from ..executor import options_dict
-from ..plan import is_manifest, plan_entries, uids_for
+from ..plan import Plan, is_manifest, plan_entries, plan_run, uids_for
+from ..registry import STAGES
+from ..start_from import StartFrom, imported_configs, listed_videos, plan_from_dataset, read_source, video_files
+from ..state import StageConfig
 from .presets import preset_env, preset_options
 
 
@@ -45,6 +48,9 @@ class RunSettings:
     gpus: str | None = None  # "0,1": the GPUs this run may use (default: every visible one)
     gpu_memory_gib: float | None = None  # each GPU's memory (default: measured)
     services: dict[str, str] = field(default_factory=dict)  # stage -> host:port already running
+    start_from: list[str] = field(default_factory=list)  # datasets to start from instead of videos
+    stages: list[str] = field(default_factory=list)  # with start_from: the stages that run
+    videos_dir: str | None = None  # with start_from and caption: where the videos are (matched by uid)
     license: str = ""  # the dataset's license, for its card (a Hub license id)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # the CLI's environment
 
@@ -60,10 +66,34 @@ class RunContext:
     allowed_roots: tuple[str, ...]  # read and written: artifacts, the dataset
     read_only_roots: tuple[str, ...]  # only read: the videos and the manifest
     store: ArtifactStore  # the one store of this process, over those roots
-    manifest: str  # the run's manifest URI
+    manifest: str  # the run's manifest URI (with --from: the videos' folder, "" when none is read)
     videos: list[dict[str, Any]]  # its rows, checked
     preset_env: dict[str, str]  # the services' settings of the preset
     options: dict[str, Message]  # stage name -> the Options the run asks for
+    start: StartFrom | None = None  # a run from datasets (`--from`): their files and the stages that run
+    source_digest: str = ""  # with `start`: a digest of the datasets' content
+
+    def plan(self, run_id: str) -> Plan:
+        """Plans the run (the DAG's first step does the same through kfp.local)."""
+        if self.start:
+            return plan_from_dataset(
+                self.store, self.start, self.artifact_prefix, self.settings.shard_size, run_id, self.manifest
+            )
+        return plan_run(self.store, self.manifest, self.artifact_prefix, self.settings.shard_size, run_id)
+
+    def stage_names(self) -> list[str]:
+        """The stages this run runs (their services start): all, or those named with --from."""
+        return list(self.start.stages) if self.start else [spec.name for spec in STAGES]
+
+    def imported(self) -> dict[str, StageConfig]:
+        """The configs of the stages a run from datasets does not run (imported or skipped)."""
+        return imported_configs(self.start, self.source_digest) if self.start else {}
+
+    def inputs_digest(self) -> str:
+        """What the run reads, as a digest: the manifest's bytes, or the datasets' and the stages run."""
+        if self.start:
+            return f"{self.source_digest}:{','.join(self.start.stages)}"
+        return hashlib.sha256(self.store.get_bytes(self.manifest)).hexdigest()
 
     @property
     def s3_endpoint(self) -> str:
@@ -116,6 +146,10 @@ def _roots(setting: str, env: Mapping[str, str], more: Sequence[str]) -> tuple[s
 def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext:
     """Reads the inputs (a manifest, or video files written into one) and settles the run.
     Raises ManifestError, UriError or OSError for inputs that cannot be planned at all."""
+    if settings.start_from:
+        if inputs:
+            raise ValueError("give videos or --from datasets, not both")
+        return settle_from_dataset(out, settings)
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
@@ -222,3 +256,66 @@ def has_s3(settings: RunSettings) -> bool:
     env = settings.env
     named = ("A100M_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE")
     return bool((settings.store_root or "").startswith("s3://") or any(env.get(n) for n in named))
+
+
+def dataset_uris(locations: Sequence[str]) -> list[str]:
+    """The release files of each --from location: a file, a dataset or run folder (see
+    `release.files.dataset_files`), or an s3:// file."""
+    from action100m.common.release.files import dataset_files
+
+    uris: list[str] = []
+    for location in locations:
+        if location.startswith("hf://"):
+            raise ValueError(f"{location}: download it first (huggingface-cli download --repo-type dataset ...)")
+        if "://" in location:
+            uris.append(location)
+            continue
+        if not os.access(location, os.R_OK):
+            raise OSError(f"{location}: does not exist or cannot be read")
+        uris += [to_uri(path.resolve()) for path in dataset_files(location)]
+    return uris
+
+
+def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
+    """A run that starts from datasets (`--from`): their rows are read (a file that is not release rows
+    stops the run here), and with caption, each row's video looked for in `--videos`."""
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = StartFrom(dataset_uris(settings.start_from), settings.stages or ["refine"])
+    videos_uri = ""
+    if start.needs_videos:
+        if not settings.videos_dir:
+            raise ValueError("--stages caption,refine captions the videos: say where they are (--videos DIR)")
+        videos_uri = (
+            to_uri(Path(settings.videos_dir).resolve()) if "://" not in settings.videos_dir else settings.videos_dir
+        )
+    artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
+    output_prefix = to_uri(out_dir / "dataset")
+    allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
+    sources = [uri.rsplit("/", 1)[0] for uri in start.datasets] + ([videos_uri] if videos_uri else [])
+    read_only = _roots("A100M_READ_ONLY_ROOTS", settings.env, sources)
+    store = ArtifactStore.for_roots(allowed, read_only, settings.env)
+    source = read_source(store, start)
+    videos = listed_videos(source, start, video_files(store, videos_uri) if videos_uri else {})
+    missing = [printable(v["video_uid"]) for v in videos if not v["uri"]]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        print(
+            f"note: {len(missing)} of {len(videos)} videos are not in {settings.videos_dir} (they will fail at plan): {shown}"
+        )
+    models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
+    return RunContext(
+        settings=settings,
+        out_dir=out_dir,
+        artifact_prefix=artifact_prefix,
+        output_prefix=output_prefix,
+        allowed_roots=allowed,
+        read_only_roots=read_only,
+        store=store,
+        manifest=videos_uri,
+        videos=videos,
+        preset_env=preset_env(settings.preset, models_dir),
+        options=preset_options(settings.preset),
+        start=start,
+        source_digest=source.digest,
+    )

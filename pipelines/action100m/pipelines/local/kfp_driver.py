@@ -45,6 +45,7 @@ class PipelineJob:
     step_env: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
     card: dict[str, str] = field(default_factory=dict)
+    start_from: dict[str, Any] = field(default_factory=dict)  # a run from datasets (start_from.StartFrom)
 
     @classmethod
     def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> PipelineJob:
@@ -61,6 +62,7 @@ class PipelineJob:
             step_env=run.step_env(),
             overwrite=overwrite,
             card=run.card_facts().to_dict(),
+            start_from=run.start.to_dict() if run.start else {},
         )
 
 
@@ -88,6 +90,7 @@ def run_pipeline(job: PipelineJob) -> str:
             shard_size=job.shard_size,
             overwrite=job.overwrite,
             card=job.card,
+            start_from=job.start_from,
         )
     return str(task.output)
 

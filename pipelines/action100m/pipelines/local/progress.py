@@ -47,13 +47,10 @@ class StageCount:
 def published_counts(
     store: ArtifactStore, prefix: str, fingerprints: Mapping[str, str], videos: list[VideoEntry]
 ) -> dict[str, int]:
-    """Per stage, how many of these videos have their artifact under the stage's fingerprint."""
+    """Per stage of `fingerprints`, how many of these videos have their artifact under its fingerprint."""
     counts = {}
-    for spec in STAGES:
-        fp = fingerprints.get(spec.name)
-        if fp is None:
-            counts[spec.name] = 0
-            continue
+    for spec in (s for s in STAGES if s.name in fingerprints):
+        fp = fingerprints[spec.name]
         folder = posixpath.dirname(artifact_key(prefix, spec.kind, fp, "x", spec.extension))
         present = {uri.rsplit("/", 1)[-1] for uri in store.list(folder)}
         counts[spec.name] = sum(1 for video in videos if spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present)
@@ -78,7 +75,7 @@ class ProgressWatcher:
         self.out, self.every, self.log_every = out, every, log_every
         self.delay = every  # grows with what a poll costs
         self.stop_event = threading.Event()
-        self.counts = {spec.name: StageCount() for spec in STAGES}
+        self.counts = {spec.name: StageCount() for spec in STAGES if spec.name in self.fingerprints}
         self.total: int | None = total  # known from the manifest before the plan is written
         self._planned = False
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)

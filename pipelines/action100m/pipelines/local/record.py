@@ -55,7 +55,7 @@ def run_key(run: RunContext) -> str:
 
     blob = json.dumps(
         {
-            "manifest": hashlib.sha256(run.store.get_bytes(run.manifest)).hexdigest(),
+            "manifest": run.inputs_digest(),
             "inputs": [signature(str(video["uri"])) for video in run.videos],
             "env": run.service_env(),
             "options": run.options_fields(),

@@ -80,7 +80,7 @@ def _check_machine(run: RunContext) -> RunSchedule:
     ServerSettings.from_env(env)  # every service's server settings, checked before any starts
     for name, value in run.overridden().items():
         print(f"{name}={value} (from your environment) replaces the {settings.preset} preset's {run.preset_env[name]}")
-    local = [spec for spec in STAGES if spec.name not in settings.services]
+    local = [spec for spec in STAGES if spec.name not in settings.services and spec.name in run.stage_names()]
     target = target_gpus(settings.gpus, settings.gpu_memory_gib)
     problems = hardware_problems(env, [s.service for s in local], settings.preset != "tiny", target.visible)
     missing = missing_python(local, env, vllm_python(settings.vllm_python, settings.env))
@@ -166,7 +166,7 @@ class LocalRun:
         """Every service at once, the DAG through kfp.local in a child process group, progress on
         the terminal."""
         run = self.run
-        with self.services() as addresses:
+        with self.services(run.stage_names() if run.start else None) as addresses:
             print(f"services ready after {time.monotonic() - self.started:.0f}s; running the pipeline", flush=True)
             configs = current_configs(addresses, run)
             print(f"  kfp.local task logs: {self.task_log}", flush=True)
@@ -189,9 +189,8 @@ class LocalRun:
     def _progress(self, configs: dict[str, StageConfig]) -> ProgressWatcher:
         """Progress of this run's videos under the stages' current fingerprints."""
         run = self.run
-        return ProgressWatcher(
-            run.store, run.artifact_prefix, self.plan_uri, fingerprints_of(configs), total=len(run.videos)
-        )
+        running = {name: fp for name, fp in fingerprints_of(configs).items() if name in run.stage_names()}
+        return ProgressWatcher(run.store, run.artifact_prefix, self.plan_uri, running, total=len(run.videos))
 
 
 def fingerprints_of(configs: dict[str, StageConfig]) -> dict[str, str]:
@@ -200,10 +199,19 @@ def fingerprints_of(configs: dict[str, StageConfig]) -> dict[str, str]:
 
 def current_configs(addresses: dict[str, str], run: RunContext) -> dict[str, StageConfig]:
     """Every stage's config, in stage order (a stage's fingerprint holds its upstream ones)."""
-    configs: dict[str, StageConfig] = {}
-    for spec in STAGES:
+    configs: dict[str, StageConfig] = run.imported()
+    for spec in (s for s in STAGES if s.name not in configs):
         configs[spec.name] = current_config(addresses[spec.name], spec, options_of(spec, run.options), configs)
     return configs
+
+
+def _node_failures(report: RunReport) -> str:
+    """The eligible segments the refiner could not annotate (each has its reasons in its artifact)."""
+    counters = report.stats["refine"].counters if "refine" in report.stats else {}
+    failed = int(counters.get("nodes_failed", 0))
+    if not failed:
+        return ""
+    return f" of {int(counters.get('nodes_eligible', 0))} eligible ({failed} failed in every round: see report.json)"
 
 
 def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> str:
@@ -211,7 +219,7 @@ def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> st
     lines = [
         f"output: {output_prefix}/data/ (card: README.md, report: report.json)",
         f"videos: {export.rows} done, {len(report.failed)} failed of {report.videos}",
-        f"nodes: {export.nodes}, segments annotated: {export.segments_annotated}",
+        f"nodes: {export.nodes}, segments annotated: {export.segments_annotated}{_node_failures(report)}",
         "stage seconds: " + ", ".join(f"{name} {s.seconds:.1f}" for name, s in report.stats.items()),
     ]
     for uid, failure in list(report.failed.items())[:max_failures]:

@@ -17,7 +17,6 @@ from typing import Any
 
 from ..executor import current_config, execute, options_of
 from ..export import export_shard, publish_dataset
-from ..plan import plan_run
 from ..registry import STAGES, Stage
 from ..state import RunReport, ShardState, StageConfig
 from .context import RunContext
@@ -34,10 +33,10 @@ def run_stagewise(
     """Plans the run, sends every shard through each stage in turn with only that stage's service
     up, then exports and publishes the dataset; returns the run's report and the stages' configs."""
     store = run.store
-    plan = plan_run(store, run.manifest, run.artifact_prefix, run.settings.shard_size, run_id)
+    plan = run.plan(run_id)
     states = [plan.shard(store, index, run.artifact_prefix) for index in range(plan.shards)]
-    configs: dict[str, StageConfig] = {}
-    for spec in STAGES:
+    configs: dict[str, StageConfig] = run.imported()
+    for spec in (s for s in STAGES if s.name in run.stage_names()):
         with start_services([spec.name]) as addresses:
             configs[spec.name] = current_config(addresses[spec.name], spec, options_of(spec, run.options), configs)
             watching = during_stage(spec, configs) if during_stage else contextlib.nullcontext()

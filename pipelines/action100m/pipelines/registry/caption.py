@@ -84,6 +84,7 @@ CAPTION = Stage(
     options=captioner_pb2.CaptionOptions,
     make_item=caption_item,
     reads=("segment",),
+    release_fields=("plm_caption", "plm_action", "llama3_caption"),
     counters=("nodes", "nodes_failed", "frames_decoded", "output_tokens"),
     models=captioner_models,
     memory_need=captioner_need,

@@ -92,6 +92,7 @@ REFINE = Stage(
     options=refiner_pb2.RefineOptions,
     make_item=refine_item,
     reads=("segment", "caption"),
+    release_fields=("gpt",),
     counters=("nodes_eligible", "nodes_refined", "nodes_failed", "prompt_tokens", "output_tokens"),
     reads_metadata=True,
     models=refiner_models,

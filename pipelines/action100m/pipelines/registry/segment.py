@@ -25,5 +25,6 @@ SEGMENT = Stage(
     options=segmenter_pb2.SegmentOptions,
     make_item=segment_item,
     reads=("embed",),
+    release_fields=("node_id", "parent_id", "level", "start", "end"),
     counters=("nodes", "leaves"),
 )

@@ -50,6 +50,7 @@ class Stage:
     reads: tuple[str, ...] = ()  # upstream stages whose artifacts (and so fingerprints) it reads
     counters: tuple[str, ...] = ()  # fields of its per-video result summed into the run's statistics
     reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
+    release_fields: tuple[str, ...] = ()  # the fields of the release's nodes it makes
     # its artifact depends on the input alone (not the uid): videos that name the same file (URI
     # and content signature) share one artifact, computed once
     shared_by_input: bool = False

@@ -62,19 +62,22 @@ def read_rows(path: str | os.PathLike[str]) -> list[Row]:
         rows: list[Row] = pq.read_table(path).to_pylist()
         return rows
     with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
+        return _json_rows(json.load(handle), str(path))
+
+
+def _json_rows(data: Any, name: str) -> list[Row]:
     if isinstance(data, dict) and isinstance(data.get("video_uid"), list):
         count = len(data["video_uid"])
-        columns = {name: data.get(name) or [None] * count for name in RELEASE_SCHEMA.names}
-        bad = [name for name, values in columns.items() if len(values) != count]
+        columns = {column: data.get(column) or [None] * count for column in RELEASE_SCHEMA.names}
+        bad = [column for column, values in columns.items() if len(values) != count]
         if bad:
-            raise ValueError(f"{path}: columns {bad} do not have {count} entries like video_uid")
-        return [{name: columns[name][i] for name in RELEASE_SCHEMA.names} for i in range(count)]
+            raise ValueError(f"{name}: columns {bad} do not have {count} entries like video_uid")
+        return [{column: columns[column][i] for column in RELEASE_SCHEMA.names} for i in range(count)]
     if isinstance(data, dict):
         return [data]
     if isinstance(data, list):
         return data
-    raise ValueError(f"{path}: expected a JSON object or list of rows, got {type(data).__name__}")
+    raise ValueError(f"{name}: expected a JSON object or list of rows, got {type(data).__name__}")
 
 
 class NotReleaseFile(ValueError):
@@ -89,11 +92,28 @@ def read_release_rows(path: str | os.PathLike[str]) -> list[Row]:
         raise NotReleaseFile(f"{path}: not a release file (not JSON or parquet: {err})") from None
     except pa.ArrowException as err:
         raise NotReleaseFile(f"{path}: not a release file (unreadable parquet: {err})") from None
+    return _checked(rows, str(path))
+
+
+def rows_from_bytes(data: bytes, name: str) -> list[Row]:
+    """Release rows from a file's bytes (a parquet file when `name` ends in .parquet, else JSON), as
+    `read_release_rows` reads them from a path: for files in an artifact store."""
+    try:
+        if name.endswith(".parquet"):
+            return _checked(pq.read_table(io.BytesIO(data)).to_pylist(), name)
+        return _checked(_json_rows(json.loads(data.decode("utf-8-sig")), name), name)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NotReleaseFile(f"{name}: not a release file (not JSON or parquet: {err})") from None
+    except pa.ArrowException as err:
+        raise NotReleaseFile(f"{name}: not a release file (unreadable parquet: {err})") from None
+
+
+def _checked(rows: list[Row], name: str) -> list[Row]:
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or "video_uid" not in row or not isinstance(row.get("nodes"), list):
             found = sorted(row)[:8] if isinstance(row, dict) else type(row).__name__
             raise NotReleaseFile(
-                f"{path}: not a release file: row {number} needs a video_uid and a list of nodes (found {found})"
+                f"{name}: not a release file: row {number} needs a video_uid and a list of nodes (found {found})"
             )
     return rows
 

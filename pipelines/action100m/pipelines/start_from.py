@@ -1,0 +1,232 @@
+"""Starting a run from a dataset instead of videos: the release's rows (or one of our outputs) carry
+the tree and the captions, so the stages before those named run nowhere; their artifacts are
+imported from the rows.
+
+`a100m run --from DATASET --stages refine` re-annotates a dataset with another LLM, prompt or
+number of rounds (no video needed); `--stages caption,refine` re-captions it on the same tree (the
+videos from `--videos DIR`, matched by uid). The imported artifacts are keyed by the dataset's
+content (a digest of its files), so a rerun finds them and has nothing to do; every node id, time
+and upstream field reaches the output unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
+from action100m.common.errors import StageInputError, classify
+from action100m.common.release.files import NotReleaseFile, rows_from_bytes
+from action100m.common.release.metadata import MetadataError, normalize_metadata
+from action100m.common.store import ArtifactNotFound, ArtifactStore
+from action100m.common.uris import UriError
+
+from .keys import check_uid, fingerprint, metadata_key
+from .plan import VIDEO_EXTENSIONS, ManifestError, Plan, write_plan
+from .registry import STAGES, stage
+from .state import StageConfig, VideoEntry
+
+# The stages a dataset's rows can stand in for: the tree, and the captions.
+IMPORTABLE = ("segment", "caption")
+# What may run on a dataset (the stages after those imported, in order).
+RUNNABLE = (("refine",), ("caption", "refine"))
+
+
+@dataclass(frozen=True)
+class StartFrom:
+    """A run that starts from datasets (their release files' URIs) and runs only `stages`."""
+
+    datasets: list[str]
+    stages: list[str] = field(default_factory=lambda: ["refine"])
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise ValueError("--from needs at least one dataset file")
+        if tuple(self.stages) not in RUNNABLE:
+            choices = " or ".join(",".join(r) for r in RUNNABLE)
+            raise ValueError(f"from a dataset, --stages must be {choices} (got {','.join(self.stages) or 'none'})")
+
+    @property
+    def skipped(self) -> list[str]:
+        """The stages that do not run, in stage order."""
+        return [spec.name for spec in STAGES if spec.name not in self.stages]
+
+    @property
+    def needs_videos(self) -> bool:
+        return "caption" in self.stages
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> StartFrom | None:
+        """The DAG parameter's form; None for a run from videos (an empty dict)."""
+        if not data:
+            return None
+        return cls([str(d) for d in data.get("datasets", [])], [str(s) for s in data.get("stages", ["refine"])])
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """The rows of the datasets, each with the file it came from, and a digest of their content."""
+
+    rows: list[tuple[str, dict[str, Any]]]
+    digest: str
+
+
+def read_source(store: ArtifactStore, start: StartFrom) -> SourceRows:
+    """Every release row of the datasets (ManifestError for a file that is not release rows, or a
+    video_uid that two rows share)."""
+    hasher = hashlib.sha256()
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for uri in start.datasets:
+        data = store.get_bytes(uri)
+        hasher.update(hashlib.sha256(data).digest())
+        try:
+            rows += [(uri, row) for row in rows_from_bytes(data, posixpath.basename(uri))]
+        except (NotReleaseFile, ValueError) as error:
+            raise ManifestError(str(error)) from None
+    seen: dict[str, str] = {}
+    for uri, row in rows:
+        uid = str(row["video_uid"])
+        if uid in seen:
+            raise ManifestError(f"video_uid {uid!r} is in {seen[uid]} and {uri}: one row per video")
+        seen[uid] = uri
+    if not rows:
+        raise ManifestError(f"{', '.join(start.datasets)}: no rows")
+    return SourceRows(rows, hasher.hexdigest()[:16])
+
+
+def imported_configs(start: StartFrom, digest: str) -> dict[str, StageConfig]:
+    """The configs of the stages that do not run: imported ones keyed by the datasets' digest
+    (downstream fingerprints hold it), the others skipped (nothing reads them)."""
+    source = ", ".join(start.datasets)
+    configs: dict[str, StageConfig] = {}
+    for name in start.skipped:
+        if name not in IMPORTABLE:
+            configs[name] = StageConfig("", [], {}, source=f"skipped: {source} has the tree")
+            continue
+        upstream = [configs[r].fingerprint for r in stage(name).reads if configs[r].fingerprint]
+        fp = fingerprint(name, imported=digest, upstream=upstream)
+        configs[name] = StageConfig(fp, [f"imported from {source}"], {}, source=source)
+    return configs
+
+
+def video_files(store: ArtifactStore, videos: str) -> dict[str, str]:
+    """The video files under a folder or prefix, by uid (their file name without the extension)."""
+    found: dict[str, str] = {}
+    for uri in store.list(videos):
+        stem, ext = posixpath.splitext(posixpath.basename(uri))
+        if ext.lower() in VIDEO_EXTENSIONS:
+            found.setdefault(stem, uri)
+    return found
+
+
+def source_uri(dataset: str, uid: str) -> str:
+    """What stands for a video that no stage reads: its row in the dataset."""
+    return f"{dataset}#{quote(uid, safe='')}"
+
+
+def plan_from_dataset(
+    store: ArtifactStore,
+    start: StartFrom,
+    artifact_prefix: str,
+    shard_size: int,
+    run: str,
+    videos: str = "",
+    workers: int = 32,
+) -> Plan:
+    """Imports the rows' trees (and captions, when caption does not run) and metadata as artifacts,
+    and writes the plan with the imported stages' configs. A row that cannot be imported, or whose
+    video is not in `videos` when caption runs, fails that video at plan."""
+    if shard_size < 1:
+        raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
+    if start.needs_videos and not videos:
+        raise ManifestError("caption runs on the videos: name their folder (--videos DIR)")
+    source = read_source(store, start)
+    configs = imported_configs(start, source.digest)
+    files = video_files(store, videos) if start.needs_videos else {}
+
+    def import_row(item: tuple[str, dict[str, Any]]) -> VideoEntry:
+        dataset, row = item
+        uid = str(row["video_uid"])
+        uri = files.get(uid, "") if start.needs_videos else source_uri(dataset, uid)
+        try:
+            check_uid(uid)
+            if not uri:
+                raise ArtifactNotFound(f"no video file for {uid!r} in {videos} (looked for {uid}.mp4, .webm, ...)")
+            signature = store.signature(uri) if start.needs_videos else source.digest
+            metadata = normalize_metadata(row["metadata"]) if row.get("metadata") else None
+            metadata_uri = metadata_key(artifact_prefix, uid, metadata) if metadata else ""
+            if metadata and not store.exists(metadata_uri):
+                store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
+            video = VideoEntry(uid, uri, metadata_uri, signature)
+            _import_artifacts(store, artifact_prefix, configs, video, row, metadata)
+            return video
+        except (ArtifactNotFound, UriError, MetadataError, StageInputError, KeyError, TypeError, ValueError) as error:
+            code, reason = classify(error)
+            return VideoEntry(uid, uri or source_uri(dataset, uid), error_code=code.name, error=f"{dataset}: {reason}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        planned = list(pool.map(import_row, source.rows))
+    return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers)
+
+
+def _import_artifacts(
+    store: ArtifactStore,
+    prefix: str,
+    configs: dict[str, StageConfig],
+    video: VideoEntry,
+    row: dict[str, Any],
+    metadata: dict[str, Any] | None,
+) -> None:
+    """The row's tree, and its captions when caption is imported, published as those stages publish them."""
+    nodes = row["nodes"]
+    if not nodes:
+        raise StageInputError(f"video {video.video_uid!r} has no nodes")
+    tree_nodes = [
+        TreeNode(
+            node_id=str(n["node_id"]),
+            parent_id=None if n.get("parent_id") is None else str(n["parent_id"]),
+            level=int(n["level"]),
+            start=float(n["start"]),
+            end=float(n["end"]),
+        )
+        for n in nodes
+    ]
+    duration = (metadata or {}).get("duration") or max(n.end for n in tree_nodes)
+    artifacts: list[tuple[str, bytes]] = [
+        (
+            stage("segment").artifact(prefix, configs["segment"].fingerprint, video),
+            SegmentTree(video.video_uid, float(duration), tree_nodes).to_json(),
+        )
+    ]
+    if "caption" in configs and configs["caption"].fingerprint:
+        captions = {
+            str(n["node_id"]): NodeCaptions(n.get("plm_caption"), n.get("plm_action"), n.get("llama3_caption"))
+            for n in nodes
+        }
+        artifacts.append(
+            (
+                stage("caption").artifact(prefix, configs["caption"].fingerprint, video),
+                Captions(video.video_uid, captions, {"imported": configs["caption"].source}).to_json(),
+            )
+        )
+    for uri, body in artifacts:
+        if not store.exists(uri):
+            store.put_bytes(uri, body, "application/json")
+
+
+def listed_videos(source: SourceRows, start: StartFrom, files: dict[str, str]) -> list[dict[str, Any]]:
+    """The videos a run from these rows plans (`video_uid`, `uri`: "" for a video caption needs and
+    `files` lacks): the local run's totals and checks before any service starts."""
+    videos = []
+    for dataset, row in source.rows:
+        uid = str(row["video_uid"])
+        videos.append({"video_uid": uid, "uri": files.get(uid, "") if start.needs_videos else source_uri(dataset, uid)})
+    return videos

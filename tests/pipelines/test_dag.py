@@ -126,3 +126,14 @@ def test_submit_checks_stage_options_against_their_messages_before_calling_kfp()
     done = subprocess.run([*command, "--options", '{"refine": {"roundz": 1}}'], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("error: refine options: ")
     assert "roundz" in done.stderr and "KFP" not in done.stderr
+
+
+def test_submit_from_a_dataset_checks_the_stages_and_the_videos_before_calling_kfp():
+    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
+    command += ["--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o", "--from", "s3://b/d/train.parquet"]
+    wrong = subprocess.run([*command, "--stages", "segment,refine"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "must be refine or caption,refine" in wrong.stderr and "KFP" not in wrong.stderr
+    blind = subprocess.run([*command, "--stages", "caption,refine"], capture_output=True, text=True, timeout=120)
+    assert blind.returncode == 2 and "--videos is needed" in blind.stderr and "KFP" not in blind.stderr
+    refine = subprocess.run(command, capture_output=True, text=True, timeout=120)  # no video needed: on to KFP
+    assert refine.returncode == 2 and refine.stderr.startswith("error: KFP at http://127.0.0.1:9: ")

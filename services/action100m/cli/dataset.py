@@ -1,4 +1,5 @@
-"""`a100m validate` and `a100m stats`: check release files, and the figures of a dataset."""
+"""`a100m validate`, `a100m stats` and `a100m compare`: check release files, the figures of a dataset,
+and how close two datasets are node by node."""
 
 from __future__ import annotations
 
@@ -58,6 +59,23 @@ def register(commands: Any) -> None:
     stats.add_argument("--json", action="store_true", help='print {"rows": [...]} instead of the table')
     stats.set_defaults(run=stats_command)
 
+    compare = commands.add_parser(
+        "compare",
+        help="how close dataset B comes to dataset A, node by node (chrF, exact matches, coverage)",
+        description="Matches nodes by video_uid and node_id and prints, per text field: the share of nodes "
+        "that have it in A and in B, where both do the share that is identical, the mean chrF (1.0 for "
+        "identical texts) and B's length over A's; the same per tree level and per duration band; the nodes "
+        "that differ most; and how the trees differ (nodes only in one, boundaries that moved).",
+    )
+    compare.add_argument("a", metavar="A", help="a release file, or a folder of them (the reference)")
+    compare.add_argument("b", metavar="B", help="a release file, or a folder of them")
+    compare.add_argument(
+        "--fields", default=None, help="comma-separated fields (default: the three captions and five gpt fields)"
+    )
+    compare.add_argument("--most-different", type=int, default=10, metavar="N", help="nodes listed (default 10)")
+    compare.add_argument("--json", action="store_true", help="print the figures as JSON")
+    compare.set_defaults(run=compare_command)
+
 
 def validate_command(args: argparse.Namespace) -> int:
     from action100m.common.release.validate import Validation, validate_file
@@ -93,4 +111,21 @@ def stats_command(args: argparse.Namespace) -> int:
         print(json.dumps({"rows": figures_rows(columns)}, indent=1))
     else:
         print(figures_table(columns))
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from action100m.common.release import read_dataset
+    from action100m.common.release.compare import FIELDS, compare_rows, format_comparison
+
+    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip()) if args.fields else FIELDS
+    try:
+        comparison = compare_rows(read_dataset(args.a), read_dataset(args.b), fields, args.most_different)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(comparison.to_dict(), indent=1, ensure_ascii=False))
+    else:
+        print(format_comparison(comparison, fields, args.a, args.b))
     return 0

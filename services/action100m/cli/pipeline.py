@@ -60,7 +60,22 @@ def register(commands: Any) -> None:
     submit.add_argument("--wait-timeout", type=int, default=7 * 24 * 3600, help="seconds --wait waits at most")
     submit.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
     submit.add_argument("--experiment", default="action100m", help="the KFP experiment (default action100m)")
-    submit.add_argument("--videos", required=True, help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos")
+    submit.add_argument(
+        "--videos",
+        default="",
+        help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos (with --from: the videos' prefix, "
+        "files named by video_uid, when caption runs)",
+    )
+    submit.add_argument(
+        "--from",
+        dest="start_from",
+        nargs="+",
+        default=[],
+        metavar="URI",
+        help="start from datasets instead of videos: release files (s3://.../train-*.parquet); their tree and "
+        "captions are kept and only --stages run",
+    )
+    submit.add_argument("--stages", default="refine", help="with --from: refine (default) or caption,refine")
     submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
     submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
     submit.add_argument(
@@ -111,13 +126,18 @@ def stage_options(text: str) -> dict[str, dict[str, Any]]:
 def submit_command(args: argparse.Namespace) -> int:
     from action100m.pipelines.dag import build_pipeline
     from action100m.pipelines.registry import STAGES
+    from action100m.pipelines.start_from import StartFrom
 
     try:
         options = stage_options(args.options)
+        start = StartFrom(args.start_from, args.stages.split(",")) if args.start_from else None
+        if not args.videos and (start is None or start.needs_videos):
+            raise ValueError("--videos is needed: a manifest or prefix of videos (with --from: the videos' prefix)")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     arguments: dict[str, object] = {
+        "start_from": start.to_dict() if start else {},
         "videos": args.videos,
         "artifact_prefix": args.artifact_prefix,
         "output_prefix": args.output_prefix,

@@ -28,27 +28,7 @@ def register(commands: Any) -> None:
         metavar="VIDEO_OR_MANIFEST",
         help="video files, or one manifest (.jsonl, a .json array, .parquet or .csv with video_uid and uri columns)",
     )
-    run.add_argument(
-        "--from",
-        dest="start_from",
-        nargs="+",
-        default=[],
-        metavar="DATASET",
-        help="start from datasets instead of videos: release files (parquet, JSON), dataset or run folders; "
-        "their tree and captions are kept and only --stages run",
-    )
-    run.add_argument(
-        "--stages",
-        default="refine",
-        metavar="refine|caption,refine",
-        help="with --from: the stages that run (default refine: re-annotate the captions)",
-    )
-    run.add_argument(
-        "--videos",
-        default=None,
-        metavar="DIR",
-        help="with --from and --stages caption,refine: the videos' folder, files named by video_uid",
-    )
+    _start_from_arguments(run)
     run.add_argument("--out", required=True, help="output folder (dataset/, artifacts/, logs/, models/)")
     run.add_argument(
         "--preset",
@@ -99,6 +79,31 @@ def register(commands: Any) -> None:
         help="services already running (embed, segment, caption, refine): used as they are; the others are started",
     )
     run.set_defaults(run=run_command)
+
+
+def _start_from_arguments(run: argparse.ArgumentParser) -> None:
+    """`--from`, `--stages`, `--videos`: a run that starts from datasets (pipelines/start_from.py)."""
+    run.add_argument(
+        "--from",
+        dest="start_from",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="start from datasets instead of videos: release files (parquet, JSON), dataset or run folders; "
+        "their tree and captions are kept and only --stages run",
+    )
+    run.add_argument(
+        "--stages",
+        default="refine",
+        metavar="refine|caption,refine",
+        help="with --from: the stages that run (default refine: re-annotate the captions)",
+    )
+    run.add_argument(
+        "--videos",
+        default=None,
+        metavar="DIR",
+        help="with --from and --stages caption,refine: the videos' folder, files named by video_uid",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

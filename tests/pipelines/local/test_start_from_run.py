@@ -1,0 +1,67 @@
+"""`a100m run --from DATASET --stages refine`: re-annotating a release with the tiny GPT-OSS (the
+session's vLLM refiner), no other service started, every upstream field kept byte for byte."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from action100m.common.release import read_rows
+from action100m.pipelines.registry import STAGES
+
+from ...support import descendants, processes
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+SERVICES = {spec.service for spec in STAGES}
+KEPT = ("node_id", "parent_id", "level", "start", "end", "plm_caption", "plm_action", "llama3_caption")
+
+
+def a100m(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "action100m.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_refine_only_from_a_release_starts_nothing_else_and_keeps_every_upstream_field(
+    release_file, vllm_refiner, tiny_models, tmp_path
+):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "action100m.cli", "run", "--from", str(release_file), "--stages", "refine"]
+    command += ["--out", str(out), "--models", str(tiny_models["gpt_oss"].parent)]
+    command += ["--services", f"refine={vllm_refiner.address}"]
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def observe(run: subprocess.Popen[str]) -> None:
+        while not done.is_set():
+            table = processes()
+            alive = [table[p][1] for p in descendants(run.pid) if p in table]
+            seen.update(s for s in SERVICES for line in alive if f"action100m.{s}" in line)
+            time.sleep(0.1)
+
+    started = time.monotonic()
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watcher = threading.Thread(target=observe, args=(run,), daemon=True)
+    watcher.start()
+    terminal, _ = run.communicate(timeout=900)
+    done.set()
+    watcher.join()
+    assert run.returncode == 0, terminal[-4000:]
+    print(f"refine-only run: {time.monotonic() - started:.0f} s")
+    assert seen == set()  # no embedder, segmenter or captioner (and the refiner given was used)
+    assert "refiner (already running)" in terminal and "progress: refine" in terminal
+    (source,) = read_rows(release_file)
+    (row,) = pq.read_table(next((out / "dataset" / "data").glob("*.parquet"))).to_pylist()
+    assert row["video_uid"] == source["video_uid"] and row["metadata"] == source["metadata"]
+    assert [[n[k] for k in KEPT] for n in row["nodes"]] == [[n[k] for k in KEPT] for n in source["nodes"]]
+    eligible = {n["node_id"] for n in source["nodes"] if n["gpt"] is not None}  # the release annotates exactly those
+    assert {n["node_id"] for n in row["nodes"] if n["gpt"] is not None} == eligible
+    card = (out / "dataset" / "README.md").read_text()
+    assert "## Where the fields came from" in card and "| gpt | refine | this run |" in card
+    checked = a100m("validate", *map(str, (out / "dataset" / "data").glob("*.parquet")), "--strict-ids")
+    assert checked.returncode == 0 and checked.stderr.strip().endswith("OK"), checked.stdout + checked.stderr
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and rerun.stdout.startswith("nothing to do"), rerun.stdout + rerun.stderr

@@ -1,0 +1,95 @@
+"""Starting from a dataset: its rows become the imported stages' artifacts (tree, captions) keyed by
+its content, the stages not run are skipped, and only what is asked runs (on the synthetic release
+and the real released sample where present)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from action100m.common.artifacts import Captions, SegmentTree
+from action100m.common.release import read_rows, write_json
+from action100m.common.store import ArtifactStore
+from action100m.common.uris import to_uri
+from action100m.devtools.synthetic_video import write_video
+from action100m.pipelines.plan import ManifestError, Plan
+from action100m.pipelines.registry import stage
+from action100m.pipelines.start_from import StartFrom, plan_from_dataset
+
+from ..support import synthetic_release_row
+
+
+def local_store(tmp_path, *read_only):
+    return ArtifactStore([to_uri(tmp_path)], read_only_roots=[to_uri(p) for p in read_only])
+
+
+def test_the_rows_tree_and_captions_become_the_imported_stages_artifacts(release_file, tmp_path):
+    store = local_store(tmp_path, release_file.parent)
+    prefix = to_uri(tmp_path / "art")
+    start = StartFrom([to_uri(release_file)], ["refine"])
+    plan = plan_from_dataset(store, start, prefix, shard_size=4, run="r1")
+    state = Plan.load(store, plan.uri).shard(store, 0, prefix)
+    assert {name: bool(c.fingerprint) for name, c in state.stages.items()} == {
+        "embed": False,  # skipped: nothing reads it
+        "segment": True,
+        "caption": True,
+    }
+    assert all(config.source for config in state.stages.values())
+    (row,) = read_rows(release_file)
+    (video,) = state.videos
+    assert video.video_uid == row["video_uid"] and not video.error
+    tree = SegmentTree.from_json(store.get_bytes(state.artifact(stage("segment"), video)))
+    assert [(n.node_id, n.parent_id, n.level, n.start, n.end) for n in tree.nodes] == [
+        (n["node_id"], n["parent_id"], n["level"], n["start"], n["end"]) for n in row["nodes"]
+    ]
+    captions = Captions.from_json(store.get_bytes(state.artifact(stage("caption"), video)))
+    for node in row["nodes"]:
+        got = captions.nodes[node["node_id"]]
+        assert (got.plm_caption, got.plm_action, got.llama3_caption) == (
+            node["plm_caption"],
+            node["plm_action"],
+            node["llama3_caption"],
+        )
+    assert json.loads(store.get_bytes(video.metadata_uri))["title"] == row["metadata"]["title"]
+    # keyed by the dataset's content: planned again, the same keys; an edited copy, others
+    again = Plan.load(store, plan_from_dataset(store, start, prefix, 4, "r2").uri).shard(store, 0, prefix)
+    assert {n: c.fingerprint for n, c in again.stages.items()} == {n: c.fingerprint for n, c in state.stages.items()}
+    row["nodes"][0]["plm_caption"] = "edited"
+    edited = write_json([row], tmp_path / "edited.json")
+    other = plan_from_dataset(store, StartFrom([to_uri(edited)]), prefix, 4, "r3")
+    changed = Plan.load(store, other.uri).shard(store, 0, prefix)
+    assert changed.stages["segment"].fingerprint != state.stages["segment"].fingerprint
+
+
+def test_recaptioning_matches_videos_by_uid_and_a_missing_one_fails_alone_at_plan(tmp_path):
+    rows = [synthetic_release_row(uid, seconds=40.0, seed=n) for n, uid in enumerate(("kitchen", "garden"))]
+    dataset = write_json(rows, tmp_path / "data" / "two.json")
+    videos = tmp_path / "videos"
+    write_video(videos / "kitchen.mp4", frames=25, fps=25, size=(64, 48))
+    store = local_store(tmp_path, dataset.parent, videos)
+    prefix = to_uri(tmp_path / "art")
+    start = StartFrom([to_uri(dataset)], ["caption", "refine"])
+    plan = plan_from_dataset(store, start, prefix, 8, "r", videos=to_uri(videos))
+    state = plan.shard(store, 0, prefix)
+    assert set(state.stages) == {"embed", "segment"}  # caption runs: its fields are not imported
+    kitchen, garden = state.videos
+    assert kitchen.uri == to_uri(videos / "kitchen.mp4") and not kitchen.error
+    assert store.exists(state.artifact(stage("segment"), kitchen))
+    assert garden.error_code == "NOT_FOUND" and "no video file for 'garden'" in garden.error
+    assert state.failed["garden"].stage == "plan" and "kitchen" not in state.failed
+    with pytest.raises(ManifestError, match="--videos"):
+        plan_from_dataset(store, start, prefix, 8, "r")
+
+
+@pytest.mark.parametrize("stages", [["embed"], ["segment", "caption", "refine"], ["caption"], []])
+def test_only_the_stages_after_what_a_dataset_holds_can_run(stages):
+    with pytest.raises(ValueError, match="must be refine or caption,refine"):
+        StartFrom(["file:///x.json"], stages)
+
+
+def test_a_file_that_is_not_release_rows_is_refused_with_its_name(tmp_path):
+    (tmp_path / "report.json").write_text(json.dumps({"run": "x", "videos": 3}))
+    store = local_store(tmp_path)
+    with pytest.raises(ManifestError, match=r"report\.json: not a release file"):
+        plan_from_dataset(store, StartFrom([to_uri(tmp_path / "report.json")]), to_uri(tmp_path / "art"), 4, "r")

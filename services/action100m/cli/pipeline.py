@@ -66,16 +66,7 @@ def register(commands: Any) -> None:
         help="manifest URI (.jsonl/.parquet) or an s3:// prefix of videos (with --from: the videos' prefix, "
         "files named by video_uid, when caption runs)",
     )
-    submit.add_argument(
-        "--from",
-        dest="start_from",
-        nargs="+",
-        default=[],
-        metavar="URI",
-        help="start from datasets instead of videos: release files (s3://.../train-*.parquet); their tree and "
-        "captions are kept and only --stages run",
-    )
-    submit.add_argument("--stages", default="refine", help="with --from: refine (default) or caption,refine")
+    _start_from_arguments(submit)
     submit.add_argument("--artifact-prefix", required=True, help="s3://bucket/prefix for intermediate artifacts")
     submit.add_argument("--output-prefix", required=True, help="s3://bucket/prefix for the parquet output")
     submit.add_argument(
@@ -99,6 +90,20 @@ def register(commands: Any) -> None:
             f"--{spec.service}", default=None, help=f"{spec.service} address (default: the release's headless Service)"
         )
     submit.set_defaults(run=submit_command)
+
+
+def _start_from_arguments(submit: argparse.ArgumentParser) -> None:
+    """`--from`, `--stages`: a run that starts from datasets (pipelines/start_from.py)."""
+    submit.add_argument(
+        "--from",
+        dest="start_from",
+        nargs="+",
+        default=[],
+        metavar="URI",
+        help="start from datasets instead of videos: release files (s3://.../train-*.parquet); their tree and "
+        "captions are kept and only --stages run",
+    )
+    submit.add_argument("--stages", default="refine", help="with --from: refine (default) or caption,refine")
 
 
 def compile_command(args: argparse.Namespace) -> int:

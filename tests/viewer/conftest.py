@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,8 @@ class Served:
 def serve():
     servers: list[Served] = []
 
-    def start(datasets: list[Path | str], videos: str | None = None) -> Served:
-        servers.append(Served(load_catalog([str(d) for d in datasets], videos)))
+    def start(datasets: list[Path | str], videos: str | None = None, against: Sequence[Path | str] = ()) -> Served:
+        servers.append(Served(load_catalog([str(d) for d in datasets], videos, against=[str(a) for a in against])))
         return servers[-1]
 
     yield start

@@ -269,3 +269,32 @@ def test_the_wheel_zooms_around_the_pointer_and_drag_and_keys_pan(browser, serve
     timeline.send_keys("0")  # the whole video again
     time.sleep(0.1)
     assert view(browser) == {"start": 0, "end": span, "span": span}
+
+
+def test_against_another_dataset_the_differing_nodes_are_marked_and_both_texts_shown(browser, serve, tmp_path):
+    import copy
+
+    from action100m.common.release import write_parquet
+
+    from ..support import synthetic_release_row
+
+    row = synthetic_release_row("compared", seconds=60.0, seed=3)
+    other = copy.deepcopy(row)
+    changed = other["nodes"][2]
+    changed["plm_caption"] = "a different caption"
+    mine = write_parquet([row], tmp_path / "a" / "a.parquet")
+    theirs = write_parquet([other], tmp_path / "b" / "b.parquet")
+    served = serve([mine], against=[theirs])
+    open_page(browser, served.url)
+    marked = browser.execute_script("return [...document.querySelectorAll('.node.differs')].map(e => e.dataset.id)")
+    assert marked == [changed["node_id"]]
+    assert browser.execute_script("return document.getElementById('against-line').hidden") is False
+    browser.find_element("css selector", f'#timeline .node[data-id="{changed["node_id"]}"]').click()
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('#node-fields dt.differs')].map(e => e.textContent)"
+    )
+    assert names == ["plm_caption"]
+    texts = browser.execute_script(
+        "return [...document.querySelectorAll('#node-fields dd.against')].map(e => e.textContent)"
+    )
+    assert "a different caption" in texts

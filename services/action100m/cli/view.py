@@ -24,6 +24,14 @@ def register(commands: Any) -> None:
         metavar="DIR_OR_S3_PREFIX",
         help="where the video files are, matched by video_uid or file stem (an `a100m run` folder knows its own)",
     )
+    view.add_argument(
+        "--against",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="another dataset of the same videos (e.g. a re-annotation): its texts beside each node's, "
+        "differing nodes marked",
+    )
     view.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     view.add_argument(
         "--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}, or a free one when that is taken)"
@@ -70,7 +78,7 @@ def view_command(args: argparse.Namespace) -> int:
         print(f"error: --videos {args.videos}: no such folder", file=sys.stderr)
         return 2
     try:
-        catalog = load_catalog(args.datasets, args.videos)
+        catalog = load_catalog(args.datasets, args.videos, against=args.against)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -42,6 +42,8 @@ class Catalog:
     videos: list[VideoEntry] = field(default_factory=list)
     store: ArtifactStore | None = None  # reads and presigns the video files
     reader: RowReader = field(default_factory=RowReader)  # reads the videos' rows when asked
+    against: dict[str, VideoEntry] = field(default_factory=dict)  # `--against`: the other dataset's videos by uid
+    against_label: str = ""
 
     def index(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class Catalog:
                 for video in self.videos
             ],
             "search_parts": len(self.search_parts),
+            "against": self.against_label or None,
         }
 
     def video(self, number: int, media_url: str | None) -> dict[str, Any]:
@@ -70,7 +73,15 @@ class Catalog:
             # released videos come without files: their uid is the YouTube id
             "youtube": None if video.source else f"https://www.youtube.com/watch?v={video.uid}",
             "nodes": video.nodes,
+            "against": self._against_nodes(video.uid),
         }
+
+    def _against_nodes(self, uid: str) -> dict[str, Any] | None:
+        """The other dataset's nodes of this video by id (None without --against or when it lacks the video)."""
+        other = self.against.get(uid)
+        if other is None:
+            return None
+        return {node["id"]: {name: node.get(name) for name in (*TEXT_FIELDS, "gpt")} for node in other.nodes}
 
     @functools.cached_property
     def search_parts(self) -> list[range]:
@@ -158,10 +169,16 @@ def _listed_videos(store: ArtifactStore, root: str) -> dict[str, str]:
     return found
 
 
-def load_catalog(datasets: Sequence[str], videos: str | None = None, store: ArtifactStore | None = None) -> Catalog:
+def load_catalog(
+    datasets: Sequence[str],
+    videos: str | None = None,
+    store: ArtifactStore | None = None,
+    against: Sequence[str] = (),
+) -> Catalog:
     """The videos of `datasets` (release files or folders, `a100m run` outputs included), each matched
     to its file: under `videos` (a folder or an s3:// prefix) by video_uid or file stem, or from a run
-    folder's manifest. Files outside those roots (symlinks out of them included) are not offered."""
+    folder's manifest. Files outside those roots (symlinks out of them included) are not offered.
+    With `against` (other datasets), each video's page shows their texts beside its own."""
     roots = split_roots(videos or "")
     run_sources: dict[str, str] = {}
     run_roots: list[str] = []
@@ -196,4 +213,8 @@ def load_catalog(datasets: Sequence[str], videos: str | None = None, store: Arti
                 except UriError as error:
                     log.warning("%s: not offered: %s", video.uid, error)
             catalog.videos.append(video)
+    for location in against:
+        for video in each_file(location, catalog.reader.videos):
+            catalog.against.setdefault(video.uid, video)
+    catalog.against_label = ", ".join(against)
     return catalog

@@ -65,6 +65,10 @@ const A100M = (() => {
 
   async function start() {
     const index = await load("index");
+    if (index.against) {
+      $("against-line").hidden = false;
+      $("against-name").textContent = index.against;
+    }
     const rows = $("video-rows");
     index.videos.forEach((video, number) => {
       const row = document.createElement("tr");
@@ -146,6 +150,7 @@ const A100M = (() => {
       for (const node of nodes) {
         const box = document.createElement("div");
         box.className = node.gpt ? "node gpt" : "node";
+        if (video.against && differs(node, video.against[node.id])) box.classList.add("differs");
         box.dataset.id = node.id;
         box.title = `${clock(node.start)} - ${clock(node.end)}: ${brief(node) || "(no action)"}`;
         box.addEventListener("click", () => select(node, true));
@@ -170,6 +175,13 @@ const A100M = (() => {
     track.className = "track";
     line.append(name, track);
     return line;
+  }
+
+  const COMPARED = ["plm_caption", "plm_action", "llama3_caption", "gpt"];
+
+  // Whether the other dataset (--against) has this node with other texts, or lacks it.
+  function differs(node, other) {
+    return !other || COMPARED.some((name) => JSON.stringify(node[name] ?? null) !== JSON.stringify(other[name] ?? null));
   }
 
   // What a box says: the annotation's brief action, else the captioner's action.
@@ -337,13 +349,28 @@ const A100M = (() => {
     state.playing.forEach((node) => node.box.classList.add("playing"));
   }
 
-  function field(list, name, value) {
-    if (value === null || value === undefined || value === "") return;
+  const shown = (value) => (value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value, null, 1));
+
+  // One field of the selected node; with --against, the other dataset's value under it, the name
+  // marked where they differ.
+  function field(list, name, value, other) {
+    const comparing = other !== undefined;
+    if (shown(value) === "" && (!comparing || shown(other) === "")) return;
     const dt = document.createElement("dt");
     dt.textContent = name;
     const dd = document.createElement("dd");
-    dd.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 1);
+    dd.textContent = shown(value);
     list.append(dt, dd);
+    if (!comparing) return;
+    const against = document.createElement("dd");
+    against.className = "against";
+    against.textContent = shown(other) || "(none)";
+    list.append(against);
+    if (shown(value) !== shown(other)) dt.classList.add("differs");
+  }
+
+  function valueAt(node, path) {
+    return path.split(".").reduce((value, part) => (value && typeof value === "object" ? value[part] : undefined), node);
   }
 
   function select(node, seek) {
@@ -355,17 +382,22 @@ const A100M = (() => {
     $("node-times").textContent = `level ${node.level}: ${clock(node.start)} - ${clock(node.end)} (${(node.end - node.start).toFixed(2)} s)`;
     const list = $("node-fields");
     list.textContent = "";
-    field(list, "plm_caption", node.plm_caption);
-    field(list, "plm_action", node.plm_action);
-    field(list, "llama3_caption", node.llama3_caption);
+    const against = state.video.against ? state.video.against[node.id] || null : undefined;
+    $("against-note").hidden = against !== null;
+    const other = (path) => (against === undefined ? undefined : valueAt(against || {}, path));
+    for (const name of ["plm_caption", "plm_action", "llama3_caption"]) field(list, name, node[name], other(name));
     const gpt = node.gpt;
-    if (gpt && typeof gpt === "object") {
-      for (const [group, values] of Object.entries(gpt)) {
-        if (values && typeof values === "object") {
-          for (const [name, value] of Object.entries(values)) field(list, `gpt.${group}.${name}`, value);
-        } else field(list, `gpt.${group}`, values);
+    const otherGpt = other("gpt");
+    const groups = new Set([...Object.keys(gpt && typeof gpt === "object" ? gpt : {}), ...Object.keys(otherGpt && typeof otherGpt === "object" ? otherGpt : {})]);
+    if (groups.size) {
+      for (const group of groups) {
+        const values = { ...((gpt || {})[group] || {}), ...((otherGpt || {})[group] || {}) };
+        for (const name of Object.keys(values)) {
+          const path = `gpt.${group}.${name}`;
+          field(list, path, valueAt(node, path), other(path));
+        }
       }
-    } else field(list, "gpt", gpt);
+    } else field(list, "gpt", gpt, otherGpt);
     const player = $("player");
     if (seek && !player.hidden) player.currentTime = node.start;
     reveal(node);

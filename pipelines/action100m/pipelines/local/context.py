@@ -143,6 +143,39 @@ def _roots(setting: str, env: Mapping[str, str], more: Sequence[str]) -> tuple[s
     return tuple(dict.fromkeys([*split_roots(env.get(setting, "")), *more]))
 
 
+@dataclass(frozen=True)
+class OutputPlaces:
+    """Where a run writes: its folder, the artifacts, the dataset, and the roots it may write."""
+
+    out_dir: Path
+    artifact_prefix: str
+    output_prefix: str
+    allowed_roots: tuple[str, ...]
+
+    @classmethod
+    def of(cls, out: str, settings: RunSettings) -> OutputPlaces:
+        out_dir = Path(out).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
+        output_prefix = to_uri(out_dir / "dataset")
+        allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
+        return cls(out_dir, artifact_prefix, output_prefix, allowed)
+
+    def context(self, settings: RunSettings, **settled: Any) -> RunContext:
+        """The run's context with these places and the preset's settings and options."""
+        models_dir = Path(settings.models_dir) if settings.models_dir else self.out_dir / "models"
+        return RunContext(
+            settings=settings,
+            out_dir=self.out_dir,
+            artifact_prefix=self.artifact_prefix,
+            output_prefix=self.output_prefix,
+            allowed_roots=self.allowed_roots,
+            preset_env=preset_env(settings.preset, models_dir),
+            options=preset_options(settings.preset),
+            **settled,
+        )
+
+
 def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext:
     """Reads the inputs (a manifest, or video files written into one) and settles the run.
     Raises ManifestError, UriError or OSError for inputs that cannot be planned at all."""
@@ -150,11 +183,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
         if inputs:
             raise ValueError("give videos or --from datasets, not both")
         return settle_from_dataset(out, settings)
-    out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
-    output_prefix = to_uri(out_dir / "dataset")
-    allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
+    places = OutputPlaces.of(out, settings)
     unreadable = [i for i in inputs if "://" not in i and not (Path(i).is_file() and os.access(i, os.R_OK))]
     if unreadable:
         listed = "\n".join(f"  {printable(i)}" for i in unreadable)
@@ -162,30 +191,19 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
             f"{len(unreadable)} of the inputs do not exist or cannot be read (nothing was started):\n{listed}"
         )
     given_manifest = len(inputs) == 1 and is_manifest(inputs[0])
-    manifest = to_uri(inputs[0]) if given_manifest else input_manifest(artifact_prefix, inputs)
+    manifest = to_uri(inputs[0]) if given_manifest else input_manifest(places.artifact_prefix, inputs)
     read_only = list(
         _roots("A100M_READ_ONLY_ROOTS", settings.env, input_roots(inputs, manifest if given_manifest else ""))
     )
-    store = ArtifactStore.for_roots(allowed, read_only, settings.env)
+    store = ArtifactStore.for_roots(places.allowed_roots, read_only, settings.env)
     if not given_manifest:
         write_manifest(store, inputs, manifest)
     videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
     _say_missing(videos)
     video_roots = [r for r in read_roots(videos, settings.allowed_roots, has_s3(settings)) if r not in read_only]
     store.allow_reading(video_roots, settings.env)
-    models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
-    return RunContext(
-        settings=settings,
-        out_dir=out_dir,
-        artifact_prefix=artifact_prefix,
-        output_prefix=output_prefix,
-        allowed_roots=allowed,
-        read_only_roots=(*read_only, *video_roots),
-        store=store,
-        manifest=manifest,
-        videos=videos,
-        preset_env=preset_env(settings.preset, models_dir),
-        options=preset_options(settings.preset),
+    return places.context(
+        settings, read_only_roots=(*read_only, *video_roots), store=store, manifest=manifest, videos=videos
     )
 
 
@@ -279,8 +297,7 @@ def dataset_uris(locations: Sequence[str]) -> list[str]:
 def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
     """A run that starts from datasets (`--from`): their rows are read (a file that is not release rows
     stops the run here), and with caption, each row's video looked for in `--videos`."""
-    out_dir = Path(out).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    places = OutputPlaces.of(out, settings)
     start = StartFrom(dataset_uris(settings.start_from), settings.stages or ["refine"])
     videos_uri = ""
     if start.needs_videos:
@@ -289,12 +306,9 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
         videos_uri = (
             to_uri(Path(settings.videos_dir).resolve()) if "://" not in settings.videos_dir else settings.videos_dir
         )
-    artifact_prefix = settings.store_root.rstrip("/") if settings.store_root else to_uri(out_dir / "artifacts")
-    output_prefix = to_uri(out_dir / "dataset")
-    allowed = _roots("A100M_ALLOWED_ROOTS", settings.env, [artifact_prefix, output_prefix])
     sources = [uri.rsplit("/", 1)[0] for uri in start.datasets] + ([videos_uri] if videos_uri else [])
     read_only = _roots("A100M_READ_ONLY_ROOTS", settings.env, sources)
-    store = ArtifactStore.for_roots(allowed, read_only, settings.env)
+    store = ArtifactStore.for_roots(places.allowed_roots, read_only, settings.env)
     source = read_source(store, start)
     videos = listed_videos(source, start, video_files(store, videos_uri) if videos_uri else {})
     missing = [printable(v["video_uid"]) for v in videos if not v["uri"]]
@@ -303,19 +317,12 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
         print(
             f"note: {len(missing)} of {len(videos)} videos are not in {settings.videos_dir} (they will fail at plan): {shown}"
         )
-    models_dir = Path(settings.models_dir) if settings.models_dir else out_dir / "models"
-    return RunContext(
-        settings=settings,
-        out_dir=out_dir,
-        artifact_prefix=artifact_prefix,
-        output_prefix=output_prefix,
-        allowed_roots=allowed,
+    return places.context(
+        settings,
         read_only_roots=read_only,
         store=store,
         manifest=videos_uri,
         videos=videos,
-        preset_env=preset_env(settings.preset, models_dir),
-        options=preset_options(settings.preset),
         start=start,
         source_digest=source.digest,
     )

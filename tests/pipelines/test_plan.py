@@ -112,19 +112,23 @@ def test_a_video_that_cannot_be_planned_fails_alone_with_the_field_named(local_s
         {"video_uid": "good", "uri": f"{root}/v/good.mp4", "view_count": "123", "duration": 60.0},
         {"video_uid": "float", "uri": f"{root}/v/float.mp4", "like_count": 12.7},
         {"video_uid": "words", "uri": f"{root}/v/words.mp4", "transcript": "just a string"},
-        {"video_uid": "time", "uri": f"{root}/v/time.mp4", "transcript": [{"time": "1:02", "text": "hi"}]},
+        {"video_uid": "time", "uri": f"{root}/v/time.mp4", "transcript": [{"time": "soon", "text": "hi"}]},
+        {"video_uid": "clock", "uri": f"{root}/v/clock.mp4", "transcript": [{"time": "1:02", "text": "hi"}]},
         {"video_uid": "missing", "uri": f"{root}/v/gone.mp4"},
     ]
     manifest = manifest_of(store, root, lines)
     store.delete(f"{root}/v/gone.mp4")
     (shard,) = planned_shards(store, manifest, f"{root}/art", 8)
-    assert [v.video_uid for v in shard.active()] == ["good"]
+    assert [v.video_uid for v in shard.active()] == ["good", "clock"]
+    assert transcript_of(store, shard.active()[1]) == [{"time": "62.0", "text": "hi"}]  # a clock time, converted
     meta = json.loads(store.get_bytes(shard.videos[0].metadata_uri))
     assert (meta["view_count"], meta["duration"]) == (123, 60)
     failures = {uid: (f.stage, f.code, f.reason) for uid, f in shard.failed.items()}
     assert failures["float"] == ("plan", "INVALID_ARGUMENT", "metadata.like_count: expected a whole number, got 12.7")
     assert failures["words"][2].startswith("metadata.transcript: expected a list of {time, text} entries")
-    assert failures["time"][2] == "metadata.transcript[0].time: expected seconds (a number), got '1:02'"
+    assert failures["time"][2] == (
+        "metadata.transcript[0].time: expected seconds (a number) or a clock time (HH:MM:SS.mmm), got 'soon'"
+    )
     assert failures["missing"][:2] == ("plan", "NOT_FOUND") and "gone.mp4" in failures["missing"][2]
 
 
@@ -187,3 +191,61 @@ def test_csv_and_json_array_manifests_are_manifests(local_store):
     store.put_bytes(f"{root}/obj.json", b'{"video_uid": "a"}')
     with pytest.raises(ManifestError, match="expected a JSON array of rows"):
         plan_run(store, f"{root}/obj.json", f"{root}/art", 4)
+
+
+VTT = "WEBVTT\n\n00:00:01.500 --> 00:00:03.000\nfirst <b>words</b>\n\n00:01:02.250 --> 00:01:04.000\nsecond\nline\n"
+SRT = "1\n00:00:00,750 --> 00:00:02,000\nuno\n\n2\n00:00:05,040 --> 00:00:06,000\ndos\n"
+
+
+def transcript_of(store, video):
+    return json.loads(store.get_bytes(video.metadata_uri))["transcript"] if video.metadata_uri else None
+
+
+def test_subtitle_files_beside_the_videos_or_named_become_their_transcripts(local_store):
+    store, root = local_store
+    lines = [{"video_uid": uid, "uri": f"{root}/videos/{uid}.mp4"} for uid in ("vtt", "srt", "named", "given", "none")]
+    lines[2]["transcript_uri"] = f"{root}/subs/named.srt"
+    lines[3]["metadata"] = {"transcript": [{"time": "00:00:07.125", "text": "from the manifest"}]}
+    store.put_bytes(f"{root}/videos/vtt.vtt", VTT.encode())
+    store.put_bytes(f"{root}/videos/srt.en.srt", SRT.encode())
+    store.put_bytes(f"{root}/subs/named.srt", SRT.encode())
+    store.put_bytes(f"{root}/videos/given.vtt", VTT.encode())  # the manifest's own transcript wins
+    (shard,) = planned_shards(store, manifest_of(store, root, lines), f"{root}/art", shard_size=8)
+    vtt, srt, named, given, none = shard.videos
+    assert transcript_of(store, vtt) == [
+        {"time": "1.5", "text": "first words"},
+        {"time": "62.25", "text": "second line"},
+    ]
+    assert (
+        transcript_of(store, srt)
+        == transcript_of(store, named)
+        == [
+            {"time": "0.75", "text": "uno"},
+            {"time": "5.04", "text": "dos"},
+        ]
+    )
+    assert transcript_of(store, given) == [{"time": "7.125", "text": "from the manifest"}]
+    assert none.metadata_uri == "" and not shard.failed
+
+
+def test_a_prefix_of_videos_finds_their_subtitles_in_its_listing(local_store):
+    store, root = local_store
+    store.put_bytes(f"{root}/clips/a.mp4", b"video")
+    store.put_bytes(f"{root}/clips/a.pt-BR.vtt", VTT.encode())
+    store.put_bytes(f"{root}/clips/b.mp4", b"video")
+    (shard,) = planned_shards(store, f"{root}/clips/", f"{root}/art", shard_size=8)
+    a, b = shard.videos
+    assert transcript_of(store, a)[1] == {"time": "62.25", "text": "second line"} and b.metadata_uri == ""
+
+
+def test_a_bad_subtitle_file_fails_its_video_at_plan_with_the_file_and_line(local_store):
+    store, root = local_store
+    lines = [{"video_uid": uid, "uri": f"{root}/videos/{uid}.mp4"} for uid in ("bad", "good")]
+    store.put_bytes(
+        f"{root}/videos/bad.srt", b"1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,000 -> 00:00:04,000\nx\n"
+    )
+    store.put_bytes(f"{root}/videos/good.vtt", VTT.encode())
+    (shard,) = planned_shards(store, manifest_of(store, root, lines), f"{root}/art", shard_size=8)
+    failure = shard.failed["bad"]
+    assert failure.stage == "plan" and "bad.srt: line 6: not a cue timing" in failure.reason
+    assert "good" not in shard.failed and transcript_of(store, shard.videos[1])

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from action100m.common.errors import StageInputError, classify
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
+from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.stage import MAX_UID_CHARS
 from action100m.common.store import ArtifactNotFound, ArtifactStore
-from action100m.common.uris import UriError, parse_uri
+from action100m.common.uris import UriError, parse_uri, to_uri
 
 from .keys import check_uid, metadata_key
 from .state import Failure, ShardState, StageConfig, VideoEntry
@@ -85,7 +89,7 @@ def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
         if len(video_uid) > MAX_UID_CHARS:
             raise ManifestError(f"{uri}: line {number}: video_uid is longer than {MAX_UID_CHARS} characters")
         entry = {"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number}
-        videos.append({**entry, "stream": row.get("stream")})
+        videos.append({**entry, "stream": row.get("stream"), "transcript_uri": row.get("transcript_uri") or ""})
     return videos
 
 
@@ -136,9 +140,22 @@ def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[di
     found = [(uri, posixpath.splitext(uri)) for uri in objects]
     uris = [uri for uri, (_, ext) in found if ext.lower() in VIDEO_EXTENSIONS]
     videos = []
+    names_by_folder: dict[str, set[str]] = {}
+    for uri in objects:
+        folder, name = uri.rsplit("/", 1)
+        names_by_folder.setdefault(folder, set()).add(name)
     for uri, uid in zip(uris, uids_for(uris), strict=True):
         sidecar = f"{posixpath.splitext(uri)[0]}.json"
-        videos.append({"video_uid": uid, "uri": uri, "sidecar": sidecar if sidecar in present else ""})
+        folder, name = uri.rsplit("/", 1)
+        subtitles = sidecar_name(name, names_by_folder[folder])
+        videos.append(
+            {
+                "video_uid": uid,
+                "uri": uri,
+                "sidecar": sidecar if sidecar in present else "",
+                "transcript_uri": f"{folder}/{subtitles}" if subtitles else "",
+            }
+        )
 
     def read_sidecar(video: dict[str, Any]) -> Any:
         if not video["sidecar"]:
@@ -215,6 +232,53 @@ def _stream(value: Any) -> str:
     return str(int(value))
 
 
+class LocalSidecars:
+    """The subtitle files beside local videos of a manifest, each folder read once (a manifest's
+    videos on S3 name theirs with `transcript_uri`: a listing per folder would cost a request each)."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def beside(self, video_uri: str) -> str:
+        try:
+            uri = parse_uri(video_uri)
+        except UriError:
+            return ""
+        if uri.scheme != "file":
+            return ""
+        folder = uri.path.parent
+        with self._lock:
+            if folder not in self._names:
+                try:
+                    self._names[folder] = {
+                        e.name for e in os.scandir(folder) if e.name.lower().endswith(SUBTITLE_EXTENSIONS)
+                    }
+                except OSError:
+                    self._names[folder] = set()
+            names = self._names[folder]
+        found = sidecar_name(uri.path.name, names)
+        return to_uri(folder / found) if found else ""
+
+
+def with_transcript(store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars) -> Any:
+    """The entry's metadata with the transcript of its subtitle file (`transcript_uri`, else a file
+    beside the video) where it has none; a file that cannot be read is the video's MetadataError."""
+    metadata = entry.get("metadata")
+    if isinstance(metadata, Exception) or (metadata or {}).get("transcript") is not None:
+        return metadata
+    source = str(entry.get("transcript_uri") or "") or sidecars.beside(str(entry["uri"]))
+    if not source:
+        return metadata
+    try:
+        transcript = read_transcript(store.get_bytes(source), source)
+    except (ArtifactNotFound, UriError) as error:
+        return MetadataError(f"transcript_uri {source}: {error}")
+    except MetadataError as error:
+        return error
+    return {**{name: None for name in FIELDS}, **(metadata or {}), "transcript": transcript}
+
+
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
     """The videos of a manifest or a prefix, each uid once (ManifestError otherwise)."""
     entries = read_manifest(store, videos) if is_manifest(videos) else list_prefix(store, videos, workers)
@@ -239,6 +303,7 @@ def plan_run(
         raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
     run = run or uuid.uuid4().hex[:12]
     entries = plan_entries(store, videos, workers)
+    sidecars = LocalSidecars()
 
     def plan_video(entry: dict[str, Any]) -> VideoEntry:
         """The video's entry; a video that cannot be planned is kept with the reason, and fails alone."""
@@ -247,7 +312,7 @@ def plan_run(
             check_uid(uid)
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
-            metadata = entry["metadata"]
+            metadata = with_transcript(store, entry, sidecars)
             if isinstance(metadata, Exception):
                 raise metadata
             if metadata is None:

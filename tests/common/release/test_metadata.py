@@ -39,7 +39,10 @@ def test_lossless_coercions_and_nulls():
         ({"title": ["a"]}, "metadata.title: expected text, got list ['a']"),
         ({"transcript": "words"}, "metadata.transcript: expected a list of {time, text} entries, got 'words'"),
         ({"transcript": ["words"]}, "metadata.transcript[0]: expected {time, text}, got 'words'"),
-        ({"transcript": [{"time": "1:02"}]}, "metadata.transcript[0].time: expected seconds (a number), got '1:02'"),
+        (
+            {"transcript": [{"time": "1:02:03:04"}]},
+            "metadata.transcript[0].time: expected seconds (a number) or a clock time (HH:MM:SS.mmm), got '1:02:03:04'",
+        ),
         ({"transcript": [{"time": "nan"}]}, "metadata.transcript[0].time: expected finite seconds >= 0, got 'nan'"),
         ({"transcript": [{"time": 1, "text": 5}]}, "metadata.transcript[0].text: expected text, got 5"),
     ],
@@ -48,3 +51,20 @@ def test_values_that_do_not_fit_are_refused_with_the_field_named(metadata, messa
     with pytest.raises(MetadataError) as error:
         normalize_metadata(metadata)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "given,release",
+    [
+        ("00:00:01.000", "1.0"),
+        ("00:01:02.5", "62.5"),
+        ("1:02", "62.0"),
+        ("01:00:04,120", "3604.12"),  # SRT's decimal comma
+        ("0:00:00.001", "0.001"),
+        ("3.45", "3.45"),  # numeric strings are kept as written
+        (7.8, "7.8"),
+    ],
+)
+def test_clock_times_in_a_transcript_are_converted_exactly(given, release):
+    (entry,) = normalize_metadata({"transcript": [{"time": given, "text": "x"}]})["transcript"]
+    assert entry == {"time": release, "text": "x"}

@@ -117,6 +117,18 @@ def test_a_video_edited_in_place_is_never_taken_as_done(tmp_path):
     assert run_key(run) != key
 
 
+def test_a_subtitle_file_added_or_edited_beside_a_video_is_not_taken_as_done(tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"a take")
+    settings = RunSettings(models_dir=str(tmp_path / "models"), env={})
+    run = settle([str(video)], str(tmp_path / "out"), settings)
+    without = run_key(run)
+    (tmp_path / "clip.en.vtt").write_text("WEBVTT\n\n00:01.000 --> 00:02.000\nhello\n")
+    added = run_key(run)
+    (tmp_path / "clip.en.vtt").write_text("WEBVTT\n\n00:01.000 --> 00:02.000\nhello again\n")
+    assert len({without, added, run_key(run)}) == 3
+
+
 def test_a_run_settles_its_roots_as_values_and_keeps_the_environments(tmp_path):
     """What the services and the DAG's tasks get: the roots in the environment kept, the run's own
     added; the process environment itself is never written."""

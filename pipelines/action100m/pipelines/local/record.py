@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..plan import Plan
+from ..plan import LocalSidecars, Plan
 from ..registry import FINAL
 from ..state import RunReport
 from .context import RunContext
@@ -57,6 +57,8 @@ def run_key(run: RunContext) -> str:
         {
             "manifest": run.inputs_digest(),
             "inputs": [signature(str(video["uri"])) for video in run.videos],
+            # a subtitle file added or edited beside a video changes its transcript: not "nothing to do"
+            "subtitles": [signature(uri) if uri else "" for uri in subtitle_files(run)],
             "env": run.service_env(),
             "options": run.options_fields(),
             "shard_size": run.settings.shard_size,
@@ -65,6 +67,12 @@ def run_key(run: RunContext) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def subtitle_files(run: RunContext) -> list[str]:
+    """The subtitle file each video's transcript would come from ("" for none)."""
+    sidecars = LocalSidecars()
+    return [str(video.get("transcript_uri") or "") or sidecars.beside(str(video["uri"])) for video in run.videos]
 
 
 def nothing_to_do(run: RunContext, key: str) -> bool:

@@ -9,13 +9,17 @@ Coercions, all lossless (anything else is refused):
 - `title`, `description`, `upload_date`: a string; a number is written as text (`20190212` ->
   `"20190212"`);
 - `transcript`: a list of `{"time", "text"}` entries; `time` is seconds, a number or numeric string
-  (kept as the release writes it: a string, `3.45` -> `"3.45"`), finite and >= 0; `text` a string.
+  (kept as the release writes it: a string, `3.45` -> `"3.45"`), or a clock time `HH:MM:SS(.mmm)`
+  or `MM:SS(.mmm)` (`,` also taken as the decimal mark, as in SRT), converted exactly
+  (`00:01:02.500` -> `"62.5"`); finite and >= 0; `text` a string.
 Missing fields and nulls stay null.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal
 from typing import Any
 
 TEXT_FIELDS = ("title", "description", "upload_date")
@@ -56,13 +60,36 @@ def _text(name: str, value: Any) -> str:
     raise MetadataError(f"metadata.{name}: expected text, got {type(value).__name__} {_show(value)}")
 
 
+CLOCK = re.compile(r"^\s*(?:(\d+):)?([0-5]?\d):([0-5]?\d(?:[.,]\d+)?)\s*$")
+
+
+def seconds_text(seconds: Decimal) -> str:
+    """Seconds as the release writes them: the shortest exact decimal with at least one decimal
+    place (`62.5`, `3.45`, `1.0`)."""
+    text = format(seconds.normalize(), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def clock_seconds(clock: str) -> Decimal | None:
+    """`HH:MM:SS(.mmm)` or `MM:SS(.mmm)` as exact seconds; None when it is not a clock time."""
+    match = CLOCK.match(clock)
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + Decimal(seconds.replace(",", "."))
+
+
 def _seconds(where: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise MetadataError(f"{where}: expected seconds (a number), got {_show(value)}")
+    if isinstance(value, str) and (clock := clock_seconds(value)) is not None:
+        return seconds_text(clock)
     try:
         seconds = float(value)
     except ValueError:
-        raise MetadataError(f"{where}: expected seconds (a number), got {_show(value)}") from None
+        raise MetadataError(
+            f"{where}: expected seconds (a number) or a clock time (HH:MM:SS.mmm), got {_show(value)}"
+        ) from None
     if not math.isfinite(seconds) or seconds < 0:
         raise MetadataError(f"{where}: expected finite seconds >= 0, got {_show(value)}")
     return value if isinstance(value, str) else repr(value)

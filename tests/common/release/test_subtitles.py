@@ -1,0 +1,52 @@
+"""Subtitle files (WebVTT, SRT) read as the release's transcript, and which file belongs to a video."""
+
+from __future__ import annotations
+
+import pytest
+
+from action100m.common.release.subtitles import SubtitleError, read_transcript, sidecar_name
+
+
+def test_webvtt_cues_become_entries_with_exact_times_and_plain_text():
+    vtt = (
+        "WEBVTT\n\nNOTE made by hand\n\n00:01.000 --> 00:03.500\nhello <i>there</i>\n\n"
+        "intro\n01:00:04.125 --> 01:00:06.000 align:start\n<v Roger>second\nline two\n"
+    )
+    assert read_transcript(vtt.encode(), "clip.vtt") == [
+        {"time": "1.0", "text": "hello there"},
+        {"time": "3604.125", "text": "second line two"},
+    ]
+
+
+def test_srt_cues_become_entries_too():
+    srt = "\ufeff1\n00:00:01,040 --> 00:00:03,500\nuno\n\n2\n00:00:04,000 --> 00:00:06,000\n<b>dos</b>\ntres\n"
+    assert read_transcript(srt.encode(), "clip.srt") == [
+        {"time": "1.04", "text": "uno"},
+        {"time": "4.0", "text": "dos tres"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        ("a.srt", "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,000 -> 00:00:04,000\nx\n", "a.srt: line 6:"),
+        ("b.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:0x.000\nx\n", "b.vtt: line 3: not a cue timing"),
+        ("c.vtt", "just some text\n", "c.vtt: line 1:"),
+    ],
+)
+def test_a_file_the_parser_would_misread_is_refused_with_its_line(name, text, message):
+    with pytest.raises(SubtitleError, match=message.replace(".", r"\.")):
+        read_transcript(text.encode(), name)
+
+
+def test_bytes_that_are_not_utf8_are_refused_with_the_line():
+    with pytest.raises(SubtitleError, match=r"d\.vtt: line 3: not UTF-8"):
+        read_transcript(b"WEBVTT\n\n\xff\xfe\n", "d.vtt")
+
+
+def test_the_subtitle_file_of_a_video_is_found_by_its_name():
+    assert sidecar_name("clip.mp4", {"clip.vtt", "clip.srt", "clip.en.vtt"}) == "clip.vtt"
+    assert sidecar_name("clip.mp4", {"clip.srt", "clip.en.vtt"}) == "clip.srt"
+    assert sidecar_name("clip.mp4", {"clip.fr.srt", "clip.en.vtt", "clip2.vtt"}) == "clip.en.vtt"
+    assert sidecar_name("clip.mp4", {"clip.pt-BR.srt"}) == "clip.pt-BR.srt"
+    assert sidecar_name("clip.mp4", {"clip.notes.final.vtt", "clip2.vtt", "other.vtt"}) is None

@@ -298,3 +298,26 @@ def test_against_another_dataset_the_differing_nodes_are_marked_and_both_texts_s
         "return [...document.querySelectorAll('#node-fields dd.against')].map(e => e.textContent)"
     )
     assert "a different caption" in texts
+
+
+def test_the_transcript_is_shown_and_the_line_under_the_playhead_highlighted(browser, serve, release_file):
+    (row,) = rows_of_release(release_file)
+    entries = sorted((float(e["time"]), e["text"]) for e in row["metadata"]["transcript"])
+    served = serve([release_file])
+    open_page(browser, served.url)
+    assert browser.execute_script("return document.getElementById('transcript-panel').hidden") is False
+    lines = browser.execute_script("return [...document.querySelectorAll('#transcript li')].map(e => e.textContent)")
+    assert len(lines) == len(entries) and lines[1].endswith(entries[1][1])
+    for index in (0, len(entries) // 2, len(entries) - 1):
+        t = entries[index][0] + 0.001
+        browser.execute_script(f"A100M.highlight({t})")
+        spoken = browser.execute_script(
+            "return [...document.querySelectorAll('#transcript li.spoken')].map(e => Number(e.dataset.time))"
+        )
+        assert spoken == [max(time for time, _ in entries if time <= t)]
+
+
+def rows_of_release(path) -> list[dict]:
+    from action100m.common.release import read_rows
+
+    return read_rows(path)

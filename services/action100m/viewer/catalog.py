@@ -73,6 +73,7 @@ class Catalog:
             # released videos come without files: their uid is the YouTube id
             "youtube": None if video.source else f"https://www.youtube.com/watch?v={video.uid}",
             "nodes": video.nodes,
+            "transcript": video.transcript,
             "against": self._against_nodes(video.uid),
         }
 

@@ -62,6 +62,17 @@ def nodes_of(row: Row) -> list[dict[str, Any]]:
     ]
 
 
+def transcript_of(row: Row) -> list[list[Any]]:
+    """A release row's transcript as the page shows it: [seconds, text] by time (unreadable times dropped)."""
+    lines = []
+    for entry in (row.get("metadata") or {}).get("transcript") or []:
+        try:
+            lines.append([float(entry.get("time")), str(entry.get("text") or "")])
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return sorted(lines, key=lambda line: line[0])
+
+
 @dataclass
 class VideoEntry:
     """One video of the catalog: what the list shows, and how to read the rest."""
@@ -79,6 +90,11 @@ class VideoEntry:
     def nodes(self) -> list[dict[str, Any]]:
         """The video's nodes (read from its file now; the reader keeps the last row groups)."""
         return nodes_of(self.read_row())
+
+    @property
+    def transcript(self) -> list[list[Any]]:
+        """The video's transcript lines (read from its file now, as `nodes`)."""
+        return transcript_of(self.read_row())
 
 
 def entry_of(row: Row) -> VideoEntry:

@@ -38,6 +38,11 @@ def independent_figures(row) -> dict[str, float]:
         "node durations > 60 s": 100 * sum(s >= 60 for s in spans) / len(spans),
         "internal boundaries tubelet-aligned": 100 * sum(k % 2 == 0 for k in ks) / len(ks),
         "gpt on non-leaf nodes >= 4 s": 100 * sum(n["gpt"] is not None for n in eligible) / len(eligible),
+        "videos with a transcript": 100.0 if row["metadata"]["transcript"] else 0.0,
+        "transcript words per minute (videos with one)": sum(
+            len(e["text"].split()) for e in row["metadata"]["transcript"]
+        )
+        / minutes,
         "maximum depth, max over videos": max(n["level"] for n in nodes),
         "plm_action words, median": statistics.median(len(n["plm_action"].split()) for n in nodes if n["plm_action"]),
     }
@@ -51,6 +56,16 @@ def test_the_samples_figures_match_an_independent_computation(released_sample):
     # the release's character, on this one video: ~80 nodes and ~40 leaves per minute, most boundaries aligned
     assert 70 < figures["nodes per video-minute"] < 90 and 35 < figures["leaves per video-minute"] < 45
     assert figures["internal boundaries tubelet-aligned"] > 75
+
+
+def test_videos_without_a_transcript_count_in_the_share_not_in_the_words_per_minute(synthetic_release):
+    (row,) = read_rows(synthetic_release)
+    silent = {**row, "video_uid": "silent", "metadata": {**row["metadata"], "transcript": None}}
+    one = {f.name: f.value for f in dataset_figures([row])}
+    both = {f.name: f.value for f in dataset_figures([row, silent])}
+    assert one["videos with a transcript"] == 100 and both["videos with a transcript"] == 50
+    rate = "transcript words per minute (videos with one)"
+    assert both[rate] == pytest.approx(one[rate]) and one[rate] > 0
 
 
 def test_stats_prints_a_table_and_json_rows_beside_the_reference(released_sample, synthetic_release):

@@ -115,6 +115,7 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
     inferred: list[float] = []
     eligible = annotated = 0
     words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
+    transcribed = transcribed_seconds = transcript_words = 0.0
     for row in rows:
         nodes = [n for n in row.get("nodes") or [] if n.get("start") is not None and n.get("end") is not None]
         if not nodes:
@@ -123,6 +124,11 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
         root = min(nodes, key=lambda n: (n.get("level") or 0, n["start"]))
         length = float(root["end"]) - float(root["start"])
         seconds += length
+        transcript = (row.get("metadata") or {}).get("transcript")
+        if transcript:
+            transcribed += 1
+            transcribed_seconds += length
+            transcript_words += sum(len(str(entry.get("text") or "").split()) for entry in transcript)
         kids = _children(nodes)
         node_count += len(nodes)
         depths.append(max(float(n.get("level") or 0) for n in nodes))
@@ -176,6 +182,13 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
             f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s",
             annotated / eligible * 100 if eligible else None,
             "%",
+        )
+    )
+    figures.append(Figure("videos with a transcript", transcribed / videos * 100 if videos else None, "%"))
+    figures.append(
+        Figure(
+            "transcript words per minute (videos with one)",
+            transcript_words / (transcribed_seconds / 60) if transcribed_seconds else None,
         )
     )
     for name, _ in TEXT_FIELDS:

@@ -9,6 +9,7 @@ const A100M = (() => {
   const state = {
     videoNumber: null, video: null, byId: new Map(), children: new Map(), levels: [], selected: null, playing: [],
     span: 1, view: { start: 0, end: 1 },  // the video's length and the seconds the timeline shows
+    transcript: [], spoken: null,  // the video's transcript lines, and the one under the playhead
   };
   const LABEL_MIN_PX = 36;  // a box narrower than this shows no text
   const TICK_PX = 90;  // about one time-axis tick per this many pixels
@@ -114,6 +115,7 @@ const A100M = (() => {
     $("youtube-line").hidden = !video.youtube;
     if (video.youtube) $("youtube").href = video.youtube;
     buildTimeline(video);
+    buildTranscript(video);
     $("details").hidden = true;
     history.replaceState(null, "", `#v=${number}`);
     if (nodeId) select(state.byId.get(nodeId), true);
@@ -328,6 +330,45 @@ const A100M = (() => {
     setView(centre - seconds / 2, centre + seconds / 2);
   }
 
+  // The transcript beside the tree: one line per entry; the one being spoken follows the playhead,
+  // and clicking a line seeks there.
+  function buildTranscript(video) {
+    const list = $("transcript");
+    list.textContent = "";
+    state.transcript = (video.transcript || []).map(([time, text]) => {
+      const item = document.createElement("li");
+      const stamp = document.createElement("span");
+      stamp.className = "stamp";
+      stamp.textContent = clock(time);
+      item.append(stamp, document.createTextNode(` ${text}`));
+      item.dataset.time = String(time);
+      item.addEventListener("click", () => {
+        const player = $("player");
+        if (!player.hidden) player.currentTime = time;
+        highlight(time);
+      });
+      list.appendChild(item);
+      return { start: time, item };
+    });
+    state.spoken = null;
+    $("transcript-panel").hidden = state.transcript.length === 0;
+  }
+
+  // The transcript line being spoken at t: the last one starting at or before t.
+  function spokenAt(t) {
+    let low = 0;
+    let high = state.transcript.length - 1;
+    let found = null;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      if (state.transcript[middle].start <= t) {
+        found = state.transcript[middle];
+        low = middle + 1;
+      } else high = middle - 1;
+    }
+    return found;
+  }
+
   // The node of `nodes` (sorted by start, not overlapping) covering time t: start <= t < end.
   function covering(nodes, t) {
     let low = 0;
@@ -347,6 +388,19 @@ const A100M = (() => {
     state.playing.forEach((node) => node.box.classList.remove("playing"));
     state.playing = state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean);
     state.playing.forEach((node) => node.box.classList.add("playing"));
+    const spoken = state.transcript && state.transcript.length ? spokenAt(t) : null;
+    if (spoken !== state.spoken) {
+      if (state.spoken) state.spoken.item.classList.remove("spoken");
+      if (spoken) {
+        spoken.item.classList.add("spoken");
+        const list = $("transcript");  // keep it in view inside the list, without scrolling the page
+        const top = spoken.item.offsetTop - list.offsetTop;
+        if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - spoken.item.offsetHeight) {
+          list.scrollTop = top - list.clientHeight / 3;
+        }
+      }
+      state.spoken = spoken;
+    }
   }
 
   const shown = (value) => (value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value, null, 1));

@@ -93,3 +93,18 @@ def test_a_file_that_is_not_release_rows_is_refused_with_its_name(tmp_path):
     store = local_store(tmp_path)
     with pytest.raises(ManifestError, match=r"report\.json: not a release file"):
         plan_from_dataset(store, StartFrom([to_uri(tmp_path / "report.json")]), to_uri(tmp_path / "art"), 4, "r")
+
+
+def test_a_hub_dataset_that_cannot_be_reached_is_one_line_before_anything_starts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # an empty cache, no network
+    command = [sys.executable, "-m", "action100m.cli", "run", "--out", str(tmp_path / "out")]
+    command += ["--from", "hf://datasets/facebook/Action100M-preview/data/train-00000-of-00010.parquet"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: hf://datasets/facebook/Action100M-preview/data/train-00000-of-00010.parquet")
+    assert "download it where the network allows" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "starting the services" not in done.stdout

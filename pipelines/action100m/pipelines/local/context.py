@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,7 +285,8 @@ def dataset_uris(locations: Sequence[str]) -> list[str]:
     uris: list[str] = []
     for location in locations:
         if location.startswith("hf://"):
-            raise ValueError(f"{location}: download it first (huggingface-cli download --repo-type dataset ...)")
+            uris += [to_uri(path) for path in hub_files(location)]
+            continue
         if "://" in location:
             uris.append(location)
             continue
@@ -292,6 +294,44 @@ def dataset_uris(locations: Sequence[str]) -> list[str]:
             raise OSError(f"{location}: does not exist or cannot be read")
         uris += [to_uri(path.resolve()) for path in dataset_files(location)]
     return uris
+
+
+HUB_PATH = re.compile(r"^datasets/([^/@]+/[^/@]+)(?:@([^/]+))?/(.+)$")
+
+
+def hub_files(location: str) -> list[Path]:
+    """The release files of a Hub dataset path (`hf://datasets/ORG/NAME[@REV]/data/*.parquet`, or a
+    folder of it), downloaded into the Hugging Face cache (resumable; read from the cache offline)."""
+    from huggingface_hub import HfFileSystem, hf_hub_download
+
+    fs = HfFileSystem()
+    path = location.removeprefix("hf://")
+    try:
+        found = fs.glob(path) if any(c in path for c in "*?[") else [path]
+        files: list[str] = []
+        for item in found:
+            if fs.isdir(item):  # type: ignore[no-untyped-call]
+                files += sorted(f for f in fs.find(item) if f.endswith((".parquet", ".json")))
+            else:
+                files.append(item)
+        if not files:
+            raise ValueError(f"{location}: no parquet or JSON file there")
+        local = []
+        for file in files:
+            match = HUB_PATH.match(file)
+            if not match:
+                raise ValueError(f"{location}: expected hf://datasets/ORG/NAME[@REVISION]/PATH")
+            repo, revision, inside = match.groups()
+            local.append(Path(hf_hub_download(repo, inside, repo_type="dataset", revision=revision)))
+        return local
+    except ValueError:
+        raise
+    except Exception as error:  # the Hub client's HTTP, connection and offline errors alike
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{location}: cannot read it from the Hub ({first}); download it where the network allows "
+            "(huggingface-cli download --repo-type dataset ...) and give the folder"
+        ) from None
 
 
 def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:

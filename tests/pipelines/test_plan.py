@@ -226,6 +226,7 @@ def test_subtitle_files_beside_the_videos_or_named_become_their_transcripts(loca
     )
     assert transcript_of(store, given) == [{"time": "7.125", "text": "from the manifest"}]
     assert none.metadata_uri == "" and not shard.failed
+    assert vtt.metadata_sources == named.metadata_sources == "transcript=subtitles" and given.metadata_sources == ""
 
 
 def test_a_prefix_of_videos_finds_their_subtitles_in_its_listing(local_store):
@@ -249,3 +250,58 @@ def test_a_bad_subtitle_file_fails_its_video_at_plan_with_the_file_and_line(loca
     failure = shard.failed["bad"]
     assert failure.stage == "plan" and "bad.srt: line 6: not a cue timing" in failure.reason
     assert "good" not in shard.failed and transcript_of(store, shard.videos[1])
+
+
+def tagged_video(path, **tags):
+    """A short real video whose container carries these tags (title, comment, creation_time)."""
+    import av
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        out.metadata.update(tags)
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(60):  # 2.4 s
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_local_videos_own_tags_duration_and_date_fill_the_metadata_the_manifest_lacks(local_store, tmp_path):
+    from action100m.pipelines.card import dataset_card
+    from action100m.pipelines.export import collect_report
+
+    store, root = local_store
+    folder = parse_uri(root).path / "videos"
+    tags = {"title": "Fixing a chain", "comment": "Tighten to 5 Nm", "creation_time": "2021-06-30T12:00:00Z"}
+    tagged_video(folder / "bike.mp4", **tags)
+    tagged_video(folder / "named.mp4", **tags)
+    lines = [
+        {"video_uid": "bike", "uri": f"{root}/videos/bike.mp4"},
+        {"video_uid": "named", "uri": f"{root}/videos/named.mp4", "title": "My own title"},
+    ]
+    store.put_bytes(f"{root}/m.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
+    plan = Plan.load(store, plan_run(store, f"{root}/m.jsonl", f"{root}/art", 8).uri)
+    bike, named = plan.shard(store, 0, f"{root}/art").videos
+    meta = json.loads(store.get_bytes(bike.metadata_uri))
+    assert (meta["title"], meta["description"], meta["duration"], meta["upload_date"]) == (
+        "Fixing a chain",
+        "Tighten to 5 Nm",
+        2,
+        "20210630",
+    )
+    assert json.loads(store.get_bytes(named.metadata_uri))["title"] == "My own title"  # the manifest wins
+    assert bike.metadata_sources == "title=container,description=container,duration=container,upload_date=container"
+    assert "title=container" not in named.metadata_sources
+    state = plan.shard(store, 0, f"{root}/art")
+    store.put_bytes(plan.report_uri(0), state.to_json().encode())
+    report = collect_report(plan, store)
+    assert report.metadata_sources["title"] == {"container": 1} and report.metadata_sources["duration"] == {
+        "container": 2
+    }
+    card = dataset_card(report)
+    assert "## Metadata not from the manifest" in card and "| duration | the video file's container | 2 |" in card

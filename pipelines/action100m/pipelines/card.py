@@ -59,6 +59,19 @@ def card_data(report: RunReport, facts: CardFacts, title: str) -> Any:
     )
 
 
+def _metadata_sources(report: RunReport) -> list[str]:
+    """Which metadata fields planning took from the video files (container tags, duration, date) or
+    from subtitle files, for how many videos; the rest came from the manifest or are null."""
+    if not report.metadata_sources:
+        return []
+    lines = ["", "## Metadata not from the manifest", "", "| field | from | videos |", "|---|---|---|"]
+    for name, sources in sorted(report.metadata_sources.items()):
+        for source, count in sorted(sources.items()):
+            where = {"container": "the video file's container", "subtitles": "a subtitle file"}.get(source, source)
+            lines.append(f"| {name} | {where} | {count} |")
+    return lines
+
+
 def _field_origins(report: RunReport) -> list[str]:
     """Where each field came from, for a run started from a dataset (`a100m run --from`): imported
     fields are the source's, byte for byte; the others this run made."""
@@ -104,6 +117,7 @@ def dataset_card(report: RunReport, facts: CardFacts = CardFacts(), title: str =
         options = json.dumps(config.options, sort_keys=True)
         lines.append(f"| {spec.name} | `{config.fingerprint}` | {', '.join(config.models) or '-'} | `{options}` |")
     lines += _field_origins(report)
+    lines += _metadata_sources(report)
     lines += ["", "## Stages", "", "| stage | done | cached | joined | failed | calls | retries | seconds |"]
     lines.append("|---|---|---|---|---|---|---|---|")
     for spec in STAGES:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from action100m.common.errors import StageInputError, classify
+from action100m.common.release.container import FROM_CONTAINER, container_metadata
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
 from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.stage import MAX_UID_CHARS
@@ -261,11 +262,13 @@ class LocalSidecars:
         return to_uri(folder / found) if found else ""
 
 
-def with_transcript(store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars) -> Any:
+def with_transcript(store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars) -> dict[str, Any] | None:
     """The entry's metadata with the transcript of its subtitle file (`transcript_uri`, else a file
-    beside the video) where it has none; a file that cannot be read is the video's MetadataError."""
+    beside the video) where it has none; a file that cannot be read raises the video's MetadataError."""
     metadata = entry.get("metadata")
-    if isinstance(metadata, Exception) or (metadata or {}).get("transcript") is not None:
+    if isinstance(metadata, Exception):
+        raise metadata
+    if (metadata or {}).get("transcript") is not None:
         return metadata
     source = str(entry.get("transcript_uri") or "") or sidecars.beside(str(entry["uri"]))
     if not source:
@@ -273,10 +276,20 @@ def with_transcript(store: ArtifactStore, entry: dict[str, Any], sidecars: Local
     try:
         transcript = read_transcript(store.get_bytes(source), source)
     except (ArtifactNotFound, UriError) as error:
-        return MetadataError(f"transcript_uri {source}: {error}")
-    except MetadataError as error:
-        return error
+        raise MetadataError(f"transcript_uri {source}: {error}") from None
     return {**{name: None for name in FIELDS}, **(metadata or {}), "transcript": transcript}
+
+
+def with_file_metadata(uri: str, metadata: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The metadata with the fields it lacks taken from a local video file's container (title,
+    description, duration, upload date), and the names of those fields."""
+    if uri.startswith("file://") and any((metadata or {}).get(name) is None for name in FROM_CONTAINER):
+        found = container_metadata(str(parse_uri(uri).path))
+        taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
+        if taken:
+            merged = {**{name: None for name in FIELDS}, **(metadata or {})}
+            return {**merged, **{name: found[name] for name in taken}}, taken
+    return metadata, []
 
 
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
@@ -312,16 +325,19 @@ def plan_run(
             check_uid(uid)
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
+            given = entry["metadata"]
             metadata = with_transcript(store, entry, sidecars)
-            if isinstance(metadata, Exception):
-                raise metadata
+            metadata, from_container = with_file_metadata(str(uri), metadata)
+            sources = [f"{name}=container" for name in from_container]
+            if metadata is not None and (not isinstance(given, dict) or given.get("transcript") is None):
+                sources += ["transcript=subtitles"] if metadata.get("transcript") is not None else []
             if metadata is None:
                 return VideoEntry(uid, uri, signature=signature, stream=stream)
             metadata = normalize_metadata(metadata)
             metadata_uri = metadata_key(artifact_prefix, uid, metadata)
             if not store.exists(metadata_uri):
                 store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
-            return VideoEntry(uid, uri, metadata_uri, signature, stream=stream)
+            return VideoEntry(uid, uri, metadata_uri, signature, stream=stream, metadata_sources=",".join(sources))
         except (
             ArtifactNotFound,
             UriError,

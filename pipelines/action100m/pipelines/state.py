@@ -28,6 +28,7 @@ class VideoEntry:
     error_code: str = ""
     error: str = ""
     stream: str = ""
+    metadata_sources: str = ""  # fields not from the manifest: "duration=container,transcript=subtitles"
 
     def input_id(self, with_metadata: bool) -> str:
         return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "", self.stream)
@@ -175,9 +176,16 @@ class RunReport:
     export: ExportStats = field(default_factory=ExportStats)
     files: list[str] = field(default_factory=list)
     version: str = ""
+    # field -> source -> videos, for the fields planning took from elsewhere than the manifest
+    metadata_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, shard: ShardState) -> None:
         self.videos += len(shard.videos)
+        for video in shard.videos:
+            for pair in filter(None, video.metadata_sources.split(",")):
+                name, source = pair.split("=", 1)
+                counts = self.metadata_sources.setdefault(name, {})
+                counts[source] = counts.get(source, 0) + 1
         self.failed.update(shard.failed)
         self.done.extend(v.video_uid for v in shard.videos if v.video_uid not in shard.failed)
         for name, config in shard.stages.items():
@@ -203,4 +211,5 @@ class RunReport:
             export=ExportStats(**data["export"]),
             files=list(data["files"]),
             version=data.get("version", ""),
+            metadata_sources={k: dict(v) for k, v in data.get("metadata_sources", {}).items()},
         )

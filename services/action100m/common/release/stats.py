@@ -124,10 +124,8 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
         root = min(nodes, key=lambda n: (n.get("level") or 0, n["start"]))
         length = float(root["end"]) - float(root["start"])
         seconds += length
-        transcript = (row.get("metadata") or {}).get("transcript")
-        if transcript:
-            transcribed += 1
-            transcribed_seconds += length
+        if transcript := (row.get("metadata") or {}).get("transcript"):
+            transcribed, transcribed_seconds = transcribed + 1, transcribed_seconds + length
             transcript_words += sum(len(str(entry.get("text") or "").split()) for entry in transcript)
         kids = _children(nodes)
         node_count += len(nodes)
@@ -171,26 +169,20 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
         figures.append(Figure(f"node durations {label}", share, "%"))
     rate = statistics.median(inferred) if inferred else None
     figures.append(Figure("frame rate, median over videos (inferred unless --fps)", rate, "fps"))
-    figures.append(
-        Figure(
-            "internal boundaries on that frame grid", on_grid / boundary_count * 100 if boundary_count else None, "%"
-        )
-    )
+    grid_share = on_grid / boundary_count * 100 if boundary_count else None
+    figures.append(Figure("internal boundaries on that frame grid", grid_share, "%"))
     figures.append(Figure("internal boundaries tubelet-aligned", aligned / on_grid * 100 if on_grid else None, "%"))
-    figures.append(
-        Figure(
-            f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s",
-            annotated / eligible * 100 if eligible else None,
-            "%",
-        )
-    )
+    gpt_share = annotated / eligible * 100 if eligible else None
+    figures.append(Figure(f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s", gpt_share, "%"))
     figures.append(Figure("videos with a transcript", transcribed / videos * 100 if videos else None, "%"))
-    figures.append(
-        Figure(
-            "transcript words per minute (videos with one)",
-            transcript_words / (transcribed_seconds / 60) if transcribed_seconds else None,
-        )
-    )
+    rate_of_words = transcript_words / (transcribed_seconds / 60) if transcribed_seconds else None
+    figures.append(Figure("transcript words per minute (videos with one)", rate_of_words))
+    return figures + _word_figures(words)
+
+
+def _word_figures(words: dict[str, list[int]]) -> list[Figure]:
+    """Each text field's words per node, mean and median."""
+    figures = []
     for name, _ in TEXT_FIELDS:
         counts = words[name]
         figures.append(Figure(f"{name} words, mean", statistics.fmean(counts) if counts else None))

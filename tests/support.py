@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -201,3 +202,33 @@ def synthetic_release_row(
         ],
     }
     return to_row(tree, captions, annotations, metadata)
+
+
+SERVICE_NAMES = ("embedder", "segmenter", "captioner", "refiner")
+
+
+def services_under(root: int) -> set[str]:
+    """The services (`python -m action100m.<service>`) alive among the descendants of process `root`."""
+    table = processes()
+    return {s for pid in descendants(root) if pid in table for s in SERVICE_NAMES if f"action100m.{s}" in table[pid][1]}
+
+
+def watch_services(run: subprocess.Popen[str], timeout: float = 900) -> tuple[str, list[set[str]]]:
+    """Waits for `run` (its stdout piped) while noting, every 0.1 s, which services are alive under
+    it; its output and those snapshots."""
+    snapshots: list[set[str]] = []
+    done = threading.Event()
+
+    def observe() -> None:
+        while not done.is_set():
+            snapshots.append(services_under(run.pid))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=observe, daemon=True)
+    watcher.start()
+    try:
+        output, _ = run.communicate(timeout=timeout)
+    finally:
+        done.set()
+        watcher.join()
+    return output, snapshots

@@ -11,8 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,16 +25,10 @@ from action100m.pipelines.registry import BY_SERVICE, STAGES
 from action100m.v1 import common_pb2
 
 from ...refiners import REFINER_WITHOUT_VLLM
-from ...support import descendants, free_port, processes
+from ...support import free_port, watch_services
 
 pytestmark = pytest.mark.slow
 SERVICES = {spec.service for spec in STAGES}
-
-
-def services_under(root: int) -> set[str]:
-    """The services (`python -m action100m.<service>`) alive among the descendants of process `root`."""
-    table = processes()
-    return {s for pid in descendants(root) if pid in table for s in SERVICES if f"action100m.{s}" in table[pid][1]}
 
 
 def a100m_run(videos: list[Path], out: Path, models: Path, *extra: str) -> subprocess.Popen[str]:
@@ -125,20 +117,8 @@ def test_gpus_from_the_plan_reach_each_service_and_a_running_service_is_used(tog
 def test_stagewise_runs_one_service_at_a_time_and_makes_the_same_dataset(together, inputs, tmp_path):
     videos, models = inputs
     out = tmp_path / "stagewise"
-    alive_together: list[set[str]] = []
-    done = threading.Event()
-
-    def observe(run: subprocess.Popen[str]) -> None:
-        while not done.is_set():
-            alive_together.append(services_under(run.pid))
-            time.sleep(0.1)
-
     run = a100m_run(videos, out, models, "--schedule", "stagewise")
-    watcher = threading.Thread(target=observe, args=(run,), daemon=True)
-    watcher.start()
-    terminal, _ = run.communicate(timeout=900)
-    done.set()
-    watcher.join()
+    terminal, alive_together = watch_services(run)
     assert run.returncode == 0, terminal[-4000:]
     seen = set().union(*alive_together)
     assert seen == SERVICES  # every service ran ...

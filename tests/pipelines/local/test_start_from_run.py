@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from action100m.common.release import read_rows
-from action100m.pipelines.registry import STAGES
 
-from ...support import descendants, processes
+from ...support import watch_services
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
-SERVICES = {spec.service for spec in STAGES}
 KEPT = ("node_id", "parent_id", "level", "start", "end", "plm_caption", "plm_action", "llama3_caption")
 
 
@@ -32,26 +29,12 @@ def test_refine_only_from_a_release_starts_nothing_else_and_keeps_every_upstream
     command = [sys.executable, "-m", "action100m.cli", "run", "--from", str(release_file), "--stages", "refine"]
     command += ["--out", str(out), "--models", str(tiny_models["gpt_oss"].parent)]
     command += ["--services", f"refine={vllm_refiner.address}"]
-    seen: set[str] = set()
-    done = threading.Event()
-
-    def observe(run: subprocess.Popen[str]) -> None:
-        while not done.is_set():
-            table = processes()
-            alive = [table[p][1] for p in descendants(run.pid) if p in table]
-            seen.update(s for s in SERVICES for line in alive if f"action100m.{s}" in line)
-            time.sleep(0.1)
-
     started = time.monotonic()
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    watcher = threading.Thread(target=observe, args=(run,), daemon=True)
-    watcher.start()
-    terminal, _ = run.communicate(timeout=900)
-    done.set()
-    watcher.join()
+    terminal, snapshots = watch_services(run)
     assert run.returncode == 0, terminal[-4000:]
     print(f"refine-only run: {time.monotonic() - started:.0f} s")
-    assert seen == set()  # no embedder, segmenter or captioner (and the refiner given was used)
+    assert set().union(*snapshots) == set()  # no embedder, segmenter or captioner (the refiner given was used)
     assert "refiner (already running)" in terminal and "progress: refine" in terminal
     (source,) = read_rows(release_file)
     (row,) = pq.read_table(next((out / "dataset" / "data").glob("*.parquet"))).to_pylist()

@@ -50,3 +50,10 @@ def test_the_subtitle_file_of_a_video_is_found_by_its_name():
     assert sidecar_name("clip.mp4", {"clip.fr.srt", "clip.en.vtt", "clip2.vtt"}) == "clip.en.vtt"
     assert sidecar_name("clip.mp4", {"clip.pt-BR.srt"}) == "clip.pt-BR.srt"
     assert sidecar_name("clip.mp4", {"clip.notes.final.vtt", "clip2.vtt", "other.vtt"}) is None
+
+
+def test_windows_line_ends_a_byte_order_mark_and_cue_settings_change_nothing():
+    vtt = "\ufeffWEBVTT\r\n\r\n00:00:01.000 --> 00:00:02.000 line:90%\r\nfirst\r\nsecond\r\n\r\n00:00:03.500 --> 00:00:04.000\r\nthird\r\n"
+    srt = "\ufeff1\r\n00:00:01,000 --> 00:00:02,000\r\nfirst\r\nsecond\r\n\r\n2\r\n00:00:03,500 --> 00:00:04,000\r\nthird\r\n"
+    expected = [{"time": "1.0", "text": "first second"}, {"time": "3.5", "text": "third"}]
+    assert read_transcript(vtt.encode(), "a.vtt") == read_transcript(srt.encode(), "a.srt") == expected

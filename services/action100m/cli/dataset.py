@@ -115,12 +115,20 @@ def stats_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from action100m.common.release import read_dataset
-    from action100m.common.release.compare import FIELDS, compare_rows, format_comparison
+    from action100m.common.release.compare import FIELDS, compare_pairs, format_comparison
+    from action100m.common.release.files import each_file
+    from action100m.viewer.rows import RowReader
 
     fields = tuple(f.strip() for f in args.fields.split(",") if f.strip()) if args.fields else FIELDS
     try:
-        comparison = compare_rows(read_dataset(args.a), read_dataset(args.b), fields, args.most_different)
+        # summaries first (parquet: a few columns), then one video of each at a time, read by row group
+        reader = RowReader()
+        videos_a = {v.uid: v for v in each_file(args.a, reader.videos)}
+        videos_b = {v.uid: v for v in each_file(args.b, reader.videos)}
+        common = [uid for uid in videos_a if uid in videos_b]
+        pairs = ((videos_a[uid].read_row(), videos_b[uid].read_row()) for uid in common)
+        only_a, only_b = len(videos_a.keys() - videos_b.keys()), len(videos_b.keys() - videos_a.keys())
+        comparison = compare_pairs(pairs, only_a, only_b, fields, args.most_different)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

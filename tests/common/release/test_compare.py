@@ -76,3 +76,17 @@ def test_the_command_prints_tables_or_json(synthetic_release, tmp_path):
     assert set(figures) == {"fields", "by_level", "by_band", "most_different", "tree"}
     (action,) = [f for f in figures["fields"] if f["field"] == "plm_action"]
     assert action["exact"] == round(1 - 1 / action["both"], 4)
+
+
+def test_the_command_reads_parquet_lazily_and_agrees_with_the_rows_in_memory(synthetic_release, tmp_path):
+    from action100m.common.release import write_parquet
+
+    rows = read_rows(synthetic_release)
+    edited = copy.deepcopy(rows)
+    edited[0]["nodes"][3]["plm_caption"] = "changed"
+    parquet = write_parquet(edited, tmp_path / "b" / "train-00000-of-00001.parquet")
+    command = [sys.executable, "-m", "action100m.cli", "compare", str(synthetic_release), str(parquet.parent), "--json"]
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    in_memory = compare_rows(rows, edited).to_dict()
+    assert json.loads(answer.stdout) == json.loads(json.dumps(in_memory))

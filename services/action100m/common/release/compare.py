@@ -10,6 +10,8 @@ trees differ (nodes only in one, boundaries that moved).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +30,9 @@ FIELDS = (
     "gpt.action.actor",
 )
 BANDS = ((0.0, 4.0, "<4s"), (4.0, 16.0, "4-16s"), (16.0, 64.0, "16-64s"), (64.0, math.inf, ">=64s"))
-TIME_TOLERANCE = 1e-6
+# Times are float32 in the release's parquet (213.8 reads back as 213.8000030517578) and boundaries sit on
+# frames (>= 1/60 s apart): a shift under a millisecond is the same boundary.
+TIME_TOLERANCE = 1e-3
 
 
 def field_value(node: dict[str, Any], name: str) -> str | None:
@@ -139,20 +143,39 @@ def compare_rows(
     fields: Sequence[str] = FIELDS,
     most_different: int = 10,
 ) -> Comparison:
-    """The comparison of two datasets' rows (B against A)."""
-    chrf = _chrf()
+    """The comparison of two datasets' rows held in memory (B against A)."""
     videos_a = {str(r["video_uid"]): r for r in rows_a}
     videos_b = {str(r["video_uid"]): r for r in rows_b}
-    tree = TreeDifference(
-        videos_only_in_a=len(videos_a.keys() - videos_b.keys()), videos_only_in_b=len(videos_b.keys() - videos_a.keys())
+    common = sorted(videos_a.keys() & videos_b.keys())
+    return compare_pairs(
+        ((videos_a[uid], videos_b[uid]) for uid in common),
+        only_in_a=len(videos_a.keys() - videos_b.keys()),
+        only_in_b=len(videos_b.keys() - videos_a.keys()),
+        fields=fields,
+        most_different=most_different,
     )
+
+
+def compare_pairs(
+    pairs: Iterable[tuple[dict[str, Any], dict[str, Any]]],
+    only_in_a: int = 0,
+    only_in_b: int = 0,
+    fields: Sequence[str] = FIELDS,
+    most_different: int = 10,
+) -> Comparison:
+    """The comparison of the same videos' rows in A and B, one pair at a time (a caller reading
+    large datasets lazily holds one video of each in memory); `only_in_*` count the videos the other lacks."""
+    chrf = _chrf()
+    tree = TreeDifference(videos_only_in_a=only_in_a, videos_only_in_b=only_in_b)
     overall = {name: FieldScore(name) for name in fields}
     levels: dict[tuple[str, int], FieldScore] = {}
     bands: dict[tuple[str, str], FieldScore] = {}
-    differences: list[Difference] = []
-    for uid in sorted(videos_a.keys() & videos_b.keys()):
-        nodes_a = {str(n["node_id"]): n for n in videos_a[uid]["nodes"]}
-        nodes_b = {str(n["node_id"]): n for n in videos_b[uid]["nodes"]}
+    worst: list[tuple[float, int, Difference]] = []  # a bounded heap of the lowest chrF (negated)
+    order = itertools.count()  # ties: the first found stays
+    for row_a, row_b in pairs:
+        uid = str(row_a["video_uid"])
+        nodes_a = {str(n["node_id"]): n for n in row_a["nodes"]}
+        nodes_b = {str(n["node_id"]): n for n in row_b["nodes"]}
         tree.nodes_only_in_a += len(nodes_a.keys() - nodes_b.keys())
         tree.nodes_only_in_b += len(nodes_b.keys() - nodes_a.keys())
         for node_id, a in nodes_a.items():
@@ -170,8 +193,13 @@ def compare_rows(
                 score = None
                 if text_a is not None and text_b is not None:
                     score = 1.0 if text_a == text_b else chrf.sentence_score(text_b, [text_a]).score / 100
-                    if score < 1.0:
-                        differences.append(Difference(uid, node_id, level, name, round(score, 4), text_a, text_b))
+                    if score < 1.0 and most_different > 0:
+                        found = Difference(uid, node_id, level, name, round(score, 4), text_a, text_b)
+                        entry = (-found.chrf, -next(order), found)
+                        if len(worst) < most_different:
+                            heapq.heappush(worst, entry)
+                        elif entry[0] > worst[0][0]:
+                            heapq.heapreplace(worst, entry)
                 for group in (
                     overall[name],
                     levels.setdefault((name, level), FieldScore(name, f"level {level}")),
@@ -179,12 +207,11 @@ def compare_rows(
                 ):
                     group.add(text_a, text_b, score)
     band_order = [name for _, _, name in BANDS]
-    differences.sort(key=lambda d: (d.chrf, d.video_uid, d.node_id))
     return Comparison(
         fields=[overall[name].row() for name in fields],
         by_level=[levels[key].row() for key in sorted(levels, key=lambda k: (k[1], fields.index(k[0])))],
         by_band=[bands[key].row() for key in sorted(bands, key=lambda k: (band_order.index(k[1]), fields.index(k[0])))],
-        most_different=differences[:most_different],
+        most_different=sorted((d for _, _, d in worst), key=lambda d: (d.chrf, d.video_uid, d.node_id)),
         tree=tree,
     )
 

@@ -108,3 +108,23 @@ def test_a_hub_dataset_that_cannot_be_reached_is_one_line_before_anything_starts
     assert done.stderr.startswith("error: hf://datasets/facebook/Action100M-preview/data/train-00000-of-00010.parquet")
     assert "download it where the network allows" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "starting the services" not in done.stdout
+
+
+def test_a_parquet_dataset_is_imported_a_row_group_at_a_time(tmp_path):
+    import pyarrow.parquet as pq
+
+    from action100m.common.release.files import to_table
+
+    rows = [synthetic_release_row(f"v{i}", seconds=30.0, seed=i) for i in range(3)]
+    path = tmp_path / "data" / "train-00000-of-00001.parquet"
+    path.parent.mkdir()
+    pq.write_table(to_table(rows), path, row_group_size=1)
+    assert pq.ParquetFile(path).num_row_groups == 3
+    store = local_store(tmp_path, path.parent)
+    prefix = to_uri(tmp_path / "art")
+    plan = plan_from_dataset(store, StartFrom([to_uri(path)]), prefix, shard_size=2, run="r")
+    videos = [v for i in range(plan.shards) for v in plan.shard(store, i, prefix).videos]
+    assert [v.video_uid for v in videos] == ["v0", "v1", "v2"] and not any(v.error for v in videos)
+    state = plan.shard(store, 1, prefix)
+    tree = SegmentTree.from_json(store.get_bytes(state.artifact(stage("segment"), state.videos[0])))
+    assert [n.node_id for n in tree.nodes] == [n["node_id"] for n in rows[2]["nodes"]]

@@ -12,16 +12,21 @@ and upstream field reaches the output unchanged.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
 from action100m.common.errors import StageInputError, classify
-from action100m.common.release.files import NotReleaseFile, rows_from_bytes
+from action100m.common.release.files import NotReleaseFile, check_release_rows, rows_from_bytes
 from action100m.common.release.metadata import MetadataError, normalize_metadata
 from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError
@@ -71,35 +76,51 @@ class StartFrom:
         return cls([str(d) for d in data.get("datasets", [])], [str(s) for s in data.get("stages", ["refine"])])
 
 
-@dataclass(frozen=True)
-class SourceRows:
-    """The rows of the datasets, each with the file it came from, and a digest of their content."""
+def source_digest(store: ArtifactStore, start: StartFrom) -> str:
+    """The datasets' identity: each file's URI and content signature (size and mtime, or the S3
+    ETag), as the videos' own; an edited or replaced file is another source."""
+    parts = [f"{uri}\t{store.signature(uri)}" for uri in start.datasets]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
-    rows: list[tuple[str, dict[str, Any]]]
-    digest: str
 
-
-def read_source(store: ArtifactStore, start: StartFrom) -> SourceRows:
-    """Every release row of the datasets (ManifestError for a file that is not release rows, or a
-    video_uid that two rows share)."""
-    hasher = hashlib.sha256()
-    rows: list[tuple[str, dict[str, Any]]] = []
+def source_rows(store: ArtifactStore, start: StartFrom) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The datasets' rows in batches (a parquet row group, or a JSON file), one batch in memory at a
+    time, each with its file: a dataset of 100,000 videos is never read whole."""
     for uri in start.datasets:
         data = store.get_bytes(uri)
-        hasher.update(hashlib.sha256(data).digest())
+        name = posixpath.basename(uri)
         try:
-            rows += [(uri, row) for row in rows_from_bytes(data, posixpath.basename(uri))]
-        except (NotReleaseFile, ValueError) as error:
+            if name.endswith(".parquet"):
+                file = pq.ParquetFile(io.BytesIO(data))
+                for group in range(file.num_row_groups):
+                    yield uri, check_release_rows(file.read_row_group(group).to_pylist(), name)
+            else:
+                yield uri, rows_from_bytes(data, name)
+        except (NotReleaseFile, ValueError, pa.ArrowException) as error:
             raise ManifestError(str(error)) from None
+
+
+def source_uids(store: ArtifactStore, start: StartFrom) -> list[tuple[str, str]]:
+    """Every (file, video_uid) of the datasets, parquet's read from the `video_uid` column alone;
+    ManifestError for a file that is not release rows or a uid two rows share."""
+    found: list[tuple[str, str]] = []
+    for uri in start.datasets:
+        if uri.endswith(".parquet"):
+            try:
+                table = pq.read_table(io.BytesIO(store.get_bytes(uri)), columns=["video_uid"])
+            except (pa.ArrowException, KeyError) as error:
+                raise ManifestError(f"{posixpath.basename(uri)}: not a release file ({error})") from None
+            found += [(uri, str(uid)) for uid in table.column("video_uid").to_pylist()]
+        else:
+            found += [(uri, str(row["video_uid"])) for _, rows in source_rows(store, StartFrom([uri])) for row in rows]
     seen: dict[str, str] = {}
-    for uri, row in rows:
-        uid = str(row["video_uid"])
+    for uri, uid in found:
         if uid in seen:
             raise ManifestError(f"video_uid {uid!r} is in {seen[uid]} and {uri}: one row per video")
         seen[uid] = uri
-    if not rows:
+    if not found:
         raise ManifestError(f"{', '.join(start.datasets)}: no rows")
-    return SourceRows(rows, hasher.hexdigest()[:16])
+    return found
 
 
 def imported_configs(start: StartFrom, digest: str) -> dict[str, StageConfig]:
@@ -148,8 +169,9 @@ def plan_from_dataset(
         raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
     if start.needs_videos and not videos:
         raise ManifestError("caption runs on the videos: name their folder (--videos DIR)")
-    source = read_source(store, start)
-    configs = imported_configs(start, source.digest)
+    source_uids(store, start)  # every file readable, every uid once, before anything is imported
+    digest = source_digest(store, start)
+    configs = imported_configs(start, digest)
     files = video_files(store, videos) if start.needs_videos else {}
 
     def import_row(item: tuple[str, dict[str, Any]]) -> VideoEntry:
@@ -160,7 +182,7 @@ def plan_from_dataset(
             check_uid(uid)
             if not uri:
                 raise ArtifactNotFound(f"no video file for {uid!r} in {videos} (looked for {uid}.mp4, .webm, ...)")
-            signature = store.signature(uri) if start.needs_videos else source.digest
+            signature = store.signature(uri) if start.needs_videos else digest
             metadata = normalize_metadata(row["metadata"]) if row.get("metadata") else None
             metadata_uri = metadata_key(artifact_prefix, uid, metadata) if metadata else ""
             if metadata and not store.exists(metadata_uri):
@@ -172,8 +194,10 @@ def plan_from_dataset(
             code, reason = classify(error)
             return VideoEntry(uid, uri or source_uri(dataset, uid), error_code=code.name, error=f"{dataset}: {reason}")
 
+    planned: list[VideoEntry] = []
     with ThreadPoolExecutor(workers) as pool:
-        planned = list(pool.map(import_row, source.rows))
+        for dataset, rows in source_rows(store, start):
+            planned += pool.map(import_row, [(dataset, row) for row in rows])
     return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers)
 
 
@@ -222,11 +246,10 @@ def _import_artifacts(
             store.put_bytes(uri, body, "application/json")
 
 
-def listed_videos(source: SourceRows, start: StartFrom, files: dict[str, str]) -> list[dict[str, Any]]:
-    """The videos a run from these rows plans (`video_uid`, `uri`: "" for a video caption needs and
-    `files` lacks): the local run's totals and checks before any service starts."""
-    videos = []
-    for dataset, row in source.rows:
-        uid = str(row["video_uid"])
-        videos.append({"video_uid": uid, "uri": files.get(uid, "") if start.needs_videos else source_uri(dataset, uid)})
-    return videos
+def listed_videos(uids: list[tuple[str, str]], start: StartFrom, files: dict[str, str]) -> list[dict[str, Any]]:
+    """The videos a run from these datasets plans (`video_uid`, `uri`: "" for a video caption needs
+    and `files` lacks): the local run's totals and checks before any service starts."""
+    return [
+        {"video_uid": uid, "uri": files.get(uid, "") if start.needs_videos else source_uri(dataset, uid)}
+        for dataset, uid in uids
+    ]

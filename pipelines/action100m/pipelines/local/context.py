@@ -29,7 +29,15 @@ from ..card import CardFacts
 from ..executor import options_dict
 from ..plan import Plan, is_manifest, plan_entries, plan_run, uids_for
 from ..registry import STAGES
-from ..start_from import StartFrom, imported_configs, listed_videos, plan_from_dataset, read_source, video_files
+from ..start_from import (
+    StartFrom,
+    imported_configs,
+    listed_videos,
+    plan_from_dataset,
+    source_digest,
+    source_uids,
+    video_files,
+)
 from ..state import StageConfig
 from .presets import preset_env, preset_options
 
@@ -349,8 +357,7 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
     sources = [uri.rsplit("/", 1)[0] for uri in start.datasets] + ([videos_uri] if videos_uri else [])
     read_only = _roots("A100M_READ_ONLY_ROOTS", settings.env, sources)
     store = ArtifactStore.for_roots(places.allowed_roots, read_only, settings.env)
-    source = read_source(store, start)
-    videos = listed_videos(source, start, video_files(store, videos_uri) if videos_uri else {})
+    videos = listed_videos(source_uids(store, start), start, video_files(store, videos_uri) if videos_uri else {})
     missing = [printable(v["video_uid"]) for v in videos if not v["uri"]]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
@@ -364,5 +371,5 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
         manifest=videos_uri,
         videos=videos,
         start=start,
-        source_digest=source.digest,
+        source_digest=source_digest(store, start),
     )

@@ -92,7 +92,7 @@ def read_release_rows(path: str | os.PathLike[str]) -> list[Row]:
         raise NotReleaseFile(f"{path}: not a release file (not JSON or parquet: {err})") from None
     except pa.ArrowException as err:
         raise NotReleaseFile(f"{path}: not a release file (unreadable parquet: {err})") from None
-    return _checked(rows, str(path))
+    return check_release_rows(rows, str(path))
 
 
 def rows_from_bytes(data: bytes, name: str) -> list[Row]:
@@ -100,15 +100,16 @@ def rows_from_bytes(data: bytes, name: str) -> list[Row]:
     `read_release_rows` reads them from a path: for files in an artifact store."""
     try:
         if name.endswith(".parquet"):
-            return _checked(pq.read_table(io.BytesIO(data)).to_pylist(), name)
-        return _checked(_json_rows(json.loads(data.decode("utf-8-sig")), name), name)
+            return check_release_rows(pq.read_table(io.BytesIO(data)).to_pylist(), name)
+        return check_release_rows(_json_rows(json.loads(data.decode("utf-8-sig")), name), name)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise NotReleaseFile(f"{name}: not a release file (not JSON or parquet: {err})") from None
     except pa.ArrowException as err:
         raise NotReleaseFile(f"{name}: not a release file (unreadable parquet: {err})") from None
 
 
-def _checked(rows: list[Row], name: str) -> list[Row]:
+def check_release_rows(rows: list[Row], name: str) -> list[Row]:
+    """The rows, or NotReleaseFile naming the first that is not a release row."""
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or "video_uid" not in row or not isinstance(row.get("nodes"), list):
             found = sorted(row)[:8] if isinstance(row, dict) else type(row).__name__

@@ -128,3 +128,18 @@ def test_a_parquet_dataset_is_imported_a_row_group_at_a_time(tmp_path):
     state = plan.shard(store, 1, prefix)
     tree = SegmentTree.from_json(store.get_bytes(state.artifact(stage("segment"), state.videos[0])))
     assert [n.node_id for n in tree.nodes] == [n["node_id"] for n in rows[2]["nodes"]]
+
+
+def test_recaptioning_with_none_of_the_videos_stops_before_any_service(tmp_path):
+    import subprocess
+    import sys
+
+    dataset = write_json([synthetic_release_row("kitchen", seconds=20.0)], tmp_path / "d" / "one.json")
+    (tmp_path / "videos").mkdir()
+    command = [sys.executable, "-m", "action100m.cli", "run", "--from", str(dataset), "--out", str(tmp_path / "out")]
+    command += ["--stages", "caption,refine", "--videos", str(tmp_path / "videos")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "starting the services" not in done.stdout
+    assert done.stderr.startswith("error: none of the 1 videos is in") and "kitchen.mp4" in done.stderr
+    blind = subprocess.run(command[:-2], capture_output=True, text=True, timeout=120)
+    assert blind.returncode == 2 and "--videos DIR" in blind.stderr

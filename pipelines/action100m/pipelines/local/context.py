@@ -359,6 +359,11 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
     store = ArtifactStore.for_roots(places.allowed_roots, read_only, settings.env)
     videos = listed_videos(source_uids(store, start), start, video_files(store, videos_uri) if videos_uri else {})
     missing = [printable(v["video_uid"]) for v in videos if not v["uri"]]
+    if missing and len(missing) == len(videos):
+        raise ValueError(
+            f"none of the {len(videos)} videos is in {settings.videos_dir} (files named by video_uid, e.g. "
+            f"{missing[0]}.mp4): nothing was started"
+        )
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         print(

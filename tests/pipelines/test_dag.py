@@ -137,3 +137,14 @@ def test_submit_from_a_dataset_checks_the_stages_and_the_videos_before_calling_k
     assert blind.returncode == 2 and "--videos is needed" in blind.stderr and "KFP" not in blind.stderr
     refine = subprocess.run(command, capture_output=True, text=True, timeout=120)  # no video needed: on to KFP
     assert refine.returncode == 2 and refine.stderr.startswith("error: KFP at http://127.0.0.1:9: ")
+
+
+def test_no_step_installs_kfp_before_it_runs():
+    """KFP's lightweight components `pip install kfp` before every step unless told the image has it:
+    0.8 s a task here (most of a shard's orchestration), and a package index on the cluster."""
+    from action100m.pipelines.components import components
+
+    steps = components("registry.example/pipeline:1")
+    for name in ("plan_run", "shard_indices", "run_stage", "export_shard", "publish_dataset"):
+        command = " ".join(getattr(steps, name).component_spec.implementation.container.command)
+        assert "pip install" not in command and "kfp.dsl.executor_main" in command, name

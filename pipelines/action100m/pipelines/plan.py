@@ -261,34 +261,42 @@ class LocalSidecars:
         found = sidecar_name(uri.path.name, names)
         return to_uri(folder / found) if found else ""
 
+    def subtitles_of(self, entry: dict[str, Any]) -> str:
+        """The subtitle file a planned entry's transcript comes from: its `transcript_uri`, else a
+        file beside a local video ("" for none)."""
+        return str(entry.get("transcript_uri") or "") or self.beside(str(entry["uri"]))
 
-def with_transcript(store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars) -> dict[str, Any] | None:
-    """The entry's metadata with the transcript of its subtitle file (`transcript_uri`, else a file
-    beside the video) where it has none; a file that cannot be read raises the video's MetadataError."""
+
+# Both return the metadata (None: none at all) and the fields they took; `normalize_metadata`
+# fills the fields nobody gave with null.
+
+
+def with_transcript(
+    store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The entry's metadata with the transcript of its subtitle file where it has none; a file that
+    cannot be read raises the video's MetadataError."""
     metadata = entry.get("metadata")
     if isinstance(metadata, Exception):
         raise metadata
-    if (metadata or {}).get("transcript") is not None:
-        return metadata
-    source = str(entry.get("transcript_uri") or "") or sidecars.beside(str(entry["uri"]))
+    source = sidecars.subtitles_of(entry) if (metadata or {}).get("transcript") is None else ""
     if not source:
-        return metadata
+        return metadata, []
     try:
         transcript = read_transcript(store.get_bytes(source), source)
     except (ArtifactNotFound, UriError) as error:
         raise MetadataError(f"transcript_uri {source}: {error}") from None
-    return {**{name: None for name in FIELDS}, **(metadata or {}), "transcript": transcript}
+    return {**(metadata or {}), "transcript": transcript}, ["transcript"]
 
 
 def with_file_metadata(uri: str, metadata: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
     """The metadata with the fields it lacks taken from a local video file's container (title,
-    description, duration, upload date), and the names of those fields."""
+    description, duration, upload date)."""
     if uri.startswith("file://") and any((metadata or {}).get(name) is None for name in FROM_CONTAINER):
         found = container_metadata(str(parse_uri(uri).path))
         taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
         if taken:
-            merged = {**{name: None for name in FIELDS}, **(metadata or {})}
-            return {**merged, **{name: found[name] for name in taken}}, taken
+            return {**(metadata or {}), **{name: found[name] for name in taken}}, taken
     return metadata, []
 
 
@@ -325,12 +333,9 @@ def plan_run(
             check_uid(uid)
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
-            given = entry["metadata"]
-            metadata = with_transcript(store, entry, sidecars)
+            metadata, from_subtitles = with_transcript(store, entry, sidecars)
             metadata, from_container = with_file_metadata(str(uri), metadata)
-            sources = [f"{name}=container" for name in from_container]
-            if metadata is not None and (not isinstance(given, dict) or given.get("transcript") is None):
-                sources += ["transcript=subtitles"] if metadata.get("transcript") is not None else []
+            sources = [f"{name}=container" for name in from_container] + [f"{n}=subtitles" for n in from_subtitles]
             if metadata is None:
                 return VideoEntry(uid, uri, signature=signature, stream=stream)
             metadata = normalize_metadata(metadata)

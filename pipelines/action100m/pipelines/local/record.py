@@ -72,7 +72,7 @@ def run_key(run: RunContext) -> str:
 def subtitle_files(run: RunContext) -> list[str]:
     """The subtitle file each video's transcript would come from ("" for none)."""
     sidecars = LocalSidecars()
-    return [str(video.get("transcript_uri") or "") or sidecars.beside(str(video["uri"])) for video in run.videos]
+    return [sidecars.subtitles_of(video) for video in run.videos]
 
 
 def nothing_to_do(run: RunContext, key: str) -> bool:

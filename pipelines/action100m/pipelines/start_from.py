@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -83,10 +83,10 @@ def source_digest(store: ArtifactStore, start: StartFrom) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def source_rows(store: ArtifactStore, start: StartFrom) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def source_rows(store: ArtifactStore, datasets: Sequence[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The datasets' rows in batches (a parquet row group, or a JSON file), one batch in memory at a
     time, each with its file: a dataset of 100,000 videos is never read whole."""
-    for uri in start.datasets:
+    for uri in datasets:
         data = store.get_bytes(uri)
         name = posixpath.basename(uri)
         try:
@@ -112,7 +112,7 @@ def source_uids(store: ArtifactStore, start: StartFrom) -> list[tuple[str, str]]
                 raise ManifestError(f"{posixpath.basename(uri)}: not a release file ({error})") from None
             found += [(uri, str(uid)) for uid in table.column("video_uid").to_pylist()]
         else:
-            found += [(uri, str(row["video_uid"])) for _, rows in source_rows(store, StartFrom([uri])) for row in rows]
+            found += [(uri, str(row["video_uid"])) for _, rows in source_rows(store, [uri]) for row in rows]
     seen: dict[str, str] = {}
     for uri, uid in found:
         if uid in seen:
@@ -196,7 +196,7 @@ def plan_from_dataset(
 
     planned: list[VideoEntry] = []
     with ThreadPoolExecutor(workers) as pool:
-        for dataset, rows in source_rows(store, start):
+        for dataset, rows in source_rows(store, start.datasets):
             planned += pool.map(import_row, [(dataset, row) for row in rows])
     return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers)
 

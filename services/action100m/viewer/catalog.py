@@ -29,7 +29,7 @@ from action100m.common.release.files import each_file
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
-from .rows import TEXT_FIELDS, RowReader, VideoEntry
+from .rows import TEXT_FIELDS, RowReader, VideoEntry, nodes_of, transcript_of
 
 log = logging.getLogger("action100m.viewer")
 
@@ -64,6 +64,7 @@ class Catalog:
 
     def video(self, number: int, media_url: str | None) -> dict[str, Any]:
         video = self.videos[number]
+        row = video.read_row()  # once: its nodes and its transcript
         return {
             "uid": video.uid,
             "title": video.title,
@@ -72,8 +73,8 @@ class Catalog:
             "media": media_url,
             # released videos come without files: their uid is the YouTube id
             "youtube": None if video.source else f"https://www.youtube.com/watch?v={video.uid}",
-            "nodes": video.nodes,
-            "transcript": video.transcript,
+            "nodes": nodes_of(row),
+            "transcript": transcript_of(row),
             "against": self._against_nodes(video.uid),
         }
 

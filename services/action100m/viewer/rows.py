@@ -91,11 +91,6 @@ class VideoEntry:
         """The video's nodes (read from its file now; the reader keeps the last row groups)."""
         return nodes_of(self.read_row())
 
-    @property
-    def transcript(self) -> list[list[Any]]:
-        """The video's transcript lines (read from its file now, as `nodes`)."""
-        return transcript_of(self.read_row())
-
 
 def entry_of(row: Row) -> VideoEntry:
     """A video from a whole row in memory."""

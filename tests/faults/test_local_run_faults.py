@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from action100m.common.store import PARTIAL_SUFFIX
 from action100m.devtools.synthetic_video import write_video
 from action100m.pipelines.registry import STAGES
 
@@ -46,10 +47,11 @@ def service_pid(run: subprocess.Popen[str], service: str) -> int:
 
 
 def published(artifacts: Path) -> dict[str, str]:
+    """The published artifacts and their digests (a `.a100m-partial` file still being written is not one)."""
     return {
         str(p.relative_to(artifacts)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in artifacts.rglob("*")
-        if p.is_file() and p.parent.parent.name in {s.kind for s in STAGES}
+        if p.is_file() and p.parent.parent.name in {s.kind for s in STAGES} and not p.name.endswith(PARTIAL_SUFFIX)
     }
 
 

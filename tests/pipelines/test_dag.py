@@ -34,9 +34,13 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
     assert for_loop["iteratorPolicy"]["parallelismLimit"] == 3
     assert for_loop["parameterIterator"]["items"]["inputParameter"]
     stage_tasks = loop["dag"]["tasks"]
-    assert len(stage_tasks) == 5  # embed, segment, caption, refine, export
-    chain = {name: t.get("dependentTasks", []) for name, t in stage_tasks.items()}
-    assert sum(1 for deps in chain.values() if not deps) == 1  # one entry point: the embed step
+    assert len(stage_tasks) == 6  # transcribe, embed, segment, caption, refine, export
+    chain = {t["taskInfo"]["name"]: t.get("dependentTasks", []) for t in stage_tasks.values()}
+    names = {key: t["taskInfo"]["name"] for key, t in stage_tasks.items()}
+    # two entry points, side by side: the transcriber and the embedder both read the video only
+    assert sorted(n for n, deps in chain.items() if not deps) == ["embed", "transcribe"]
+    assert sorted(names[d] for d in chain["refine"]) == ["caption", "transcribe"]  # refine waits for both
+    assert [names[d] for d in chain["export-shard"]] == ["refine"]
     for task in [*stage_tasks.values(), *(t for n, t in root_tasks.items() if not n.startswith("for-loop"))]:
         # KFP retries a lost step pod; planning is not retried (its failures are the input's)
         assert task.get("retryPolicy", {}).get("maxRetryCount", 0) == (
@@ -62,6 +66,7 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
         "overwrite",
         "card",
         "start_from",
+        "transcribe",
     }
     # options and addresses are typed dicts by stage, never JSON strings
     assert inputs["options"]["parameterType"] == inputs["addresses"]["parameterType"] == "STRUCT"

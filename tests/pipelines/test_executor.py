@@ -1,4 +1,4 @@
-"""The executor, export and publication against the four real servicers, in this environment.
+"""The executor, export and publication against the five real servicers, in this environment.
 
 No vLLM and no KFP: the servicers run in-process on loopback gRPC (the refiner on its transformers
 backend with the tiny GPT-OSS), and the test calls what each KFP component calls: `execute` over
@@ -30,14 +30,22 @@ from action100m.refiner.service import SERVICE_NAME as REFINER
 from action100m.refiner.service import RefinerConfig, RefinerService
 from action100m.segmenter.service import SERVICE_NAME as SEGMENTER
 from action100m.segmenter.service import SegmenterService
-from action100m.v1 import captioner_pb2_grpc, embedder_pb2_grpc, refiner_pb2_grpc, segmenter_pb2_grpc
+from action100m.transcriber.service import SERVICE_NAME as TRANSCRIBER
+from action100m.transcriber.service import TranscriberConfig, TranscriberService
+from action100m.v1 import (
+    captioner_pb2_grpc,
+    embedder_pb2_grpc,
+    refiner_pb2_grpc,
+    segmenter_pb2_grpc,
+    transcriber_pb2_grpc,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def servicers(serve_in_process_once, tiny_models, tmp_path_factory):
-    """The four servicers on loopback, their models loaded once for the module's tests."""
+    """The five servicers on loopback, their models loaded once for the module's tests."""
     root = f"file://{tmp_path_factory.mktemp('executor')}"
     store = ArtifactStore([root])
     refiner = RefinerConfig(
@@ -52,7 +60,13 @@ def servicers(serve_in_process_once, tiny_models, tmp_path_factory):
     captioner = CaptionerConfig(
         video_model=str(tiny_models["perception_lm"]), image_model=str(tiny_models["mllama"]), device="cpu"
     )
+    transcriber = TranscriberConfig(model=str(tiny_models["whisper"]), device="cpu", transcribe_max_new_tokens=16)
     served = {
+        "transcribe": (
+            TranscriberService(store, transcriber),
+            transcriber_pb2_grpc.add_TranscriberServicer_to_server,
+            TRANSCRIBER,
+        ),
         "embed": (
             EmbedderService(store, EmbedderConfig(model=str(tiny_models["vjepa2"]), device="cpu")),
             embedder_pb2_grpc.add_EmbedderServicer_to_server,
@@ -102,7 +116,13 @@ def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
 
     report = run_all(store, root, addresses, options)
     assert sorted(report.done) == ["bread", "soup", "tea"] and not report.failed
-    assert {name: s.done for name, s in report.stats.items()} == {"embed": 3, "segment": 3, "caption": 3, "refine": 3}
+    assert {name: s.done for name, s in report.stats.items()} == {
+        "transcribe": 3,
+        "embed": 3,
+        "segment": 3,
+        "caption": 3,
+        "refine": 3,
+    }
     assert [uri.rsplit("/", 1)[1] for uri in report.files] == [
         "train-00000-of-00002.parquet",
         "train-00001-of-00002.parquet",
@@ -111,6 +131,7 @@ def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
     assert sorted(r["video_uid"] for r in table_rows) == ["bread", "soup", "tea"]
     assert all(check_video(r) == [] for r in table_rows)
     assert {r["metadata"]["title"] for r in table_rows} == {"bread", "soup", "tea"}
+    assert all(r["metadata"]["transcript"] is None for r in table_rows)  # no sound: no transcript, not failed
 
     # A rerun finds everything published: no service call at all.
     again = run_all(store, root, addresses, options)
@@ -119,7 +140,7 @@ def test_every_stage_through_the_steps_then_one_dataset(services, tmp_path):
 
     # One refine option changed: new refine fingerprint, upstream untouched and not recomputed.
     changed = run_all(store, root, addresses, {**options, "refine": stage("refine").options(rounds=1)}, shard_size=3)
-    for name in ("embed", "segment", "caption"):
+    for name in ("transcribe", "embed", "segment", "caption"):
         assert changed.stages[name].fingerprint == report.stages[name].fingerprint
         assert changed.stats[name].calls == 0
     assert changed.stages["refine"].fingerprint != report.stages["refine"].fingerprint

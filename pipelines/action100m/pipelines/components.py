@@ -24,10 +24,12 @@ def plan_run(
     run: str,
     job_id: str,
     start_from: Dict[str, Any],
+    transcribe: str,
 ) -> str:
     """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its
     URI. With `start_from` (datasets and the stages to run) the videos come from the datasets' rows,
-    their tree and captions imported, and `videos` is the folder of the video files (when caption runs)."""
+    their tree and captions imported, and `videos` is the folder of the video files (when caption runs).
+    `transcribe` (missing, always, never): the videos the transcriber runs on."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.plan import plan_run as plan
     from action100m.pipelines.start_from import StartFrom, plan_from_dataset
@@ -36,7 +38,7 @@ def plan_run(
     start = StartFrom.from_dict(start_from)
     if start is not None:
         return plan_from_dataset(store, start, artifact_prefix, shard_size, run or job_id, videos).uri
-    return plan(store, videos, artifact_prefix, shard_size, run or job_id).uri
+    return plan(store, videos, artifact_prefix, shard_size, run or job_id, transcribe=transcribe).uri
 
 
 def shard_indices(plan_uri: str) -> List[int]:
@@ -53,13 +55,14 @@ def run_stage(
     run: str,
     job_id: str,
     shard: int,
-    state: str,
+    states: List[str],
     addresses: Dict[str, str],
     options: Dict[str, Dict[str, Any]],
     overwrite: bool,
 ) -> str:
     """One stage of the registry on one shard through its service (its address in `addresses`, its
-    Options fields in `options`, both by stage name); the shard's new state."""
+    Options fields in `options`, both by stage name); the shard's new state. `states`: those of the
+    tasks it follows (merged), none for a stage that reads only the video."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.executor import execute, parse_options
     from action100m.pipelines.plan import Plan
@@ -69,9 +72,9 @@ def run_stage(
     store = ArtifactStore.from_env()
     spec = stage_named(stage)
     shard = int(shard)  # JSON numbers may arrive as floats
-    if state:
-        current = ShardState.from_json(state)
-    else:  # the first stage starts from the plan
+    if states:
+        current = ShardState.merged([ShardState.from_json(state) for state in states])
+    else:  # a first stage starts from the plan
         plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
         current = plan.shard(store, shard, artifact_prefix)
     stage_options = {spec.name: parse_options(spec, options.get(spec.name))}
@@ -83,10 +86,11 @@ def export_shard(
     artifact_prefix: str,
     run: str,
     job_id: str,
-    state: str,
+    states: List[str],
     output_prefix: str,
 ) -> int:
-    """Stages the shard's parquet file in the release format and writes its report; its row count."""
+    """Stages the shard's parquet file in the release format and writes its report; its row count.
+    `states`: those of the last tasks (merged)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.export import export_shard as export
     from action100m.pipelines.plan import Plan
@@ -94,7 +98,7 @@ def export_shard(
 
     store = ArtifactStore.from_env()
     plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
-    done = export(ShardState.from_json(state), output_prefix, plan, store)
+    done = export(ShardState.merged([ShardState.from_json(state) for state in states]), output_prefix, plan, store)
     return done.export.rows if done.export else 0
 
 

@@ -1,5 +1,5 @@
-"""The DAG: plan -> ParallelFor over shard indices (the registry's stages in order -> export) ->
-publish. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
+"""The DAG: plan -> ParallelFor over shard indices (the registry's stages, each after the stages it
+reads, so the transcriber runs beside the embedder -> export) -> publish. It fans out over shards, never single videos (a huge ParallelFor breaks the Kubernetes
 object size limit), and iterates over shard indices while the plan itself stays in the store.
 ParallelFor's parallelism is fixed when the pipeline is built, hence a factory.
 
@@ -16,7 +16,7 @@ from kfp import compiler, dsl
 
 from . import PIPELINE_IMAGE, S3_SECRET
 from .components import components
-from .registry import STAGES, chart_fullname
+from .registry import STAGES, chart_fullname, follows, last_stages
 
 # A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
 # is retried by the step itself; a failed video is never retried (README, "Retries").
@@ -91,31 +91,38 @@ def build_pipeline(
         overwrite: bool = False,
         card: Dict[str, str] = {},  # noqa: B006  (the dataset card's license and notice, see card.CardFacts)
         start_from: Dict[str, Any] = {},  # noqa: B006  ({"datasets": [URI...], "stages": ["refine"]}: see start_from.py)
+        transcribe: str = "missing",  # the videos the transcriber runs on: missing (no transcript), always, never
     ) -> str:
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
         run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
         # Planning is deterministic: a failure there is the input's, and retrying cannot help.
-        plan = configure(steps.plan_run(videos=videos, shard_size=shard_size, start_from=start_from, **run_id), 0)
+        plan = configure(
+            steps.plan_run(
+                videos=videos, shard_size=shard_size, start_from=start_from, transcribe=transcribe, **run_id
+            ),
+            0,
+        )
         plan_uri = plan.output
         shards = configure(steps.shard_indices(plan_uri=plan_uri))
         with dsl.ParallelFor(shards.output, parallelism=parallelism) as shard:
-            state: Any = ""
+            tasks: dict[str, Any] = {}
             for stage in STAGES:
                 task = configure(
                     steps.run_stage(
                         stage=stage.name,
                         **run_id,
                         shard=shard,
-                        state=state,
+                        states=[tasks[name].output for name in follows(stage)],
                         addresses=addresses,
                         options=options,
                         overwrite=overwrite,
                     )
                 )
                 task.set_display_name(stage.name)
-                state = task.output
-            exported = configure(steps.export_shard(**run_id, state=state, output_prefix=output_prefix))
+                tasks[stage.name] = task
+            last = [tasks[name].output for name in last_stages()]
+            exported = configure(steps.export_shard(**run_id, states=last, output_prefix=output_prefix))
         published = configure(
             steps.publish_dataset(
                 plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, card_facts=card

@@ -34,7 +34,7 @@ from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2
 
 from .keys import fingerprint
-from .registry import Stage, stage
+from .registry import Stage, stage, upstream_of
 from .state import Failure, ShardState, StageConfig
 
 log = logging.getLogger("action100m.pipeline")
@@ -125,7 +125,7 @@ def stage_config(
         defaults=options_dict(defaults),
         settings=json_format.MessageToDict(info.output_settings),
         options=options_dict(options),
-        upstream=[upstream[name].fingerprint for name in spec.reads],
+        upstream=[upstream[name].fingerprint for name in spec.reads if name in upstream],
     )
     effective = spec.options()
     effective.CopyFrom(defaults)
@@ -158,9 +158,13 @@ def execute(
         config = state.stages.get(spec.name)
         if config is not None and config.source:  # imported from a dataset (start_from): nothing to run
             continue
-        missing = [name for name in spec.reads if name not in state.stages]
+        # a stage that runs on some videos only may have run on none of this shard
+        missing = [name for name in spec.reads if name not in state.stages and stage(name).applies is None]
         if missing:
             raise ValueError(f"{spec.name} reads {', '.join(missing)}, which has not run on shard {state.shard}")
+        if not any(spec.runs_on(video) for video in state.active()):
+            log.info("shard %d %s: no video of the shard needs it; not called", state.shard, spec.name)
+            continue
         state = _run_stage(spec, state, addresses[spec.name], options_of(spec, options), store, overwrite, policy)
     return state
 
@@ -180,11 +184,25 @@ def _run_stage(
     with open_channel(address) as channel:
         stub = spec.stub(channel)
         state.stages[spec.name] = stage_config(stub, spec, options, state.stages, policy)
-        recomputed = set(state.recomputed)
+        recomputed = {uid for name in upstream_of(spec) for uid in state.recomputed.get(name, ())}
         fresh, forced = [], []
-        for video in state.active():
+        videos = [video for video in state.active() if spec.runs_on(video)]
+        if len(videos) < len(state.active()):
+            log.info(
+                "shard %d %s: %d of %d video(s) are not for it (%s); not sent",
+                state.shard,
+                spec.name,
+                len(state.active()) - len(videos),
+                len(state.active()),
+                spec.not_for,
+            )
+        for video in videos:
             output = state.artifact(spec, video)
-            upstream = {name: state.artifact(stage(name), video) for name in spec.reads}
+            upstream = {
+                name: state.artifact(stage(name), video)
+                for name in spec.reads
+                if name in state.stages and stage(name).runs_on(video)
+            }
             item = spec.make_item(video, upstream, output)
             if overwrite or video.video_uid in recomputed:
                 forced.append(item)  # recomputed upstream in this run: its old output is stale
@@ -275,8 +293,8 @@ def _record(state: ShardState, spec: Stage, result: Any) -> None:
     state.stats_of(spec.name).count(outcome, counters)
     if outcome == "failed":
         state.failed[status.video_uid] = Failure(spec.name, status.error_code, status.error_message)
-    elif outcome in ("done", "joined") and status.video_uid not in state.recomputed:
-        state.recomputed.append(status.video_uid)
+    elif outcome in ("done", "joined"):
+        state.recomputed.setdefault(spec.name, []).append(status.video_uid)
 
 
 def _fail_all(state: ShardState, spec: Stage, remaining: dict[str, Any], code: str, reason: str) -> None:

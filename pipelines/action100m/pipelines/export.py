@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from action100m.common.artifacts import Annotations, Captions, SegmentTree
+from action100m.common.artifacts import Annotations, Captions, SegmentTree, Transcript
 from action100m.common.errors import classify
 from action100m.common.release.assemble import to_row
 from action100m.common.release.files import parquet_bytes, to_table
@@ -51,6 +51,10 @@ def _row(state: ShardState, video: VideoEntry, store: ArtifactStore) -> dict[str
         import json
 
         metadata = json.loads(store.get_bytes(video.metadata_uri))
+    transcribe = stage("transcribe")
+    if transcribe.name in state.stages and transcribe.runs_on(video):  # what the transcriber heard
+        transcript_uri = state.artifact(transcribe, video)
+        metadata = Transcript.from_json(store.get_bytes(transcript_uri), transcript_uri).into(metadata)
     row = to_row(tree, captions, annotations, metadata)
     to_table([row])  # one row that does not fit the release schema fails its video, not the shard
     return row

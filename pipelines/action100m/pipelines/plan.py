@@ -315,13 +315,33 @@ def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[d
     return entries
 
 
+TRANSCRIBE_MODES = ("missing", "always", "never")
+
+
+def wants_transcriber(mode: str, metadata: dict[str, Any] | None) -> bool:
+    """Whether the transcriber runs on a video: `missing` (the default) for videos without a
+    transcript (a given one, even empty, is used as is), `always` for every video (its transcript
+    replaces a given one), `never` for none."""
+    if mode not in TRANSCRIBE_MODES:
+        raise ManifestError(f"transcribe must be one of {', '.join(TRANSCRIBE_MODES)}, got {mode!r}")
+    return mode == "always" or (mode == "missing" and (metadata or {}).get("transcript") is None)
+
+
 def plan_run(
-    store: ArtifactStore, videos: str, artifact_prefix: str, shard_size: int, run: str = "", workers: int = 32
+    store: ArtifactStore,
+    videos: str,
+    artifact_prefix: str,
+    shard_size: int,
+    run: str = "",
+    workers: int = 32,
+    transcribe: str = "missing",
 ) -> Plan:
     """Reads the manifest or lists the prefix, publishes each video's metadata for the refiner, and
-    writes the plan (one file per shard) under `{artifact_prefix}/runs/{run}/`."""
+    writes the plan (one file per shard) under `{artifact_prefix}/runs/{run}/`; `transcribe` says
+    which videos the transcriber runs on (`wants_transcriber`)."""
     if shard_size < 1:
         raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
+    wants_transcriber(transcribe, None)  # a bad mode stops planning before any video is read
     run = run or uuid.uuid4().hex[:12]
     entries = plan_entries(store, videos, workers)
     sidecars = LocalSidecars()
@@ -336,13 +356,22 @@ def plan_run(
             metadata, from_subtitles = with_transcript(store, entry, sidecars)
             metadata, from_container = with_file_metadata(str(uri), metadata)
             sources = [f"{name}=container" for name in from_container] + [f"{n}=subtitles" for n in from_subtitles]
+            transcriber = wants_transcriber(transcribe, metadata)
             if metadata is None:
-                return VideoEntry(uid, uri, signature=signature, stream=stream)
+                return VideoEntry(uid, uri, signature=signature, stream=stream, transcribe=transcriber)
             metadata = normalize_metadata(metadata)
             metadata_uri = metadata_key(artifact_prefix, uid, metadata)
             if not store.exists(metadata_uri):
                 store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
-            return VideoEntry(uid, uri, metadata_uri, signature, stream=stream, metadata_sources=",".join(sources))
+            return VideoEntry(
+                uid,
+                uri,
+                metadata_uri,
+                signature,
+                stream=stream,
+                metadata_sources=",".join(sources),
+                transcribe=transcriber,
+            )
         except (
             ArtifactNotFound,
             UriError,

@@ -29,6 +29,7 @@ class VideoEntry:
     error: str = ""
     stream: str = ""
     metadata_sources: str = ""  # fields not from the manifest: "duration=container,transcript=subtitles"
+    transcribe: bool = False  # the transcriber runs on it (`--transcribe`: it has no transcript, or always)
 
     def input_id(self, with_metadata: bool) -> str:
         return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "", self.stream)
@@ -38,7 +39,8 @@ class VideoEntry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEntry:
-        return cls(**{name: str(data.get(name) or "") for name in cls.__dataclass_fields__})
+        fields = {name: str(data.get(name) or "") for name in cls.__dataclass_fields__ if name != "transcribe"}
+        return cls(**fields, transcribe=bool(data.get("transcribe")))
 
 
 class PublishesArtifacts(Protocol):
@@ -128,7 +130,8 @@ class ShardState:
     videos: list[VideoEntry]
     stages: dict[str, StageConfig] = field(default_factory=dict)
     failed: dict[str, Failure] = field(default_factory=dict)
-    recomputed: list[str] = field(default_factory=list)  # computed now upstream: recompute downstream
+    # stage -> videos it computed in this run: the stages reading it recompute them too
+    recomputed: dict[str, list[str]] = field(default_factory=dict)
     stats: dict[str, StageStats] = field(default_factory=dict)
     export: ExportStats | None = None
 
@@ -147,6 +150,26 @@ class ShardState:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
+    def merged(cls, states: list[ShardState]) -> ShardState:
+        """One shard's states from branches that ran side by side (the transcriber beside the
+        embedder): each stage's config, statistics and recomputed videos are its own branch's (the
+        same in every state that holds them), failures from every branch."""
+        first, *others = states
+        merged = cls.from_json(first.to_json())
+        for other in others:
+            if (other.run, other.shard) != (merged.run, merged.shard):
+                raise ValueError(f"cannot merge shard {other.shard} of run {other.run} into shard {merged.shard}")
+            for name, config in other.stages.items():
+                merged.stages.setdefault(name, config)
+            for name, stats in other.stats.items():
+                merged.stats.setdefault(name, stats)
+            for name, uids in other.recomputed.items():
+                merged.recomputed.setdefault(name, uids)
+            for uid, failure in other.failed.items():
+                merged.failed.setdefault(uid, failure)
+        return merged
+
+    @classmethod
     def from_json(cls, text: str) -> ShardState:
         data = json.loads(text)
         return cls(
@@ -157,7 +180,7 @@ class ShardState:
             videos=[VideoEntry.from_dict(v) for v in data["videos"]],
             stages={k: StageConfig(**v) for k, v in data.get("stages", {}).items()},
             failed={k: Failure(**v) for k, v in data.get("failed", {}).items()},
-            recomputed=list(data.get("recomputed", [])),
+            recomputed={k: list(v) for k, v in data.get("recomputed", {}).items()},
             stats={k: StageStats.from_dict(v) for k, v in data.get("stats", {}).items()},
             export=ExportStats(**data["export"]) if data.get("export") else None,
         )

@@ -85,6 +85,12 @@ def register(commands: Any) -> None:
     submit.add_argument(
         "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"
     )
+    submit.add_argument(
+        "--transcribe",
+        default="missing",
+        choices=("missing", "always", "never"),
+        help="the videos the transcriber runs on: those without a transcript (default), all, or none",
+    )
     for spec in STAGES:
         submit.add_argument(
             f"--{spec.service}", default=None, help=f"{spec.service} address (default: the release's headless Service)"
@@ -149,6 +155,7 @@ def submit_command(args: argparse.Namespace) -> int:
         "shard_size": args.shard_size,
         "options": options,
         "card": {"license": args.license} if args.license else {},
+        "transcribe": args.transcribe,
         "addresses": {
             spec.name: getattr(args, spec.service) or spec.default_address(args.release, args.release_namespace)
             for spec in STAGES

@@ -73,10 +73,18 @@ def register(commands: Any) -> None:
         "fair-noncommercial-research-license; default: 'other', unstated)",
     )
     run.add_argument(
+        "--transcribe",
+        default="missing",
+        choices=("missing", "always", "never"),
+        help="the videos the transcriber (Whisper) runs on: those without a transcript in the manifest or a "
+        "subtitle file (default), all (its transcript replaces theirs), or none",
+    )
+    run.add_argument(
         "--services",
         default=None,
         metavar="STAGE=HOST:PORT,...",
-        help="services already running (embed, segment, caption, refine): used as they are; the others are started",
+        help="services already running (transcribe, embed, segment, caption, refine): used as they are; the "
+        "others are started",
     )
     run.set_defaults(run=run_command)
 
@@ -132,6 +140,7 @@ def run_command(args: argparse.Namespace) -> int:
         start_from=args.start_from,
         stages=[name.strip() for name in args.stages.split(",") if name.strip()],
         videos_dir=args.videos,
+        transcribe=args.transcribe,
     )
     if not args.inputs and not args.start_from:
         print("error: give video files, a manifest, or --from DATASET", file=sys.stderr)

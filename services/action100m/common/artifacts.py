@@ -1,4 +1,5 @@
-"""The artifacts the stages hand each other: embeddings (.npz) and the segment tree (.json).
+"""The artifacts the stages hand each other: embeddings (.npz), the segment tree, captions,
+annotations and transcripts (.json).
 
 Each format has one writer and one reader here, so a stage never guesses another's layout.
 """
@@ -229,3 +230,40 @@ class Annotations:
                 body["video_uid"], body.get("model", ""), {k: NodeAnnotation(**v) for k, v in body["nodes"].items()}
             ),
         )
+
+
+TRANSCRIPT_FORMAT = "action100m.transcript/v1"
+
+
+@dataclass
+class Transcript:
+    """The transcriber's output for one video: `entries` in the release's form (`{"time": "1.92",
+    "text": ...}`, in order), or None when the video has no speech or no sound."""
+
+    video_uid: str
+    model: str
+    entries: list[dict[str, str]] | None
+    language: str = ""
+    audio_seconds: float = 0.0
+    speech_seconds: float = 0.0
+    windows: int = 0
+
+    def into(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        """A video's metadata (None: none) with this transcript in place of its own."""
+        from .release.metadata import FIELDS
+
+        return {**{name: None for name in FIELDS}, **(metadata or {}), "transcript": self.entries}
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": TRANSCRIPT_FORMAT, **asdict(self)}, indent=1, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "transcript") -> Transcript:
+        def build(body: dict[str, Any]) -> Transcript:
+            entries = body["entries"]
+            if entries is not None and not all(isinstance(e, dict) and {"time", "text"} <= set(e) for e in entries):
+                raise StageInputError(f"{source}: transcript entries need 'time' and 'text'")
+            fields = {name: body[name] for name in cls.__dataclass_fields__ if name in body}
+            return cls(**fields)
+
+        return _parse_json_artifact(data, source, TRANSCRIPT_FORMAT, build)

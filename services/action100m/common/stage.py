@@ -150,7 +150,8 @@ def local_video(store: ArtifactStore, item: Any, files: contextlib.ExitStack[Any
                 "rerun to plan it again"
             )
     path = files.enter_context(store.local_path(item.video_uri))
-    return VideoFile(str(path), item.video_stream if item.HasField("video_stream") else None)
+    names_stream = "video_stream" in item.DESCRIPTOR.fields_by_name and item.HasField("video_stream")
+    return VideoFile(str(path), item.video_stream if names_stream else None)
 
 
 def input_uris(item: Any) -> list[str]:

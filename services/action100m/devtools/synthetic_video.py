@@ -77,6 +77,7 @@ def write_video(
     rotation: int = 0,
     frame_times: Sequence[float] | None = None,
     with_audio: bool = False,
+    soundtrack: np.ndarray | None = None,
 ) -> Path:
     """Writes a video whose frame i shows scene k for scene_starts[k] <= i < scene_starts[k+1].
 
@@ -103,7 +104,7 @@ def write_video(
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
-        audio = container.add_stream("aac", rate=16000) if with_audio else None
+        audio = container.add_stream("aac", rate=16000) if with_audio or soundtrack is not None else None
         starts = list(scene_starts)
         pictures: dict[int, np.ndarray] = {}
         for index in range(frames):
@@ -119,7 +120,8 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
         if audio is not None:
-            _write_tone(container, audio, seconds=frames / float(rate))
+            seconds = frames / float(rate)
+            _write_samples(container, audio, soundtrack if soundtrack is not None else tone(seconds))
     return path
 
 
@@ -129,18 +131,44 @@ def write_audio_only(path: str | os.PathLike[str], seconds: float = 1.0) -> Path
 
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        _write_tone(container, container.add_stream("aac", rate=16000), seconds)
+        _write_samples(container, container.add_stream("aac", rate=16000), tone(seconds))
     return path
 
 
-def _write_tone(container: Any, stream: Any, seconds: float) -> None:
+def tone(seconds: float) -> np.ndarray:
+    """A 440 Hz tone, 16 kHz mono float32."""
+    return (0.2 * np.sin(np.arange(int(16000 * seconds)) * 2 * np.pi * 440 / 16000)).astype(np.float32)
+
+
+def spoken(text: str, silence_before: float = 0.0, silence_after: float = 0.0) -> np.ndarray:
+    """`text` said by Debian's speech synthesizer (`apt-get install espeak-ng`), 16 kHz mono
+    float32, between the given seconds of silence."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from action100m.transcriber.audio import read_audio
+
+    program = shutil.which("espeak-ng")
+    if program is None:
+        raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "speech.wav"
+        subprocess.run([program, "-w", str(wav), text], check=True, capture_output=True)
+        speech = read_audio(wav)
+    assert speech is not None, "espeak-ng wrote no audio"
+    quiet = np.zeros
+    return np.concatenate([quiet(int(16000 * silence_before)), speech, quiet(int(16000 * silence_after))]).astype(
+        np.float32
+    )
+
+
+def _write_samples(container: Any, stream: Any, samples: np.ndarray) -> None:
     import av
 
-    samples = int(16000 * seconds)
-    tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 16000)).astype(np.float32)
     frame_size = 1024
-    for offset in range(0, samples, frame_size):
-        chunk = tone[offset : offset + frame_size]
+    for offset in range(0, len(samples), frame_size):
+        chunk = samples[offset : offset + frame_size]
         if len(chunk) < frame_size:
             chunk = np.pad(chunk, (0, frame_size - len(chunk)))
         frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")

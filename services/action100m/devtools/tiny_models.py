@@ -1,4 +1,4 @@
-"""Random-weight tiny models of the four paper architectures, built offline in seconds.
+"""Random-weight tiny models of the paper's four architectures and Whisper, built offline in seconds.
 
 They are the `tiny` preset: tests and the offline demo load them through exactly the same
 `from_pretrained(dir)` calls as the real checkpoints, so every code path runs, on the CPU,
@@ -18,6 +18,7 @@ ENCODER = "vjepa2"
 VIDEO_CAPTIONER = "perception_lm"
 IMAGE_CAPTIONER = "mllama"
 LLM = "gpt_oss"
+SPEECH = "whisper"
 
 _WORDS = [
     "the",
@@ -407,11 +408,101 @@ def build_llama(out: Path) -> Path:
     return out
 
 
+# Whisper's special tokens in its order (a few languages stand for its hundred); the 1,501
+# timestamp tokens <|0.00|>..<|30.00|> come last, right after <|notimestamps|>, as generation expects.
+_WHISPER_LANGUAGES = ("en", "de", "fr", "es", "it")
+_WHISPER_SPECIALS = (
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    *(f"<|{code}|>" for code in _WHISPER_LANGUAGES),
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nospeech|>",
+    "<|notimestamps|>",
+)
+
+
+def build_whisper(out: Path) -> Path:
+    """Whisper large-v3's input (128 mel bins, 30 s windows, 1,500 encoder positions) and token
+    layout, with a 2-layer, 64-wide network."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    bpe.train_from_iterator(
+        [" ".join(_WORDS[(i * 7 + j) % len(_WORDS)] for j in range(12)) for i in range(400)], trainer
+    )
+    bpe.add_special_tokens([AddedToken(token, special=True) for token in _WHISPER_SPECIALS])
+    bpe.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False) for i in range(1501)])
+    bpe.save(str(out / "tokenizer.json"))
+    end = "<|endoftext|>"
+    tokenizer = WhisperTokenizer(
+        tokenizer_file=str(out / "tokenizer.json"), bos_token=end, eos_token=end, unk_token=end, pad_token=end
+    )
+    ids: dict[str, int] = {token: tokenizer.convert_tokens_to_ids(token) for token in _WHISPER_SPECIALS}  # type: ignore[misc]
+    config = WhisperConfig(
+        vocab_size=len(tokenizer),
+        num_mel_bins=128,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_source_positions=1500,
+        max_target_positions=448,
+        pad_token_id=ids[end],
+        bos_token_id=ids[end],
+        eos_token_id=ids[end],
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+    )
+    model = WhisperForConditionalGeneration(config)
+    whisper_settings = {  # what Whisper's generate reads beyond the usual generation settings
+        "decoder_start_token_id": ids["<|startoftranscript|>"],
+        "eos_token_id": ids[end],
+        "pad_token_id": ids[end],
+        "no_timestamps_token_id": ids["<|notimestamps|>"],
+        "prev_sot_token_id": ids["<|startofprev|>"],
+        "lang_to_id": {f"<|{code}|>": ids[f"<|{code}|>"] for code in _WHISPER_LANGUAGES},
+        "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        "is_multilingual": True,
+        "max_initial_timestamp_index": 50,
+        "begin_suppress_tokens": [ids[end]],
+        "suppress_tokens": [],
+        "forced_decoder_ids": None,
+        "max_length": 448,
+    }
+    generation = model.generation_config
+    for name, value in whisper_settings.items():
+        setattr(generation, name, value)
+    generation._from_model_config = False  # else loading rebuilds it from config.json, without the above
+    model.save_pretrained(out)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer).save_pretrained(
+        out
+    )
+    return out
+
+
 BUILDERS = {
     ENCODER: build_vjepa2,
     VIDEO_CAPTIONER: build_perception_lm,
     IMAGE_CAPTIONER: build_mllama,
     LLM: build_gpt_oss,
+    SPEECH: build_whisper,
 }
 # Built only when asked for by name (`only=["llama"]`): not a paper architecture.
 EXTRA_BUILDERS = {"llama": build_llama}

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import grpc
 
 from action100m.common import paper
-from action100m.common.artifacts import Annotations, Captions, SegmentTree
+from action100m.common.artifacts import Annotations, Captions, SegmentTree, Transcript
 from action100m.common.config import from_env, setting
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
@@ -135,6 +135,9 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
                 raise StageInputError(f"{item.metadata_uri}: metadata is not JSON ({err})") from None
             if not isinstance(metadata, dict):
                 raise StageInputError(f"{item.metadata_uri}: metadata must be a JSON object")
+        if item.transcript_uri:  # what the transcriber heard replaces the metadata's transcript
+            transcript = Transcript.from_json(self.store.get_bytes(item.transcript_uri), item.transcript_uri)
+            metadata = transcript.into(metadata)
         return RefineJob(item.video_uid, tree, captions, metadata)
 
     def Refine(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from action100m.v1 import common_pb2 as action100m_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61\x63tion100m/v1/refiner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xa9\x02\n\rRefineOptions\x12\x13\n\x06rounds\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1e\n\x11max_subtree_depth\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12 \n\x13prompt_token_budget\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15min_annotated_seconds\x18\x07 \x01(\x02H\x03\x88\x01\x01\x42\t\n\x07_roundsB\x14\n\x12_max_subtree_depthB\x16\n\x14_prompt_token_budgetB\x18\n\x16_min_annotated_secondsJ\x04\x08\x02\x10\x03J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07R\x13min_segment_secondsR\x10reasoning_effortR\x11max_output_tokens\"q\n\nRefineItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x10\n\x08tree_uri\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61ptions_uri\x18\x03 \x01(\t\x12\x14\n\x0cmetadata_uri\x18\x04 \x01(\t\x12\x12\n\noutput_uri\x18\x05 \x01(\t\"|\n\rRefineRequest\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.action100m.v1.RefineItem\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.action100m.v1.RefineOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xdb\x01\n\x0cRefineResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x17\n\x0f\x61nnotations_uri\x18\x02 \x01(\t\x12\x16\n\x0enodes_eligible\x18\x03 \x01(\x05\x12\x15\n\rnodes_refined\x18\x04 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x05 \x01(\x05\x12\x13\n\x0brounds_done\x18\x06 \x01(\x05\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x15\n\routput_tokens\x18\x08 \x01(\x03\x32\x90\x01\n\x07Refiner\x12\x45\n\x06Refine\x12\x1c.action100m.v1.RefineRequest\x1a\x1b.action100m.v1.RefineResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61\x63tion100m/v1/refiner.proto\x12\raction100m.v1\x1a\x1a\x61\x63tion100m/v1/common.proto\"\xa9\x02\n\rRefineOptions\x12\x13\n\x06rounds\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1e\n\x11max_subtree_depth\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12 \n\x13prompt_token_budget\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15min_annotated_seconds\x18\x07 \x01(\x02H\x03\x88\x01\x01\x42\t\n\x07_roundsB\x14\n\x12_max_subtree_depthB\x16\n\x14_prompt_token_budgetB\x18\n\x16_min_annotated_secondsJ\x04\x08\x02\x10\x03J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07R\x13min_segment_secondsR\x10reasoning_effortR\x11max_output_tokens\"\x89\x01\n\nRefineItem\x12\x11\n\tvideo_uid\x18\x01 \x01(\t\x12\x10\n\x08tree_uri\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61ptions_uri\x18\x03 \x01(\t\x12\x14\n\x0cmetadata_uri\x18\x04 \x01(\t\x12\x12\n\noutput_uri\x18\x05 \x01(\t\x12\x16\n\x0etranscript_uri\x18\x06 \x01(\t\"|\n\rRefineRequest\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.action100m.v1.RefineItem\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.action100m.v1.RefineOptions\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\xdb\x01\n\x0cRefineResult\x12*\n\x06status\x18\x01 \x01(\x0b\x32\x1a.action100m.v1.VideoStatus\x12\x17\n\x0f\x61nnotations_uri\x18\x02 \x01(\t\x12\x16\n\x0enodes_eligible\x18\x03 \x01(\x05\x12\x15\n\rnodes_refined\x18\x04 \x01(\x05\x12\x14\n\x0cnodes_failed\x18\x05 \x01(\x05\x12\x13\n\x0brounds_done\x18\x06 \x01(\x05\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x15\n\routput_tokens\x18\x08 \x01(\x03\x32\x90\x01\n\x07Refiner\x12\x45\n\x06Refine\x12\x1c.action100m.v1.RefineRequest\x1a\x1b.action100m.v1.RefineResult0\x01\x12>\n\x04Info\x12\x1a.action100m.v1.InfoRequest\x1a\x1a.action100m.v1.ServiceInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REFINEOPTIONS']._serialized_start=75
   _globals['_REFINEOPTIONS']._serialized_end=372
-  _globals['_REFINEITEM']._serialized_start=374
-  _globals['_REFINEITEM']._serialized_end=487
-  _globals['_REFINEREQUEST']._serialized_start=489
-  _globals['_REFINEREQUEST']._serialized_end=613
-  _globals['_REFINERESULT']._serialized_start=616
-  _globals['_REFINERESULT']._serialized_end=835
-  _globals['_REFINER']._serialized_start=838
-  _globals['_REFINER']._serialized_end=982
+  _globals['_REFINEITEM']._serialized_start=375
+  _globals['_REFINEITEM']._serialized_end=512
+  _globals['_REFINEREQUEST']._serialized_start=514
+  _globals['_REFINEREQUEST']._serialized_end=638
+  _globals['_REFINERESULT']._serialized_start=641
+  _globals['_REFINERESULT']._serialized_end=860
+  _globals['_REFINER']._serialized_start=863
+  _globals['_REFINER']._serialized_end=1007
 # @@protoc_insertion_point(module_scope)

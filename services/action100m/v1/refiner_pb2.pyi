@@ -80,6 +80,7 @@ class RefineItem(_message.Message):
     CAPTIONS_URI_FIELD_NUMBER: _builtins.int
     METADATA_URI_FIELD_NUMBER: _builtins.int
     OUTPUT_URI_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_URI_FIELD_NUMBER: _builtins.int
     video_uid: _builtins.str
     tree_uri: _builtins.str
     """the segmenter's artifact"""
@@ -89,6 +90,10 @@ class RefineItem(_message.Message):
     """optional JSON of the release's metadata struct"""
     output_uri: _builtins.str
     """where to publish annotations (JSON keyed by node_id)"""
+    transcript_uri: _builtins.str
+    """optional: the transcriber's artifact; its transcript replaces the metadata's (a null one
+    leaves the video without a transcript)
+    """
     def __init__(
         self,
         *,
@@ -97,10 +102,11 @@ class RefineItem(_message.Message):
         captions_uri: _builtins.str = ...,
         metadata_uri: _builtins.str = ...,
         output_uri: _builtins.str = ...,
+        transcript_uri: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["captions_uri", b"captions_uri", "metadata_uri", b"metadata_uri", "output_uri", b"output_uri", "tree_uri", b"tree_uri", "video_uid", b"video_uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captions_uri", b"captions_uri", "metadata_uri", b"metadata_uri", "output_uri", b"output_uri", "transcript_uri", b"transcript_uri", "tree_uri", b"tree_uri", "video_uid", b"video_uid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -61,6 +61,7 @@ class RunSettings:
     stages: list[str] = field(default_factory=list)  # with start_from: the stages that run
     videos_dir: str | None = None  # with start_from and caption: where the videos are (matched by uid)
     license: str = ""  # the dataset's license, for its card (a Hub license id)
+    transcribe: str = "missing"  # the videos the transcriber runs on (plan.TRANSCRIBE_MODES)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # the CLI's environment
 
 
@@ -88,11 +89,22 @@ class RunContext:
             return plan_from_dataset(
                 self.store, self.start, self.artifact_prefix, self.settings.shard_size, run_id, self.manifest
             )
-        return plan_run(self.store, self.manifest, self.artifact_prefix, self.settings.shard_size, run_id)
+        return plan_run(
+            self.store,
+            self.manifest,
+            self.artifact_prefix,
+            self.settings.shard_size,
+            run_id,
+            transcribe=self.settings.transcribe,
+        )
 
     def stage_names(self) -> list[str]:
-        """The stages this run runs (their services start): all, or those named with --from."""
-        return list(self.start.stages) if self.start else [spec.name for spec in STAGES]
+        """The stages this run runs (their services start): all (the transcriber unless --transcribe
+        never), or those named with --from."""
+        if self.start:
+            return list(self.start.stages)
+        never = self.settings.transcribe == "never"
+        return [spec.name for spec in STAGES if not (never and spec.name == "transcribe")]
 
     def imported(self) -> dict[str, StageConfig]:
         """The configs of the stages a run from datasets does not run (imported or skipped)."""

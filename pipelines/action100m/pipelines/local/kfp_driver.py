@@ -46,6 +46,7 @@ class PipelineJob:
     overwrite: bool = False
     card: dict[str, str] = field(default_factory=dict)
     start_from: dict[str, Any] = field(default_factory=dict)  # a run from datasets (start_from.StartFrom)
+    transcribe: str = "missing"
 
     @classmethod
     def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> PipelineJob:
@@ -63,6 +64,7 @@ class PipelineJob:
             overwrite=overwrite,
             card=run.card_facts().to_dict(),
             start_from=run.start.to_dict() if run.start else {},
+            transcribe=run.settings.transcribe,
         )
 
 
@@ -91,6 +93,7 @@ def run_pipeline(job: PipelineJob) -> str:
             overwrite=job.overwrite,
             card=job.card,
             start_from=job.start_from,
+            transcribe=job.transcribe,
         )
     return str(task.output)
 

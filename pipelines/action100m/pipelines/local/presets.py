@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from ..registry import stage
 
 PRESETS = ("tiny", "single-gpu", "paper")
-TINY_ROLES = ("vjepa2", "perception_lm", "mllama", "gpt_oss")
+TINY_ROLES = ("vjepa2", "perception_lm", "mllama", "gpt_oss", "whisper")
 
 
 def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
@@ -25,6 +25,7 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
             "A100M_REFINER_MODEL": "openai/gpt-oss-20b",
             "A100M_CAPTIONER_IMAGE_MODEL": "meta-llama/Llama-3.2-11B-Vision-Instruct",
             "A100M_CAPTION_BATCH_SIZE": "4",
+            "A100M_TRANSCRIBER_MODEL": "openai/whisper-large-v3-turbo",
         }
     if preset != "tiny":
         raise ValueError(f"unknown preset {preset!r} ({', '.join(PRESETS)})")
@@ -38,6 +39,8 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         "A100M_CAPTIONER_VIDEO_MODEL": str(models_dir / "perception_lm"),
         "A100M_CAPTIONER_IMAGE_MODEL": str(models_dir / "mllama"),
         "A100M_REFINER_MODEL": str(models_dir / "gpt_oss"),
+        "A100M_TRANSCRIBER_MODEL": str(models_dir / "whisper"),
+        "A100M_TRANSCRIBE_MAX_NEW_TOKENS": "24",  # random weights rarely stop by themselves
         # random weights: short strings so every answer ends; a small CPU engine
         "A100M_REFINER_REASONING_PARSER": "",
         "A100M_REFINER_MAX_STRING_CHARS": "40",

@@ -154,6 +154,29 @@ DOCUMENTED: dict[str, ModelFacts] = {
 }
 
 
+def _whisper(name: str, parameters: float, decoder_layers: int, source: str) -> ModelFacts:
+    """Whisper large-v3's shape (1280 wide, 20 heads, 128 mel bins, 1500 encoder positions per
+    30 s window) with its decoder's depth."""
+    return ModelFacts(
+        name,
+        weight_bytes=int(parameters) * LOADED_FLOAT_BYTES,
+        text=TextShape(hidden=1280, intermediate=5120, layers=decoder_layers, kv_heads=20, head_dim=64, vocab=51866),
+        vision=VisionShape(hidden=1280, intermediate=5120, tokens_per_image=1500, input_pixels=128 * 3000),
+        source=source,
+    )
+
+
+DOCUMENTED["openai/whisper-large-v3"] = _whisper(
+    "openai/whisper-large-v3", 1.55e9, 32, "Whisper model card (large-v3, 1550M parameters) and config.json"
+)
+DOCUMENTED["openai/whisper-large-v3-turbo"] = _whisper(
+    "openai/whisper-large-v3-turbo",
+    0.809e9,
+    4,
+    "Whisper large-v3-turbo model card (809M parameters: large-v3 with 4 decoder layers) and config.json",
+)
+
+
 class UnknownModel(LookupError):
     """A model with neither local files nor documented facts."""
 
@@ -232,6 +255,28 @@ def facts_from_dir(path: Path, name: str | None = None) -> ModelFacts:
     else:
         raise UnknownModel(f"{path}: no safetensors weights (and no model.safetensors.index.json)")
     kind = str(config.get("model_type", ""))
+    if kind == "whisper":
+        heads = int(config["decoder_attention_heads"])
+        width = int(config["d_model"])
+        return ModelFacts(
+            name or str(path),
+            weight_bytes,
+            text=TextShape(
+                width,
+                int(config["decoder_ffn_dim"]),
+                int(config["decoder_layers"]),
+                heads,
+                width // heads,
+                int(config["vocab_size"]),
+            ),
+            vision=VisionShape(
+                width,
+                int(config["encoder_ffn_dim"]),
+                int(config["max_source_positions"]),
+                input_pixels=int(config["num_mel_bins"]) * 2 * int(config["max_source_positions"]),
+            ),
+            source=f"{path}: safetensors headers and config.json",
+        )
     text_config = config.get("text_config") or (config if kind != "vjepa2" else {})
     return ModelFacts(
         name or str(path),

@@ -13,11 +13,37 @@ from .embed import EMBED
 from .refine import REFINE
 from .segment import SEGMENT
 from .stage import Stage, chart_fullname
+from .transcribe import TRANSCRIBE
 
-STAGES: tuple[Stage, ...] = (EMBED, SEGMENT, CAPTION, REFINE)
+STAGES: tuple[Stage, ...] = (TRANSCRIBE, EMBED, SEGMENT, CAPTION, REFINE)
 BY_NAME: dict[str, Stage] = {spec.name: spec for spec in STAGES}
 BY_SERVICE: dict[str, Stage] = {spec.service: spec for spec in STAGES}
 FINAL = STAGES[-1]
+
+
+def upstream_of(spec: Stage) -> set[str]:
+    """The stages whose artifacts `spec` depends on, directly or through others."""
+    found: set[str] = set()
+    todo = list(spec.reads)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(stage(name).reads)
+    return found
+
+
+def follows(spec: Stage) -> list[str]:
+    """The stages whose tasks a stage's task waits for: those it reads but not those already
+    upstream of another it reads (refine follows caption and transcribe; segment comes with caption)."""
+    through = {name for read in spec.reads for name in upstream_of(stage(read))}
+    return [name for name in spec.reads if name not in through]
+
+
+def last_stages() -> list[str]:
+    """The stages no other stage reads (what the export waits for): their states hold every stage's."""
+    read = {name for spec in STAGES for name in upstream_of(spec)}
+    return [spec.name for spec in STAGES if spec.name not in read]
 
 
 def stage(name: str) -> Stage:
@@ -28,4 +54,15 @@ def stage(name: str) -> Stage:
     return found
 
 
-__all__ = ["BY_NAME", "BY_SERVICE", "FINAL", "STAGES", "Stage", "chart_fullname", "stage"]
+__all__ = [
+    "BY_NAME",
+    "BY_SERVICE",
+    "FINAL",
+    "STAGES",
+    "Stage",
+    "chart_fullname",
+    "follows",
+    "last_stages",
+    "stage",
+    "upstream_of",
+]

@@ -20,6 +20,7 @@ def refine_item(video: VideoEntry, upstream: Mapping[str, str], output: str) -> 
         captions_uri=upstream["caption"],
         metadata_uri=video.metadata_uri,
         output_uri=output,
+        transcript_uri=upstream.get("transcribe", ""),
     )
 
 
@@ -91,7 +92,7 @@ REFINE = Stage(
     request=refiner_pb2.RefineRequest,
     options=refiner_pb2.RefineOptions,
     make_item=refine_item,
-    reads=("segment", "caption"),
+    reads=("transcribe", "segment", "caption"),
     release_fields=("gpt",),
     counters=("nodes_eligible", "nodes_refined", "nodes_failed", "prompt_tokens", "output_tokens"),
     reads_metadata=True,

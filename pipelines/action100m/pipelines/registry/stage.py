@@ -48,6 +48,11 @@ class Stage:
     options: type[Message]
     make_item: ItemBuilder
     reads: tuple[str, ...] = ()  # upstream stages whose artifacts (and so fingerprints) it reads
+    # the videos it runs on (None: every one); a stage that runs on some videos only may run on
+    # none of a shard (then it is not called there), and the stages reading it take its artifacts
+    # for the videos it ran on
+    applies: Callable[[VideoEntry], bool] | None = None
+    not_for: str = ""  # which videos `applies` leaves out, for the log ("they have a transcript")
     counters: tuple[str, ...] = ()  # fields of its per-video result summed into the run's statistics
     reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
     release_fields: tuple[str, ...] = ()  # the fields of the release's nodes it makes
@@ -63,6 +68,9 @@ class Stage:
     gpu_settings: Callable[[Sequence[int], str], dict[str, str]] = torch_gpu_settings
     sizes_from_free_memory: bool = False  # sizes itself from the memory free at its start: starts first
     too_big_advice: Callable[[Need], str] = no_advice  # what to change when it does not fit a GPU
+
+    def runs_on(self, video: VideoEntry) -> bool:
+        return self.applies is None or self.applies(video)
 
     @property
     def on_gpu(self) -> bool:

@@ -1,0 +1,79 @@
+"""transcribe: Whisper on each video's speech (the transcriber), beside the embedder: it reads the
+video, nothing upstream, so neither waits for the other. It runs on the videos the plan marks (by
+`--transcribe`: those without a transcript, all, or none); the refine stage and the export take the
+transcript from its artifact for those videos."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from action100m.v1 import transcriber_pb2, transcriber_pb2_grpc
+
+from ..memory.facts import model_facts, working_bytes
+from ..memory.needs import PROCESS_OVERHEAD_BYTES, Need
+from ..state import VideoEntry
+from .stage import Settings, Stage
+
+PROMPT_TOKENS = 4  # <|startoftranscript|><|lang|><|transcribe|> and the first timestamp
+
+
+def transcribe_item(video: VideoEntry, upstream: Mapping[str, str], output: str) -> transcriber_pb2.TranscribeItem:
+    return transcriber_pb2.TranscribeItem(
+        video_uid=video.video_uid, video_uri=video.uri, output_uri=output, video_signature=video.signature
+    )
+
+
+def _config(settings: Settings):  # type: ignore[no-untyped-def]
+    from action100m.transcriber.service import TranscriberConfig
+
+    return TranscriberConfig.from_env(settings)
+
+
+def transcriber_models(settings: Settings) -> list[str]:
+    return [_config(settings).model]
+
+
+def transcriber_need(settings: Settings) -> Need:
+    config = _config(settings)
+    facts = model_facts(config.model)
+    assert facts.text is not None and facts.vision is not None, f"{config.model}: no Whisper shape"
+    batch = config.transcribe_batch_size
+    positions = facts.vision.tokens_per_image  # encoder positions of one 30 s window
+    sequence = PROMPT_TOKENS + config.transcribe_max_new_tokens
+    # self-attention KV over the generated tokens and cross-attention KV over the window, per layer
+    kv = batch * facts.text.layers * (sequence + positions) * facts.text.kv_bytes_per_layer_token
+    return Need(
+        [facts.name],
+        {
+            "weights": facts.weight_bytes,
+            "activations": batch * working_bytes(positions, facts.vision.hidden, facts.vision.intermediate),
+            "kv_cache": kv,
+            "inputs": batch * facts.vision.input_pixels * 2,  # log-mel windows at bf16
+            "process": PROCESS_OVERHEAD_BYTES,
+        },
+    )
+
+
+def wants_transcript(video: VideoEntry) -> bool:
+    return video.transcribe
+
+
+TRANSCRIBE = Stage(
+    name="transcribe",
+    service="transcriber",
+    kind="transcripts",
+    extension="json",
+    stub=transcriber_pb2_grpc.TranscriberStub,
+    method="Transcribe",
+    request=transcriber_pb2.TranscribeRequest,
+    options=transcriber_pb2.TranscribeOptions,
+    make_item=transcribe_item,
+    applies=wants_transcript,
+    not_for="they have a transcript, or the run says --transcribe never",
+    release_fields=("metadata.transcript",),
+    counters=("segments", "windows"),
+    shared_by_input=True,  # what is said in the file: the same file under many uids is transcribed once
+    models=transcriber_models,
+    memory_need=transcriber_need,
+    too_big_advice=lambda need: "fewer windows per batch (A100M_TRANSCRIBE_BATCH_SIZE) or whisper-large-v3-turbo",
+)

@@ -1,0 +1,98 @@
+"""Where a soundtrack has speech: Silero VAD, whose model ships inside the `silero-vad` package
+(no download, works offline), and the speech cut into Whisper's 30 s windows.
+
+Speech regions are packed into windows of at most 30 s of speech each, the silence between them
+left out, so silence costs nothing and yields no text; each window remembers where its pieces
+lie in the video, to put Whisper's timestamps back on the video's clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+
+WINDOW_SECONDS = 30.0  # Whisper's input length
+# A region shorter than this is a click or a breath, not speech Whisper can read.
+MIN_SPEECH_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Samples [start, end) of the soundtrack, at `offset` samples into its window."""
+
+    start: int
+    end: int
+    offset: int
+
+
+@dataclass
+class Window:
+    """Up to 30 s of a video's speech: its pieces in order, and the audio Whisper reads."""
+
+    pieces: list[Piece]
+    audio: np.ndarray
+
+    def video_seconds(self, window_seconds: float) -> float:
+        """A time inside the window (Whisper's timestamp) on the video's clock: in the piece that
+        holds it, else the end of the piece before (a timestamp past the speech)."""
+        sample = window_seconds * SAMPLE_RATE
+        chosen = self.pieces[0]
+        for piece in self.pieces:
+            if piece.offset <= sample:
+                chosen = piece
+        inside = min(max(sample - chosen.offset, 0.0), chosen.end - chosen.start)
+        return (chosen.start + inside) / SAMPLE_RATE
+
+
+class VoiceActivity:
+    """Silero VAD, loaded once per process; its model keeps state between chunks, so one video at a time."""
+
+    def __init__(self) -> None:
+        import warnings
+
+        from silero_vad import load_silero_vad
+
+        with warnings.catch_warnings():  # torch 2.14 deprecates torch.jit.load, which the package uses
+            warnings.simplefilter("ignore", FutureWarning)
+            self._model = load_silero_vad(onnx=False)
+        self._lock = threading.Lock()
+
+    def speech(self, audio: np.ndarray) -> list[tuple[int, int]]:
+        """[start, end) sample ranges of speech, in order."""
+        import torch
+        from silero_vad import get_speech_timestamps
+
+        with self._lock, torch.inference_mode():
+            found = get_speech_timestamps(
+                torch.from_numpy(audio),
+                self._model,
+                sampling_rate=SAMPLE_RATE,
+                min_speech_duration_ms=int(MIN_SPEECH_SECONDS * 1000),
+            )
+        return [(int(region["start"]), int(region["end"])) for region in found]
+
+
+def whole(audio: np.ndarray) -> list[tuple[int, int]]:
+    """The whole soundtrack as one region (no voice activity detection)."""
+    return [(0, len(audio))] if len(audio) else []
+
+
+def windows(audio: np.ndarray, regions: list[tuple[int, int]]) -> list[Window]:
+    """The regions packed in order into windows of at most 30 s; a longer region is cut in 30 s pieces."""
+    limit = int(WINDOW_SECONDS * SAMPLE_RATE)
+    packed: list[list[Piece]] = []
+    used = limit  # no open window yet
+    for start, end in regions:
+        while start < end:
+            if used >= limit:
+                packed.append([])
+                used = 0
+            take = min(end - start, limit - used)
+            packed[-1].append(Piece(start, start + take, used))
+            used += take
+            start += take
+    return [Window(pieces, np.concatenate([audio[p.start : p.end] for p in pieces])) for pieces in packed]

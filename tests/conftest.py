@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -143,10 +144,36 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """The four tiny random models, built once per session."""
+    """The tiny random models (the paper's four and Whisper), built once per session."""
     from action100m.devtools.tiny_models import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+SPOKEN = "Now tighten the chain to five newton metres. Then check that the wheel turns freely."
+SPEECH_STARTS = 5.0  # seconds of silence before the speech
+
+
+@pytest.fixture(scope="session")
+def sound_videos(tmp_path_factory) -> dict[str, Path]:
+    """Three videos as users bring them: `speech` (5 s of silence, then a sentence said by Debian's
+    espeak-ng, then 2 s of silence), `silent` (a soundtrack of silence) and `mute` (no audio stream)."""
+    import numpy as np
+
+    from action100m.devtools.synthetic_video import spoken, write_video
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("no espeak-ng here to say the test sentence (.ci/run installs it with apt where it can)")
+    folder = tmp_path_factory.mktemp("sound-videos")
+    speech = spoken(SPOKEN, silence_before=SPEECH_STARTS, silence_after=2.0)
+    seconds = len(speech) / 16000
+    return {
+        "speech": write_video(folder / "speech.mp4", frames=int(seconds * 8), fps=8, size=(96, 64), soundtrack=speech),
+        "silent": write_video(
+            folder / "silent.mp4", frames=64, fps=8, size=(96, 64), soundtrack=np.zeros(8 * 16000, np.float32)
+        ),
+        "mute": write_video(folder / "mute.mp4", frames=64, fps=8, size=(96, 64)),
+    }
 
 
 @contextlib.contextmanager

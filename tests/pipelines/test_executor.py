@@ -227,3 +227,38 @@ def test_one_file_under_many_uids_is_decoded_and_embedded_once(services, tmp_pat
     assert embed.counters["frames_decoded"] == 50  # one decode for the forty
     assert len(store.list(f"{root}/art/embeddings")) == 1
     assert state.stats["segment"].done == 40  # each uid has its own tree (it names its video)
+
+
+def test_speech_a_subtitle_file_and_silence_reach_the_dataset_as_three_transcripts(
+    services, sound_videos, tmp_path, caplog
+):
+    """The transcriber hears `speech` (no transcript of its own), is not called for `subtitled` (a
+    .vtt beside it), and finds nothing in `mute` (no audio stream): the refiner and the parquet get
+    the transcriber's entries, the subtitle file's, and null; no video fails."""
+    store, root, addresses = services
+    videos = {"speech": sound_videos["speech"], "subtitled": sound_videos["silent"], "mute": sound_videos["mute"]}
+    rows = [{"video_uid": uid, "uri": store.put_file(f"{root}/videos/{uid}.mp4", p)} for uid, p in videos.items()]
+    store.put_bytes(f"{root}/videos/subtitled.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nhello there\n")
+    store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    with caplog.at_level("INFO", logger="action100m.pipeline"):
+        report = run_all(store, root, addresses, preset_options("tiny"), shard_size=3)
+    assert sorted(report.done) == ["mute", "speech", "subtitled"] and not report.failed
+    assert report.stats["transcribe"].done == 2  # speech and mute; the subtitled video was not sent
+    assert "1 of 3 video(s) are not for it (they have a transcript" in caplog.text
+    (data,) = report.files
+    transcripts = {r["video_uid"]: r["metadata"]["transcript"] for r in pq.read_table(data[7:]).to_pylist()}
+    assert transcripts["subtitled"] == [{"time": "1.0", "text": "hello there"}]
+    assert transcripts["mute"] is None
+    heard = transcripts["speech"]
+    assert heard and all(float(entry["time"]) >= 4.8 for entry in heard)  # the speech starts after 5 s
+    assert report.metadata_sources == {
+        "duration": {"container": 3},
+        "transcript": {"subtitles": 1, "transcriber": 2},
+    }
+
+    # every video already has a transcript: the shard never calls the transcriber
+    store.put_bytes(f"{root}/videos/speech.srt", b"1\n00:00:05,500 --> 00:00:07,000\nnow tighten\n")
+    store.put_bytes(f"{root}/videos/mute.vtt", b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n(music)\n")
+    again = run_all(store, root, addresses, preset_options("tiny"), shard_size=3)
+    assert "transcribe" not in again.stats and "transcribe" not in again.stages and not again.failed

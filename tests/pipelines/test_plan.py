@@ -15,9 +15,9 @@ from action100m.pipelines.registry import stage
 from action100m.pipelines.state import StageConfig
 
 
-def planned_shards(store, videos, prefix, shard_size):
+def planned_shards(store, videos, prefix, shard_size, transcribe="missing"):
     """The shards as the first step sees them: loaded back from the plan in the store."""
-    plan = Plan.load(store, plan_run(store, videos, prefix, shard_size).uri)
+    plan = Plan.load(store, plan_run(store, videos, prefix, shard_size, transcribe=transcribe).uri)
     return [plan.shard(store, i, prefix) for i in range(plan.shards)]
 
 
@@ -229,6 +229,31 @@ def test_subtitle_files_beside_the_videos_or_named_become_their_transcripts(loca
     assert vtt.metadata_sources == named.metadata_sources == "transcript=subtitles" and given.metadata_sources == ""
 
 
+@pytest.mark.parametrize(
+    "mode,transcribed",
+    [("missing", ["none", "silent"]), ("always", ["vtt", "given", "empty", "none", "silent"]), ("never", [])],
+)
+def test_the_transcriber_runs_on_the_videos_the_run_says(local_store, mode, transcribed):
+    """`missing` (the default): videos with no transcript from the manifest or a subtitle file; a
+    given one, even empty, is used as is. `always`: every video. `never`: none."""
+    store, root = local_store
+    uids = ("vtt", "given", "empty", "none", "silent")
+    lines = [{"video_uid": uid, "uri": f"{root}/videos/{uid}.mp4"} for uid in uids]
+    lines[1]["transcript"] = [{"time": 3, "text": "from the manifest"}]
+    lines[2]["transcript"] = []
+    lines[4]["title"] = "no transcript, only a title"
+    store.put_bytes(f"{root}/videos/vtt.vtt", VTT.encode())
+    (shard,) = planned_shards(store, manifest_of(store, root, lines), f"{root}/art", shard_size=8, transcribe=mode)
+    assert [video.video_uid for video in shard.videos if video.transcribe] == transcribed
+
+
+def test_an_unknown_transcribe_mode_stops_planning(local_store):
+    store, root = local_store
+    manifest = manifest_of(store, root, [{"video_uid": "a", "uri": f"{root}/a.mp4"}])
+    with pytest.raises(ManifestError, match="transcribe must be one of missing, always, never, got 'sometimes'"):
+        plan_run(store, manifest, f"{root}/art", 8, transcribe="sometimes")
+
+
 def test_a_prefix_of_videos_finds_their_subtitles_in_its_listing(local_store):
     store, root = local_store
     store.put_bytes(f"{root}/clips/a.mp4", b"video")
@@ -295,7 +320,9 @@ def test_a_local_videos_own_tags_duration_and_date_fill_the_metadata_the_manifes
         "20210630",
     )
     assert json.loads(store.get_bytes(named.metadata_uri))["title"] == "My own title"  # the manifest wins
-    assert bike.metadata_sources == "title=container,description=container,duration=container,upload_date=container"
+    assert bike.metadata_sources == (
+        "title=container,description=container,duration=container,upload_date=container,transcript=transcriber"
+    )
     assert "title=container" not in named.metadata_sources
     state = plan.shard(store, 0, f"{root}/art")
     store.put_bytes(plan.report_uri(0), state.to_json().encode())

@@ -31,6 +31,7 @@ def test_the_rows_tree_and_captions_become_the_imported_stages_artifacts(release
     plan = plan_from_dataset(store, start, prefix, shard_size=4, run="r1")
     state = Plan.load(store, plan.uri).shard(store, 0, prefix)
     assert {name: bool(c.fingerprint) for name, c in state.stages.items()} == {
+        "transcribe": False,  # skipped: the rows carry their transcripts
         "embed": False,  # skipped: nothing reads it
         "segment": True,
         "caption": True,
@@ -72,7 +73,7 @@ def test_recaptioning_matches_videos_by_uid_and_a_missing_one_fails_alone_at_pla
     start = StartFrom([to_uri(dataset)], ["caption", "refine"])
     plan = plan_from_dataset(store, start, prefix, 8, "r", videos=to_uri(videos))
     state = plan.shard(store, 0, prefix)
-    assert set(state.stages) == {"embed", "segment"}  # caption runs: its fields are not imported
+    assert set(state.stages) == {"transcribe", "embed", "segment"}  # caption runs: its fields are not imported
     kitchen, garden = state.videos
     assert kitchen.uri == to_uri(videos / "kitchen.mp4") and not kitchen.error
     assert store.exists(state.artifact(stage("segment"), kitchen))

@@ -60,14 +60,18 @@ def card_data(report: RunReport, facts: CardFacts, title: str) -> Any:
 
 
 def _metadata_sources(report: RunReport) -> list[str]:
-    """Which metadata fields planning took from the video files (container tags, duration, date) or
-    from subtitle files, for how many videos; the rest came from the manifest or are null."""
+    """Which metadata fields came from the video files (container tags, duration, date), subtitle
+    files or the transcriber, for how many videos; the rest came from the manifest or are null."""
     if not report.metadata_sources:
         return []
     lines = ["", "## Metadata not from the manifest", "", "| field | from | videos |", "|---|---|---|"]
     for name, sources in sorted(report.metadata_sources.items()):
         for source, count in sorted(sources.items()):
-            where = {"container": "the video file's container", "subtitles": "a subtitle file"}.get(source, source)
+            where = {
+                "container": "the video file's container",
+                "subtitles": "a subtitle file",
+                "transcriber": "the transcriber (Whisper; null where it heard no speech)",
+            }.get(source, source)
             lines.append(f"| {name} | {where} | {count} |")
     return lines
 

@@ -355,10 +355,18 @@ def plan_run(
             signature = store.signature(uri)
             metadata, from_subtitles = with_transcript(store, entry, sidecars)
             metadata, from_container = with_file_metadata(str(uri), metadata)
-            sources = [f"{name}=container" for name in from_container] + [f"{n}=subtitles" for n in from_subtitles]
             transcriber = wants_transcriber(transcribe, metadata)
+            heard = ["transcript=transcriber"] if transcriber else [f"{n}=subtitles" for n in from_subtitles]
+            sources = [f"{name}=container" for name in from_container] + heard
             if metadata is None:
-                return VideoEntry(uid, uri, signature=signature, stream=stream, transcribe=transcriber)
+                return VideoEntry(
+                    uid,
+                    uri,
+                    signature=signature,
+                    stream=stream,
+                    metadata_sources=",".join(sources),
+                    transcribe=transcriber,
+                )
             metadata = normalize_metadata(metadata)
             metadata_uri = metadata_key(artifact_prefix, uid, metadata)
             if not store.exists(metadata_uri):

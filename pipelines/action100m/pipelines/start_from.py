@@ -130,7 +130,7 @@ def imported_configs(start: StartFrom, digest: str) -> dict[str, StageConfig]:
     configs: dict[str, StageConfig] = {}
     for name in start.skipped:
         if name not in IMPORTABLE:
-            configs[name] = StageConfig("", [], {}, source=f"skipped: {source} has the tree")
+            configs[name] = StageConfig("", [], {}, source=f"skipped: {source} has its tree and metadata")
             continue
         upstream = [configs[r].fingerprint for r in stage(name).reads if configs[r].fingerprint]
         fp = fingerprint(name, imported=digest, upstream=upstream)

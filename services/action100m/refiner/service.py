@@ -97,6 +97,25 @@ class RefinerConfig:
         raise ValueError(f"A100M_REFINER_BACKEND={self.backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
+def read_job(store: ArtifactStore, item: refiner_pb2.RefineItem) -> RefineJob:
+    """What the refiner works from for one video: its tree, captions and metadata, with the
+    transcriber's transcript in place of the metadata's when the item names one."""
+    tree = SegmentTree.from_json(store.get_bytes(item.tree_uri), item.tree_uri)
+    captions = Captions.from_json(store.get_bytes(item.captions_uri), item.captions_uri)
+    metadata = None
+    if item.metadata_uri:
+        try:
+            metadata = json.loads(store.get_bytes(item.metadata_uri))
+        except ValueError as err:
+            raise StageInputError(f"{item.metadata_uri}: metadata is not JSON ({err})") from None
+        if not isinstance(metadata, dict):
+            raise StageInputError(f"{item.metadata_uri}: metadata must be a JSON object")
+    if item.transcript_uri:  # what the transcriber heard replaces the metadata's transcript
+        transcript = Transcript.from_json(store.get_bytes(item.transcript_uri), item.transcript_uri)
+        metadata = transcript.into(metadata)
+    return RefineJob(item.video_uid, tree, captions, metadata)
+
+
 class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
     def __init__(self, store: ArtifactStore, config: RefinerConfig):
         super().__init__(store)
@@ -125,20 +144,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
         )
 
     def _prepare(self, item: refiner_pb2.RefineItem, files) -> RefineJob:
-        tree = SegmentTree.from_json(self.store.get_bytes(item.tree_uri), item.tree_uri)
-        captions = Captions.from_json(self.store.get_bytes(item.captions_uri), item.captions_uri)
-        metadata = None
-        if item.metadata_uri:
-            try:
-                metadata = json.loads(self.store.get_bytes(item.metadata_uri))
-            except ValueError as err:
-                raise StageInputError(f"{item.metadata_uri}: metadata is not JSON ({err})") from None
-            if not isinstance(metadata, dict):
-                raise StageInputError(f"{item.metadata_uri}: metadata must be a JSON object")
-        if item.transcript_uri:  # what the transcriber heard replaces the metadata's transcript
-            transcript = Transcript.from_json(self.store.get_bytes(item.transcript_uri), item.transcript_uri)
-            metadata = transcript.into(metadata)
-        return RefineJob(item.video_uid, tree, captions, metadata)
+        return read_job(self.store, item)
 
     def Refine(
         self, request: refiner_pb2.RefineRequest, context: grpc.ServicerContext

@@ -1,0 +1,44 @@
+"""Speech packed into Whisper's 30 s windows, and Whisper's times put back on the video's clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from action100m.transcriber.audio import SAMPLE_RATE
+from action100m.transcriber.vad import Piece, whole, windows
+
+S = SAMPLE_RATE
+
+
+def test_speech_is_packed_without_the_silence_between_and_cut_at_30_seconds():
+    audio = np.arange(100 * S, dtype=np.float32)
+    regions = [(2 * S, 12 * S), (20 * S, 40 * S), (50 * S, 95 * S)]  # 10 s, 20 s, 45 s of speech
+    cut = windows(audio, regions)
+    assert [len(w.audio) / S for w in cut] == [30.0, 30.0, 15.0]  # 75 s of speech, no silence
+    assert cut[0].pieces == [Piece(2 * S, 12 * S, 0), Piece(20 * S, 40 * S, 10 * S)]
+    assert cut[1].pieces == [Piece(50 * S, 80 * S, 0)]  # a region longer than a window goes on in the next
+    assert cut[2].pieces == [Piece(80 * S, 95 * S, 0)]
+    np.testing.assert_array_equal(cut[0].audio[: 10 * S], audio[2 * S : 12 * S])
+
+
+@pytest.mark.parametrize(
+    "inside,on_video",
+    [
+        (0.0, 2.0),  # the start of the first piece
+        (9.5, 11.5),
+        (10.0, 20.0),  # the second piece starts 10 s into the window, at 20 s of the video
+        (29.98, 39.98),
+        (31.0, 40.0),  # past the speech: the end of the last piece
+    ],
+)
+def test_a_time_in_a_window_is_a_time_of_the_video(inside, on_video):
+    audio = np.zeros(60 * S, dtype=np.float32)
+    (window,) = windows(audio, [(2 * S, 12 * S), (20 * S, 40 * S)])
+    assert window.video_seconds(inside) == pytest.approx(on_video)
+
+
+def test_without_voice_activity_detection_the_whole_soundtrack_is_read():
+    audio = np.zeros(65 * S, dtype=np.float32)
+    assert [len(w.audio) / S for w in windows(audio, whole(audio))] == [30.0, 30.0, 5.0]
+    assert whole(np.zeros(0, np.float32)) == [] and windows(audio, []) == []

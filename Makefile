@@ -8,7 +8,7 @@
 #   make test    make env, make lint, then the whole test suite (what CI runs)
 #   make demo    the main job end to end, offline: sample videos, tiny models, `a100m run`, validate
 #   make protos  regenerate services/action100m/v1 (gRPC stubs, committed) after editing protos/
-#   make images  the five images (docker, podman or buildah): make images REGISTRY=... TAG=...
+#   make images  the six images (docker, podman or buildah): make images REGISTRY=... TAG=...
 #   make format  apply ruff's fixes and formatting
 
 PYTHON ?= python3.11

@@ -1,6 +1,6 @@
 """`a100m run` on 8, 64 and 256 short synthetic videos with the tiny models: where the time goes.
 
-Each size is a fresh run (its own output folder) of the real command: the four services on
+Each size is a fresh run (its own output folder) of the real command: the five services on
 loopback, the DAG through kfp.local. Columns: the run's wall time, the services' start-up, the
 pipeline (wall minus start-up), the DAG alone (kfp.local's first to last line), the time the steps
 spent in service calls, and the orchestration around them, read from kfp.local's task log:

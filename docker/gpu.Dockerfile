@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# The GPU services (embedder, captioner, refiner): one recipe, built once per service, and each
+# The GPU services (transcriber, embedder, captioner, refiner): one recipe, built once per service, and each
 # image serves its own service by default (A100M_SERVICE). `make images` builds them all.
 #   docker build -f docker/gpu.Dockerfile --build-arg SERVICE=captioner -t REGISTRY/captioner:TAG .
 #   docker build -f docker/gpu.Dockerfile --build-arg SERVICE=refiner \

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -232,3 +234,37 @@ def watch_services(run: subprocess.Popen[str], timeout: float = 900) -> tuple[st
         done.set()
         watcher.join()
     return output, snapshots
+
+
+class ServiceProcess:
+    """A real service (`python -m action100m.<name>`) on a fixed port, to kill and start again."""
+
+    def __init__(self, name: str, env: dict[str, str], port: int, log: Path):
+        self.name, self.env, self.port, self.log = name, env, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "a") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"action100m.{self.name}"],
+                env={**os.environ, **self.env, "A100M_PORT": str(self.port), "A100M_HOST": "127.0.0.1"},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        """As `a100m run` waits for its services (the log must be `<folder>/<name>.log`)."""
+        from action100m.pipelines.local.services import wait_serving
+
+        assert self.log.name == f"{self.name}.log"
+        wait_serving(self.name, f"127.0.0.1:{self.port}", self.process, time.monotonic() + timeout, self.log.parent)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)

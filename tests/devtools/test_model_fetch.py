@@ -14,7 +14,8 @@ from action100m.common.healthcheck import is_serving
 
 from ..support import free_port, wait_for
 
-PAPER = {
+PAPER = {  # in stage order
+    "openai/whisper-large-v3": "whisper",
     "facebook/vjepa2-vitg-fpc64-384": "vjepa2",
     "facebook/Perception-LM-3B": "perception_lm",
     "meta-llama/Llama-3.2-11B-Vision-Instruct": "mllama",
@@ -54,6 +55,7 @@ def test_a_preset_already_in_the_cache_is_found_whole(tiny_models, tmp_path):
 
 def test_a_missing_model_is_one_line(tiny_models, tmp_path):
     hf_home = tmp_path / "hf"
+    publish(hf_home, "openai/whisper-large-v3", tiny_models["whisper"])
     publish(hf_home, "facebook/vjepa2-vitg-fpc64-384", tiny_models["vjepa2"])
     done = fetch(hf_home, "--preset", "paper")
     assert done.returncode == 2

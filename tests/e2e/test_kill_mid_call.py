@@ -15,10 +15,6 @@ pick another token.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,12 +28,11 @@ from action100m.embedder.pipeline import embed_videos
 from action100m.pipelines.executor import RetryPolicy, execute
 from action100m.pipelines.keys import uid_key
 from action100m.pipelines.local.presets import preset_env, preset_options
-from action100m.pipelines.local.services import wait_serving
 from action100m.pipelines.registry import stage
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
 from action100m.segmenter.segment import segment_video
 
-from ..support import free_port
+from ..support import ServiceProcess, free_port
 
 VIDEOS = {"v1": (0, 90), "v2": (0, 60, 120), "v3": (0, 100), "v4": (0, 50, 110)}
 pytestmark = pytest.mark.slow
@@ -53,38 +48,6 @@ def trees(tiny_models, tmp_path_factory):
     encoder = VJepa2Encoder(str(tiny_models["vjepa2"]), device="cpu")
     embedded = dict(embed_videos(encoder, [(uid, str(p)) for uid, p in paths.items()]))
     return {uid: (paths[uid], segment_video(uid, embedded[uid].embeddings)) for uid in VIDEOS}
-
-
-class CaptionerProcess:
-    """The real captioner service (`python -m action100m.captioner`) on a fixed port."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path):
-        self.env, self.port, self.log = env, port, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "a") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "action100m.captioner"],
-                env={**os.environ, **self.env, "A100M_PORT": str(self.port), "A100M_HOST": "127.0.0.1"},
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_serving(self, timeout: float = 120) -> None:
-        """As `a100m run` waits for its services (the log must be `<folder>/captioner.log`)."""
-        assert self.log.name == "captioner.log"
-        wait_serving("captioner", f"127.0.0.1:{self.port}", self.process, time.monotonic() + timeout, self.log.parent)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
 
 
 def shard_for(store: ArtifactStore, prefix: str, trees) -> ShardState:
@@ -111,7 +74,7 @@ def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp
         "A100M_CAPTION_BATCH_SIZE": "1",  # deterministic whatever the call's composition
         "A100M_METRICS_PORT": "-1",
     }
-    service = CaptionerProcess(env, free_port(), tmp_path / "captioner.log")
+    service = ServiceProcess("captioner", env, free_port(), tmp_path / "captioner.log")
     address = f"127.0.0.1:{service.port}"
     options = preset_options("tiny")
     caption = [stage("caption")], {"caption": address}

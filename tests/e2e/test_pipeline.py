@@ -1,4 +1,4 @@
-"""The whole pipeline: 3 synthetic videos (one corrupt), tiny models, the four services over gRPC
+"""The whole pipeline: 3 synthetic videos (one corrupt), tiny models, the five services over gRPC
 (the refiner the suite's vLLM one), artifacts in a moto S3 server, the KFP DAG through kfp.local;
 then reruns."""
 

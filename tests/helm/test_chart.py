@@ -12,7 +12,7 @@ import yaml
 CHART = Path(__file__).resolve().parents[2] / "helm" / "action100m"
 KUBE_VERSIONS = ("1.30.0", "1.33.0")
 CRD_KINDS = {"ServiceMonitor", "ScaledObject"}  # not in the core schemas; checked by their own tests
-SERVICES = ("embedder", "segmenter", "captioner", "refiner")
+SERVICES = ("transcriber", "embedder", "segmenter", "captioner", "refiner")
 
 VALUE_SETS = {
     "defaults": {},
@@ -158,6 +158,7 @@ def test_each_service_has_a_headless_and_a_regular_service_pdb_and_network_polic
         for name, d in by_kind(documents, "StatefulSet").items()
     }
     assert sizes == {
+        "demo-action100m-transcriber": "20Gi",
         "demo-action100m-embedder": "50Gi",
         "demo-action100m-captioner": "150Gi",
         "demo-action100m-refiner": "300Gi",
@@ -174,7 +175,7 @@ def test_optional_pieces_appear_when_enabled(chart):
     assert scaled["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"  # the refiner keeps a cache per replica
     assert "replicas" not in workloads(documents)["demo-action100m-refiner"]["spec"]
     monitors = by_kind(documents, "ServiceMonitor")
-    assert len(monitors) == 4 and all(m["metadata"]["labels"]["release"] == "prom" for m in monitors.values())
+    assert len(monitors) == len(SERVICES) and all(m["metadata"]["labels"]["release"] == "prom" for m in monitors.values())
     minio = render(chart, VALUE_SETS["minio-private-ca-token"])
     assert "demo-action100m-minio" in workloads(minio)
     assert not by_kind(minio, "PersistentVolumeClaim").get("demo-action100m-model-cache")  # existing claim used
@@ -292,6 +293,7 @@ def test_each_replica_fetches_its_own_models_into_its_own_claim_then_loads_offli
         assert init["securityContext"]["readOnlyRootFilesystem"] is True
         fetched[service] = [init["args"][i + 1] for i, arg in enumerate(init["args"]) if arg == "--model"]
     assert fetched == {
+        "transcriber": ["openai/whisper-large-v3"],
         "embedder": ["facebook/vjepa2-vitg-fpc64-384"],
         "captioner": ["facebook/Perception-LM-3B", "meta-llama/Llama-3.2-11B-Vision-Instruct"],
         "refiner": ["openai/gpt-oss-120b"],
@@ -323,6 +325,7 @@ def test_a_hook_job_fills_a_shared_read_write_many_cache_before_the_services(cha
     args = container["args"]
     assert args[:3] == ["models", "fetch", "/models/huggingface"]
     assert [args[i + 1] for i, arg in enumerate(args) if arg == "--model"] == [
+        "openai/whisper-large-v3",
         "facebook/vjepa2-vitg-fpc64-384",
         "facebook/Perception-LM-3B",
         "meta-llama/Llama-3.2-11B-Vision-Instruct",

@@ -254,7 +254,7 @@ def test_speech_a_subtitle_file_and_silence_reach_the_dataset_as_three_transcrip
     assert heard and all(float(entry["time"]) >= 4.8 for entry in heard)  # the speech starts after 5 s
     assert report.metadata_sources == {
         "duration": {"container": 3},
-        "transcript": {"subtitles": 1, "transcriber": 2},
+        "transcript": {"subtitles": 1, "speech-recognition": 2},
     }
 
     # every video already has a transcript: the shard never calls the transcriber

@@ -321,7 +321,7 @@ def test_a_local_videos_own_tags_duration_and_date_fill_the_metadata_the_manifes
     )
     assert json.loads(store.get_bytes(named.metadata_uri))["title"] == "My own title"  # the manifest wins
     assert bike.metadata_sources == (
-        "title=container,description=container,duration=container,upload_date=container,transcript=transcriber"
+        "title=container,description=container,duration=container,upload_date=container,transcript=speech-recognition"
     )
     assert "title=container" not in named.metadata_sources
     state = plan.shard(store, 0, f"{root}/art")

@@ -1,6 +1,6 @@
-{{/* The four services, in pipeline order. */}}
+{{/* The five services, in pipeline order. */}}
 {{- define "action100m.services" -}}
-embedder segmenter captioner refiner
+transcriber embedder segmenter captioner refiner
 {{- end -}}
 
 {{- define "action100m.fullname" -}}
@@ -51,7 +51,7 @@ The refiner loads weights only with its vLLM backend. */}}
 {{- define "action100m.serviceModels" -}}
 {{- $svc := index .root.Values .name -}}
 {{- $models := list -}}
-{{- range $key := list "A100M_EMBEDDER_MODEL" "A100M_CAPTIONER_VIDEO_MODEL" "A100M_CAPTIONER_IMAGE_MODEL" "A100M_REFINER_MODEL" -}}
+{{- range $key := list "A100M_TRANSCRIBER_MODEL" "A100M_EMBEDDER_MODEL" "A100M_CAPTIONER_VIDEO_MODEL" "A100M_CAPTIONER_IMAGE_MODEL" "A100M_REFINER_MODEL" -}}
 {{- $model := index $svc.env $key -}}
 {{- if and $model (or (ne $.name "refiner") (eq (index $svc.env "A100M_REFINER_BACKEND" | default "vllm") "vllm")) -}}
 {{- $models = append $models $model -}}

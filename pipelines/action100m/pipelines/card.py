@@ -70,7 +70,7 @@ def _metadata_sources(report: RunReport) -> list[str]:
             where = {
                 "container": "the video file's container",
                 "subtitles": "a subtitle file",
-                "transcriber": "the transcriber (Whisper; null where it heard no speech)",
+                "speech-recognition": "speech recognition (the transcribe stage; null where it heard no speech)",
             }.get(source, source)
             lines.append(f"| {name} | {where} | {count} |")
     return lines

@@ -356,7 +356,7 @@ def plan_run(
             metadata, from_subtitles = with_transcript(store, entry, sidecars)
             metadata, from_container = with_file_metadata(str(uri), metadata)
             transcriber = wants_transcriber(transcribe, metadata)
-            heard = ["transcript=transcriber"] if transcriber else [f"{n}=subtitles" for n in from_subtitles]
+            heard = ["transcript=speech-recognition"] if transcriber else [f"{n}=subtitles" for n in from_subtitles]
             sources = [f"{name}=container" for name in from_container] + heard
             if metadata is None:
                 return VideoEntry(

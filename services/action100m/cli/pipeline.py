@@ -15,11 +15,15 @@ from typing import Any
 
 
 def register(commands: Any) -> None:
-    from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
-    from action100m.pipelines.registry import STAGES
-
     pipeline = commands.add_parser("pipeline", help="the Kubeflow pipeline", description="The Kubeflow pipeline.")
     pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)
+    _compile_parser(pipeline_commands)
+    _submit_parser(pipeline_commands)
+
+
+def _compile_parser(pipeline_commands: Any) -> None:
+    from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
+
     compile_ = pipeline_commands.add_parser(
         "compile", help="write the pipeline YAML", description="Compiles the KFP v2 pipeline to YAML."
     )
@@ -35,6 +39,13 @@ def register(commands: Any) -> None:
     )
     compile_.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
     compile_.set_defaults(run=compile_command)
+
+
+def _submit_parser(pipeline_commands: Any) -> None:
+    from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
+    from action100m.pipelines.plan import TRANSCRIBE_MODES
+    from action100m.pipelines.registry import STAGES
+
     submit = pipeline_commands.add_parser(
         "submit",
         help="start a run on a KFP cluster",
@@ -88,7 +99,7 @@ def register(commands: Any) -> None:
     submit.add_argument(
         "--transcribe",
         default="missing",
-        choices=("missing", "always", "never"),
+        choices=TRANSCRIBE_MODES,
         help="the videos the transcriber runs on: those without a transcript (default), all, or none",
     )
     for spec in STAGES:

@@ -11,6 +11,7 @@ from .presets_help import PRESETS_HELP
 
 def register(commands: Any) -> None:
     from action100m.pipelines.local.presets import PRESETS
+    from action100m.pipelines.plan import TRANSCRIBE_MODES
     from action100m.pipelines.local.schedule import SCHEDULES
 
     run = commands.add_parser(
@@ -75,7 +76,7 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--transcribe",
         default="missing",
-        choices=("missing", "always", "never"),
+        choices=TRANSCRIBE_MODES,
         help="the videos the transcriber (Whisper) runs on: those without a transcript in the manifest or a "
         "subtitle file (default), all (its transcript replaces theirs), or none",
     )

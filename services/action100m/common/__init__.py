@@ -1,1 +1,1 @@
-"""Code shared by the four services: artifact store, video reader, gRPC bootstrap, release format."""
+"""Code shared by the services: artifact store, video reader, gRPC bootstrap, release format."""

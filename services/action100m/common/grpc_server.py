@@ -1,4 +1,4 @@
-"""The gRPC server bootstrap shared by the four services.
+"""The gRPC server bootstrap shared by the five services.
 
 One `ServiceHost` gives a service: health checking (NOT_SERVING until its models are loaded, and
 again while it drains), reflection, a Prometheus /metrics port, raised message limits, the shared

@@ -54,8 +54,12 @@ class VoiceActivity:
     def __init__(self) -> None:
         import warnings
 
-        from silero_vad import load_silero_vad
+        import torch
 
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad  # its import sets torch to one thread, for the whole process
+
+        torch.set_num_threads(threads)
         with warnings.catch_warnings():  # torch 2.14 deprecates torch.jit.load, which the package uses
             warnings.simplefilter("ignore", FutureWarning)
             self._model = load_silero_vad(onnx=False)

@@ -15,9 +15,10 @@ from kfp.local.logging_utils import indented_print
 from action100m.pipelines.local.kfp_driver import builtin_print_restored
 from action100m.pipelines.local.progress import POLL_SHARE_INVERSE, ProgressWatcher
 from action100m.pipelines.plan import Plan, plan_run
-from action100m.pipelines.registry import STAGES
+from action100m.pipelines.registry import STAGES, stage
 
 FINGERPRINTS = {spec.name: f"fp-{spec.name}" for spec in STAGES}
+EMBED = stage("embed")
 
 
 def planned_videos(store, root, count):
@@ -39,7 +40,7 @@ def publish(store, root, stage, video):
 def test_a_log_gets_a_line_when_counts_move_at_most_once_per_log_every_and_the_last_one(local_store):
     store, root = local_store
     plan, videos = planned_videos(store, root, 8)
-    embed = STAGES[0]
+    embed = EMBED
     out = io.StringIO()  # not a terminal: plain lines
     with ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=out, every=0.01, log_every=0.5):
         for video in videos:  # 8 counts moving over ~0.8 s, polled every 10 ms
@@ -48,7 +49,7 @@ def test_a_log_gets_a_line_when_counts_move_at_most_once_per_log_every_and_the_l
     lines = out.getvalue().splitlines()
     # one line per count change would be 9 (and one per poll ~80); at most one per 0.5 s, plus the last
     assert 2 <= len(lines) <= 4, lines
-    assert all(line.startswith("  progress: embed ") for line in lines), lines
+    assert all(line.startswith("  progress: transcribe 0/8, embed ") for line in lines), lines
     assert "embed 8/8" in lines[-1] and "segment 0/8" in lines[-1], lines[-1]
     counts = [int(line.split("embed ")[1].split("/")[0]) for line in lines]
     assert counts == sorted(counts), "counts never go back"
@@ -57,13 +58,13 @@ def test_a_log_gets_a_line_when_counts_move_at_most_once_per_log_every_and_the_l
 def test_artifacts_of_other_videos_and_configurations_are_not_counted(local_store):
     store, root = local_store
     plan, videos = planned_videos(store, root, 3)
-    embed = STAGES[0]
+    embed = EMBED
     publish(store, root, embed, videos[0])
     store.put_bytes(embed.artifact(f"{root}/art", "an-older-fingerprint", videos[1]), b"stale")
     store.put_bytes(f"{root}/art/{embed.kind}/{FINGERPRINTS['embed']}/another-video.npz", b"not ours")
     watcher = ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=io.StringIO())
     assert watcher.poll() is True  # the plan was read: the total is known
-    assert watcher.line().startswith("  progress: embed 1/3, segment 0/3"), watcher.line()
+    assert watcher.line().startswith("  progress: transcribe 0/3, embed 1/3, segment 0/3"), watcher.line()
     assert watcher.poll() is False  # nothing moved
 
 
@@ -79,8 +80,8 @@ def test_the_wait_between_polls_grows_with_what_a_poll_costs(local_store):
 
     store.list = list_taking_50ms
     watcher._timed_poll()
-    # 4 stages x 50 ms listed: the next wait is at least ten times that, not the 1 ms asked for
-    assert watcher.delay >= POLL_SHARE_INVERSE * 4 * 0.05
+    # 5 stages x 50 ms listed: the next wait is at least ten times that, not the 1 ms asked for
+    assert watcher.delay >= POLL_SHARE_INVERSE * 5 * 0.05
 
 
 def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(local_store):
@@ -88,7 +89,7 @@ def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(loc
     plan, videos = planned_videos(store, root, 2)
     out = io.StringIO()
     with ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=out, every=0.01, log_every=60):
-        publish(store, root, STAGES[0], videos[0])
+        publish(store, root, EMBED, videos[0])
         time.sleep(0.2)
         answering = store.list
 
@@ -97,7 +98,7 @@ def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(loc
 
         store.list = list_failing
     lines = out.getvalue().splitlines()
-    assert lines[-1].startswith("  progress: embed 1/2") and "the store did not answer: connection refused" in lines[-1]
+    assert lines[-1].startswith("  progress: transcribe 0/2, embed 1/2") and "the store did not answer: connection refused" in lines[-1]
     store.list = answering
 
 

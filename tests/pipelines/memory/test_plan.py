@@ -31,7 +31,7 @@ def test_the_paper_on_one_80gb_gpu_runs_stage_by_stage():
     on_gpu = [n.total for n in plan.needs if n.on_gpu]
     assert sum(on_gpu) > usable and all(total <= usable for total in on_gpu)  # not together; each alone
     assert plan.schedule.kind == "stagewise"
-    assert [p.service for p in plan.schedule.placements] == ["embedder", "captioner", "refiner"]
+    assert [p.service for p in plan.schedule.placements] == ["transcriber", "embedder", "captioner", "refiner"]
     assert all(p.gpus == [0] for p in plan.schedule.placements)
     refiner = next(n for n in plan.needs if n.service == "refiner")
     assert refiner.parts["weights"] == int(65e9)  # gpt-oss-120b's MXFP4 weights, the largest part
@@ -41,7 +41,7 @@ def test_the_paper_on_eight_80gb_gpus_runs_together_each_service_on_its_own_gpu(
     plan = plan_memory(PAPER, list(range(8)), gib(80))
     assert plan.schedule.kind == "together"
     gpus = [gpu for p in plan.schedule.placements for gpu in p.gpus]
-    assert len(gpus) == len(set(gpus)) == 3  # spread: no two services share a GPU
+    assert len(gpus) == len(set(gpus)) == 4  # spread: no two services share a GPU
     refiner = next(p for p in plan.schedule.placements if p.service == "refiner")
     assert refiner.env["A100M_REFINER_TENSOR_PARALLEL_SIZE"] == "1"  # it fits one 80 GB GPU
     assert all(p.env["CUDA_VISIBLE_DEVICES"] == ",".join(map(str, p.gpus)) for p in plan.schedule.placements)

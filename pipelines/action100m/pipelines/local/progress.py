@@ -25,7 +25,7 @@ from action100m.common.store import ArtifactStore
 
 from ..keys import artifact_key
 from ..plan import Plan
-from ..registry import STAGES
+from ..registry import STAGES, stage
 from ..state import VideoEntry
 
 POLL_SHARE_INVERSE = 10  # the store spends at most a tenth of the run's time answering the watcher
@@ -53,7 +53,9 @@ def published_counts(
         fp = fingerprints[spec.name]
         folder = posixpath.dirname(artifact_key(prefix, spec.kind, fp, "x", spec.extension))
         present = {uri.rsplit("/", 1)[-1] for uri in store.list(folder)}
-        counts[spec.name] = sum(1 for video in videos if spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present)
+        counts[spec.name] = sum(
+            1 for video in videos if spec.runs_on(video) and spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present
+        )
     return counts
 
 
@@ -135,14 +137,22 @@ class ProgressWatcher:
                 count.done, changed = done, True
         return changed
 
+    def total_of(self, name: str) -> int | None:
+        """The videos a stage runs on: every video, or those the plan marks for it (the transcriber's)."""
+        spec = stage(name)
+        if spec.applies is None or not self._planned:
+            return self.total if spec.applies is None else None
+        return sum(1 for video in self._videos if spec.runs_on(video))
+
     def line(self) -> str:
         parts = []
         for name, count in self.counts.items():
+            total = self.total_of(name)
             rate = count.rate()
-            left = (self.total or 0) - count.done
+            left = (total or 0) - count.done
             eta = f", ETA {left / rate:.0f}s" if rate > 0 and left > 0 else ""
             per = f" ({rate * 60:.1f}/min{eta})" if rate > 0 else ""
-            parts.append(f"{name} {count.done}/{self.total if self.total is not None else '?'}{per}")
+            parts.append(f"{name} {count.done}/{total if total is not None else '?'}{per}")
         return "  progress: " + ", ".join(parts)
 
     def _timed_poll(self) -> bool:
@@ -177,7 +187,7 @@ class ProgressWatcher:
             while not self.stop_event.wait(self.delay):
                 self._timed_poll()
                 for name, count in self.counts.items():
-                    bars.update(tasks[name], completed=count.done, total=self.total)
+                    bars.update(tasks[name], completed=count.done, total=self.total_of(name))
             self._timed_poll()
             for name, count in self.counts.items():
-                bars.update(tasks[name], completed=count.done, total=self.total)
+                bars.update(tasks[name], completed=count.done, total=self.total_of(name))

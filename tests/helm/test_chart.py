@@ -175,7 +175,9 @@ def test_optional_pieces_appear_when_enabled(chart):
     assert scaled["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"  # the refiner keeps a cache per replica
     assert "replicas" not in workloads(documents)["demo-action100m-refiner"]["spec"]
     monitors = by_kind(documents, "ServiceMonitor")
-    assert len(monitors) == len(SERVICES) and all(m["metadata"]["labels"]["release"] == "prom" for m in monitors.values())
+    assert len(monitors) == len(SERVICES) and all(
+        m["metadata"]["labels"]["release"] == "prom" for m in monitors.values()
+    )
     minio = render(chart, VALUE_SETS["minio-private-ca-token"])
     assert "demo-action100m-minio" in workloads(minio)
     assert not by_kind(minio, "PersistentVolumeClaim").get("demo-action100m-model-cache")  # existing claim used

@@ -11,8 +11,8 @@ from .presets_help import PRESETS_HELP
 
 def register(commands: Any) -> None:
     from action100m.pipelines.local.presets import PRESETS
-    from action100m.pipelines.plan import TRANSCRIBE_MODES
     from action100m.pipelines.local.schedule import SCHEDULES
+    from action100m.pipelines.plan import TRANSCRIBE_MODES
 
     run = commands.add_parser(
         "run",

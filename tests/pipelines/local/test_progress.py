@@ -98,7 +98,10 @@ def test_the_final_counts_come_last_and_a_store_that_stops_answering_is_said(loc
 
         store.list = list_failing
     lines = out.getvalue().splitlines()
-    assert lines[-1].startswith("  progress: transcribe 0/2, embed 1/2") and "the store did not answer: connection refused" in lines[-1]
+    assert (
+        lines[-1].startswith("  progress: transcribe 0/2, embed 1/2")
+        and "the store did not answer: connection refused" in lines[-1]
+    )
     store.list = answering
 
 

@@ -54,7 +54,9 @@ def published_counts(
         folder = posixpath.dirname(artifact_key(prefix, spec.kind, fp, "x", spec.extension))
         present = {uri.rsplit("/", 1)[-1] for uri in store.list(folder)}
         counts[spec.name] = sum(
-            1 for video in videos if spec.runs_on(video) and spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present
+            1
+            for video in videos
+            if spec.runs_on(video) and spec.artifact(prefix, fp, video).rsplit("/", 1)[-1] in present
         )
     return counts
 

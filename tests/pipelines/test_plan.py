@@ -332,3 +332,26 @@ def test_a_local_videos_own_tags_duration_and_date_fill_the_metadata_the_manifes
     }
     card = dataset_card(report)
     assert "## Metadata not from the manifest" in card and "| duration | the video file's container | 2 |" in card
+
+
+def test_an_s3_videos_own_tags_are_read_from_its_header_through_a_presigned_url(moto_s3, tmp_path):
+    """A manifest's S3 video without metadata: its container's header is read with range requests
+    (FFmpeg on a presigned URL), never the whole file."""
+    from urllib.parse import urlsplit
+
+    from action100m.common.store import ArtifactStore, S3Settings
+
+    settings = S3Settings(endpoint=urlsplit(moto_s3).netloc, secure=False, access_key="testing", secret_key="testing")
+    client = settings.client()
+    if not client.bucket_exists("plan-tags"):
+        client.make_bucket("plan-tags")
+    root = "s3://plan-tags/run"
+    store = ArtifactStore([root], s3=settings)
+    video = tagged_video(tmp_path / "bike.mp4", title="Fixing a chain", creation_time="2021-06-30T12:00:00Z")
+    store.put_file(f"{root}/videos/bike.mp4", video)
+    store.put_bytes(f"{root}/m.jsonl", json.dumps({"video_uid": "bike", "uri": f"{root}/videos/bike.mp4"}).encode())
+    plan = Plan.load(store, plan_run(store, f"{root}/m.jsonl", f"{root}/art", 8).uri)
+    (bike,) = plan.shard(store, 0, f"{root}/art").videos
+    meta = json.loads(store.get_bytes(bike.metadata_uri))
+    assert (meta["title"], meta["duration"], meta["upload_date"]) == ("Fixing a chain", 2, "20210630")
+    assert "title=container" in bike.metadata_sources

@@ -3,7 +3,7 @@
 They run in the pipeline image (docker/pipeline.Dockerfile, `action100m[pipelines]` installed),
 or, in the one-machine run, in this environment. Everything heavy happens in the services. What
 passes between them stays small whatever the run's size: the plan's URI, shard indices, and one
-shard's state (a few KB). Where the store is and what a step may touch (A100M_ALLOWED_ROOTS,
+shard's state's URI. Where the store is and what a step may touch (A100M_ALLOWED_ROOTS,
 A100M_READ_ONLY_ROOTS, A100M_S3_ENDPOINT) come from the step's environment: the chart's pipeline
 ConfigMap on a cluster, the run's own values in the one-machine run.
 (No `from __future__ import annotations` here: KFP reads the real type hints.)
@@ -61,8 +61,9 @@ def run_stage(
     overwrite: bool,
 ) -> str:
     """One stage of the registry on one shard through its service (its address in `addresses`, its
-    Options fields in `options`, both by stage name); the shard's new state. `states`: those of the
-    tasks it follows (merged), none for a stage that reads only the video."""
+    Options fields in `options`, both by stage name). `states`: the URIs of the shard's states the
+    tasks it follows left (merged), none for a stage that reads only the video; returns the URI of
+    its own (a KFP parameter stays a short string; the state itself is a few KB in the store)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.executor import execute, parse_options
     from action100m.pipelines.plan import Plan
@@ -73,13 +74,15 @@ def run_stage(
     spec = stage_named(stage)
     shard = int(shard)  # JSON numbers may arrive as floats
     if states:
-        current = ShardState.merged([ShardState.from_json(state) for state in states])
+        current = ShardState.merged([ShardState.from_json(store.get_bytes(uri).decode()) for uri in states])
     else:  # a first stage starts from the plan
         plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
         current = plan.shard(store, shard, artifact_prefix)
     stage_options = {spec.name: parse_options(spec, options.get(spec.name))}
     done = execute(current, [spec], addresses, stage_options, store=store, overwrite=overwrite)
-    return done.to_json()
+    uri = Plan.state_uri(artifact_prefix, run or job_id, shard, spec.name)
+    store.put_bytes(uri, done.to_json().encode(), "application/json")
+    return uri
 
 
 def export_shard(
@@ -90,7 +93,7 @@ def export_shard(
     output_prefix: str,
 ) -> int:
     """Stages the shard's parquet file in the release format and writes its report; its row count.
-    `states`: those of the last tasks (merged)."""
+    `states`: the URIs of the shard's states the last tasks left (merged)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.export import export_shard as export
     from action100m.pipelines.plan import Plan
@@ -98,7 +101,8 @@ def export_shard(
 
     store = ArtifactStore.from_env()
     plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
-    done = export(ShardState.merged([ShardState.from_json(state) for state in states]), output_prefix, plan, store)
+    state = ShardState.merged([ShardState.from_json(store.get_bytes(uri).decode()) for uri in states])
+    done = export(state, output_prefix, plan, store)
     return done.export.rows if done.export else 0
 
 

@@ -200,6 +200,11 @@ class Plan:
     def report_uri(self, index: int) -> str:
         return f"{self.folder}/reports/{index:05d}.json"
 
+    @staticmethod
+    def state_uri(artifact_prefix: str, run: str, shard: int, stage: str) -> str:
+        """Where a DAG step leaves a shard's state after `stage` (the steps pass these URIs, not the JSON)."""
+        return f"{Plan.uri_for(artifact_prefix, run).rsplit('/', 1)[0]}/states/{shard:05d}/{stage}.json"
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
@@ -289,15 +294,25 @@ def with_transcript(
     return {**(metadata or {}), "transcript": transcript}, ["transcript"]
 
 
-def with_file_metadata(uri: str, metadata: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
-    """The metadata with the fields it lacks taken from a local video file's container (title,
-    description, duration, upload date)."""
-    if uri.startswith("file://") and any((metadata or {}).get(name) is None for name in FROM_CONTAINER):
-        found = container_metadata(str(parse_uri(uri).path))
-        taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
-        if taken:
-            return {**(metadata or {}), **{name: found[name] for name in taken}}, taken
-    return metadata, []
+def with_file_metadata(
+    store: ArtifactStore, uri: str, metadata: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The metadata with the fields it lacks taken from the video file's container (title,
+    description, duration, upload date): a local file, or an S3 object through a short-lived
+    presigned URL (FFmpeg reads the header with range requests, not the whole video)."""
+    if all((metadata or {}).get(name) is not None for name in FROM_CONTAINER):
+        return metadata, []
+    if uri.startswith("file://"):
+        source = str(parse_uri(uri).path)
+    elif uri.startswith("s3://"):
+        source = store.presigned_get(uri, expires_seconds=600)
+    else:
+        return metadata, []
+    found = container_metadata(source)
+    taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
+    if not taken:
+        return metadata, []
+    return {**(metadata or {}), **{name: found[name] for name in taken}}, taken
 
 
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
@@ -354,7 +369,7 @@ def plan_run(
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
             metadata, from_subtitles = with_transcript(store, entry, sidecars)
-            metadata, from_container = with_file_metadata(str(uri), metadata)
+            metadata, from_container = with_file_metadata(store, str(uri), metadata)
             transcriber = wants_transcriber(transcribe, metadata)
             heard = ["transcript=speech-recognition"] if transcriber else [f"{n}=subtitles" for n in from_subtitles]
             sources = [f"{name}=container" for name in from_container] + heard

@@ -104,6 +104,7 @@ def main() -> None:
             wall, stats = timed(engine, vad, [clip], settings)
             one_wall += wall
             one_stats.audio_seconds += stats.audio_seconds
+            one_stats.speech_seconds += stats.speech_seconds
             one_stats.windows += stats.windows
             one_stats.batches += stats.batches
         batched_wall, batched = timed(engine, vad, clips, settings)
@@ -119,6 +120,7 @@ def main() -> None:
                     **base,
                     "path": path,
                     "audio_s": stats.audio_seconds,
+                    "speech_s": stats.speech_seconds,
                     "windows": stats.windows,
                     "batches": stats.batches,
                     "wall_s": wall,
@@ -135,6 +137,7 @@ def main() -> None:
                     "minutes_each": minutes,
                     "path": "length sweep",
                     "audio_s": stats.audio_seconds,
+                    "speech_s": stats.speech_seconds,
                     "windows": stats.windows,
                     "batches": stats.batches,
                     "wall_s": wall,

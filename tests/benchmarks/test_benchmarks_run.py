@@ -47,6 +47,19 @@ def test_captioner_benchmark_rows():
     assert per_node["frames_decoded"] > one_pass["frames_decoded"]
 
 
+def test_transcriber_benchmark_rows():
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("no espeak-ng here to say the benchmark's sentences")
+    rows = run_json("transcriber.py", "--clips", "2", "--minutes", "0.5", "--sweep", "0.5", "1")
+    assert [r["path"] for r in rows] == ["one at a time", "batched", "no VAD", "length sweep", "length sweep"]
+    one, batched, plain = rows[:3]
+    assert one["audio_s"] == batched["audio_s"] == plain["audio_s"] == pytest.approx(60, abs=0.1)
+    assert one["batches"] == 2 and batched["batches"] == 1  # two clips' windows share one batch
+    assert 0.3 < batched["speech_s"] / batched["audio_s"] < 0.7  # half silence, and the detector hears it
+    assert plain["speech_s"] == pytest.approx(plain["audio_s"])  # without it, silence is read too
+    assert rows[-1]["audio_s"] == pytest.approx(60, abs=0.1)
+
+
 def test_viewer_search_benchmark_rows():
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("no chromium / chromedriver here (.ci/run installs them with apt where it can)")

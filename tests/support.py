@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, TreeNode
+from action100m.pipelines.registry import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -206,7 +207,7 @@ def synthetic_release_row(
     return to_row(tree, captions, annotations, metadata)
 
 
-SERVICE_NAMES = ("embedder", "segmenter", "captioner", "refiner")
+SERVICE_NAMES = tuple(spec.service for spec in STAGES)
 
 
 def services_under(root: int) -> set[str]:

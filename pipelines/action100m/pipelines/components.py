@@ -3,7 +3,7 @@
 They run in the pipeline image (docker/pipeline.Dockerfile, `action100m[pipelines]` installed),
 or, in the one-machine run, in this environment. Everything heavy happens in the services. What
 passes between them stays small whatever the run's size: the plan's URI, shard indices, and one
-shard's state's URI. Where the store is and what a step may touch (A100M_ALLOWED_ROOTS,
+URI of a shard's state. Where the store is and what a step may touch (A100M_ALLOWED_ROOTS,
 A100M_READ_ONLY_ROOTS, A100M_S3_ENDPOINT) come from the step's environment: the chart's pipeline
 ConfigMap on a cluster, the run's own values in the one-machine run.
 (No `from __future__ import annotations` here: KFP reads the real type hints.)
@@ -55,29 +55,26 @@ def run_stage(
     run: str,
     job_id: str,
     shard: int,
-    states: List[str],
     addresses: Dict[str, str],
     options: Dict[str, Dict[str, Any]],
     overwrite: bool,
 ) -> str:
     """One stage of the registry on one shard through its service (its address in `addresses`, its
-    Options fields in `options`, both by stage name). `states`: the URIs of the shard's states the
-    tasks it follows left (merged), none for a stage that reads only the video; returns the URI of
-    its own (a KFP parameter stays a short string; the state itself is a few KB in the store)."""
+    Options fields in `options`, both by stage name). It starts from the shard's states the tasks
+    it follows left in the store (merged; the plan's shard for a stage that reads only the video)
+    and leaves its own there; returns that state's URI (what passes through KFP stays a short string)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.executor import execute, parse_options
     from action100m.pipelines.plan import Plan
+    from action100m.pipelines.registry import follows
     from action100m.pipelines.registry import stage as stage_named
-    from action100m.pipelines.state import ShardState
 
     store = ArtifactStore.from_env()
     spec = stage_named(stage)
     shard = int(shard)  # JSON numbers may arrive as floats
-    if states:
-        current = ShardState.merged([ShardState.from_json(store.get_bytes(uri).decode()) for uri in states])
-    else:  # a first stage starts from the plan
-        plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
-        current = plan.shard(store, shard, artifact_prefix)
+    current = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id)).shard_state(
+        store, shard, artifact_prefix, follows(spec)
+    )
     stage_options = {spec.name: parse_options(spec, options.get(spec.name))}
     done = execute(current, [spec], addresses, stage_options, store=store, overwrite=overwrite)
     uri = Plan.state_uri(artifact_prefix, run or job_id, shard, spec.name)
@@ -89,19 +86,19 @@ def export_shard(
     artifact_prefix: str,
     run: str,
     job_id: str,
-    states: List[str],
+    shard: int,
     output_prefix: str,
 ) -> int:
     """Stages the shard's parquet file in the release format and writes its report; its row count.
-    `states`: the URIs of the shard's states the last tasks left (merged)."""
+    It starts from the shard's states the last stages left in the store (merged)."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.export import export_shard as export
     from action100m.pipelines.plan import Plan
-    from action100m.pipelines.state import ShardState
+    from action100m.pipelines.registry import last_stages
 
     store = ArtifactStore.from_env()
     plan = Plan.load(store, Plan.uri_for(artifact_prefix, run or job_id))
-    state = ShardState.merged([ShardState.from_json(store.get_bytes(uri).decode()) for uri in states])
+    state = plan.shard_state(store, int(shard), artifact_prefix, last_stages())
     done = export(state, output_prefix, plan, store)
     return done.export.rows if done.export else 0
 

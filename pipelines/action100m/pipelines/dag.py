@@ -113,16 +113,18 @@ def build_pipeline(
                         stage=stage.name,
                         **run_id,
                         shard=shard,
-                        states=[tasks[name].output for name in follows(stage)],
                         addresses=addresses,
                         options=options,
                         overwrite=overwrite,
                     )
                 )
+                # it reads the states those tasks leave in the store (no list of task outputs: KFP
+                # resolves those badly in ParallelFor)
+                task.after(*(tasks[name] for name in follows(stage)))
                 task.set_display_name(stage.name)
                 tasks[stage.name] = task
-            last = [tasks[name].output for name in last_stages()]
-            exported = configure(steps.export_shard(**run_id, states=last, output_prefix=output_prefix))
+            exported = configure(steps.export_shard(**run_id, shard=shard, output_prefix=output_prefix))
+            exported.after(*(tasks[name] for name in last_stages()))
         published = configure(
             steps.publish_dataset(
                 plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, card_facts=card

@@ -200,6 +200,14 @@ class Plan:
     def report_uri(self, index: int) -> str:
         return f"{self.folder}/reports/{index:05d}.json"
 
+    def shard_state(self, store: ArtifactStore, index: int, prefix: str, after: Sequence[str]) -> ShardState:
+        """Shard `index` after the stages `after` ran on it: their states in the store, merged (the
+        first state of the shard when `after` is empty)."""
+        if not after:
+            return self.shard(store, index, prefix)
+        states = [store.get_bytes(Plan.state_uri(prefix, self.run, index, name)).decode() for name in after]
+        return ShardState.merged([ShardState.from_json(text) for text in states])
+
     @staticmethod
     def state_uri(artifact_prefix: str, run: str, shard: int, stage: str) -> str:
         """Where a DAG step leaves a shard's state after `stage` (the steps pass these URIs, not the JSON)."""

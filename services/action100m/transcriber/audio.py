@@ -28,7 +28,10 @@ def read_audio(path: str | os.PathLike[str]) -> np.ndarray | None:
     try:
         container = av.open(path, mode="r")
     except (av.error.FFmpegError, OSError) as err:
-        raise CorruptVideo(path, f"not a readable container ({err})") from None
+        raise CorruptVideo(
+            path,
+            f"not a readable video container: corrupt, truncated or not a video ({getattr(err, 'strerror', None) or err})",
+        ) from None
     with container:
         if not container.streams.audio:
             return None

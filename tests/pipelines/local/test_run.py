@@ -102,11 +102,11 @@ def test_gpus_from_the_plan_reach_each_service_and_a_running_service_is_used(tog
     _, embedder_log = embedder_elsewhere
     assert "embedder (already running) on" in terminal and "schedule: together" in terminal
     assert not (out / "logs" / "embedder.log").exists()  # not started: the one given was used
-    assert all((out / "logs" / f"{name}.log").exists() for name in ("segmenter", "captioner", "refiner"))
+    assert all((out / "logs" / f"{name}.log").exists() for name in ("transcriber", "segmenter", "captioner", "refiner"))
     assert re.search(r"Embed code=OK videos=", embedder_log.read_text())
     plan = plan_memory({**os.environ, **preset_env("tiny", models)}, [0, 1], 8 * GIB, elsewhere=["embedder"])
     planned = {p.service: p.env for p in plan.schedule.placements}
-    assert set(planned) == {"captioner", "refiner"}
+    assert set(planned) == {"transcriber", "captioner", "refiner"}
     for service, env in planned.items():
         assert {k: runtimes[service][k] for k in env} == env  # CUDA_VISIBLE_DEVICES and its memory share
     assert runtimes["captioner"]["CUDA_VISIBLE_DEVICES"] != runtimes["refiner"]["CUDA_VISIBLE_DEVICES"]

@@ -189,7 +189,9 @@ def main(argv: list[str]) -> int:
     """`python -m action100m.pipelines.local.kfp_driver JOB.json`: the DAG of one job."""
     sys.stdout, sys.stderr = PlainText(sys.stdout), PlainText(sys.stderr)
     job = PipelineJob(**json.loads(Path(argv[0]).read_text()))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # at once: kfp.local's iteration threads would hold a normal exit (one may be sleeping before a
+    # task's retry), and the task processes are in this group, stopped by the same signal
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     print(run_pipeline(job), flush=True)
     return 0
 

@@ -73,6 +73,17 @@ def timed(engine, vad, clips, settings) -> tuple[float, TranscribeStats]:
     return time.perf_counter() - started, stats
 
 
+def measured(stats: TranscribeStats, wall: float) -> dict[str, float]:
+    return {
+        "audio_s": stats.audio_seconds,
+        "speech_s": stats.speech_seconds,
+        "windows": stats.windows,
+        "batches": stats.batches,
+        "wall_s": wall,
+        "rtf": stats.audio_seconds / wall,
+    }
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=8, help="clips of the batching rows")
@@ -115,19 +126,8 @@ def main() -> None:
             ("batched", batched_wall, batched),
             ("no VAD", plain_wall, plain),
         ):
-            rows.append(
-                {
-                    **base,
-                    "path": path,
-                    "audio_s": stats.audio_seconds,
-                    "speech_s": stats.speech_seconds,
-                    "windows": stats.windows,
-                    "batches": stats.batches,
-                    "wall_s": wall,
-                    "rtf": stats.audio_seconds / wall,
-                    "rtf_over_one_at_a_time": (stats.audio_seconds / wall) / (one_stats.audio_seconds / one_wall),
-                }
-            )
+            speed = (stats.audio_seconds / wall) / (one_stats.audio_seconds / one_wall)
+            rows.append({**base, "path": path, **measured(stats, wall), "rtf_over_one_at_a_time": speed})
         for minutes in args.sweep:
             path = write_wav(Path(tmp) / f"long-{minutes}.wav", half_silence(minutes * 60, sentences))
             wall, stats = timed(engine, vad, [("long", VideoFile(str(path)))], settings)
@@ -136,12 +136,7 @@ def main() -> None:
                     "clips": 1,
                     "minutes_each": minutes,
                     "path": "length sweep",
-                    "audio_s": stats.audio_seconds,
-                    "speech_s": stats.speech_seconds,
-                    "windows": stats.windows,
-                    "batches": stats.batches,
-                    "wall_s": wall,
-                    "rtf": stats.audio_seconds / wall,
+                    **measured(stats, wall),
                     "wall_s_per_audio_minute": wall / minutes,
                     "vad_and_decode_s": stats.decode_seconds,
                 }

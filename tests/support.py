@@ -269,3 +269,19 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
+
+
+def first_published(store: Any, folder: str, timeout: float = 300) -> dict[str, tuple[int, bytes]]:
+    """Waits until a local folder of the store holds an artifact; each one then, with its mtime and bytes."""
+    deadline = time.monotonic() + timeout
+    while not store.list(folder) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return {
+        uri: (Path(uri.removeprefix("file://")).stat().st_mtime_ns, store.get_bytes(uri)) for uri in store.list(folder)
+    }
+
+
+def never_written_again(published: dict[str, tuple[int, bytes]]) -> None:
+    for uri, (mtime, data) in published.items():
+        path = Path(uri.removeprefix("file://"))
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data, uri

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from action100m.pipelines.registry import stage
 from action100m.pipelines.state import ShardState, StageConfig, VideoEntry
 from action100m.segmenter.segment import segment_video
 
-from ..support import ServiceProcess, free_port
+from ..support import ServiceProcess, first_published, free_port, never_written_again
 
 VIDEOS = {"v1": (0, 90), "v2": (0, 60, 120), "v3": (0, 100), "v4": (0, 50, 110)}
 pytestmark = pytest.mark.slow
@@ -93,14 +92,7 @@ def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp
             target=lambda: outcome.update(state=execute(state, *caption, options, store=store, policy=policy))
         )
         step.start()
-        folder = f"{root}/killed/captions"
-        deadline = time.monotonic() + 300
-        while not store.list(folder) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        published = {
-            uri: (Path(uri.removeprefix("file://")).stat().st_mtime_ns, store.get_bytes(uri))
-            for uri in store.list(folder)
-        }
+        published = first_published(store, f"{root}/killed/captions")
         service.kill()  # mid-call: at least one video published, not all
         assert 1 <= len(published) < len(VIDEOS), published.keys()
         service.start()
@@ -114,9 +106,7 @@ def test_a_killed_call_costs_only_the_unpublished_videos(trees, tiny_models, tmp
         # every video exactly once; after the restart only unpublished ones were computed
         assert stats.done + stats.cached + stats.joined == len(VIDEOS)
         assert stats.done <= len(VIDEOS)
-        for uri, (mtime, data) in published.items():  # published before the kill: never written again
-            path = Path(uri.removeprefix("file://"))
-            assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data
+        never_written_again(published)  # published before the kill
         log = (tmp_path / "captioner.log").read_text()
         second_life = log.rsplit("listening on", 1)[1]
         recomputed = {uid for uid in VIDEOS if f"{uid}:OUTCOME_DONE" in second_life}

@@ -5,7 +5,6 @@ published is never written again, and a rerun recomputes nothing."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from action100m.pipelines.local.presets import preset_env
 from action100m.pipelines.registry import stage
 from action100m.pipelines.state import ShardState, VideoEntry
 
-from ..support import ServiceProcess, free_port
+from ..support import ServiceProcess, first_published, free_port, never_written_again
 
 UIDS = [f"talk{i}" for i in range(8)]
 pytestmark = pytest.mark.slow
@@ -47,14 +46,7 @@ def test_a_killed_transcriber_costs_only_the_unpublished_videos(sound_videos, ti
             target=lambda: outcome.update(state=execute(state, *transcribe, store=store, policy=policy))
         )
         step.start()
-        folder = f"{root}/art/transcripts"
-        deadline = time.monotonic() + 300
-        while not store.list(folder) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        published = {
-            uri: (Path(uri.removeprefix("file://")).stat().st_mtime_ns, store.get_bytes(uri))
-            for uri in store.list(folder)
-        }
+        published = first_published(store, f"{root}/art/transcripts")
         service.kill()  # mid-call: at least one video published, not all
         assert 1 <= len(published) < len(UIDS), published.keys()
         service.start()
@@ -65,9 +57,7 @@ def test_a_killed_transcriber_costs_only_the_unpublished_videos(sound_videos, ti
         stats = done.stats["transcribe"]
         assert not done.failed and stats.retries >= 1 and stats.calls >= 2
         assert stats.done + stats.cached + stats.joined == len(UIDS)
-        for uri, (mtime, data) in published.items():  # published before the kill: never written again
-            path = Path(uri.removeprefix("file://"))
-            assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data
+        never_written_again(published)  # published before the kill
         second_life = (tmp_path / "transcriber.log").read_text().rsplit("listening on", 1)[1]
         recomputed = {uid for uid in UIDS if f"{uid}:OUTCOME_DONE" in second_life}
         # keyed by the file, not the uid (the same file under many uids is transcribed once)

@@ -133,8 +133,17 @@ _HARMONY_STYLE_TEMPLATE = (
 
 def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, vocab_size: int = 640) -> Any:
     """A byte-level BPE tokenizer trained on a small built-in corpus (any text still encodes)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    corpus = ('{"summary": {"brief": "", "detailed": ""}, "action": {"brief": "", "detailed": "", "actor": ""}}',)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=_byte_level_bpe(vocab_size, specials, corpus), extra_special_tokens=extra or {}
+    )
+
+
+def _byte_level_bpe(vocab_size: int, specials: list[str], extra_corpus: tuple[str, ...] = ()) -> Any:
+    """A byte-level BPE (any text encodes) trained on the built-in words, `specials` first."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -146,9 +155,8 @@ def _train_tokenizer(specials: list[str], extra: dict[str, str] | None = None, v
         show_progress=False,
     )
     corpus = [" ".join(_WORDS[(i * 7 + j) % len(_WORDS)] for j in range(12)) for i in range(400)]
-    corpus += ['{"summary": {"brief": "", "detailed": ""}, "action": {"brief": "", "detailed": "", "actor": ""}}']
-    tokenizer.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, extra_special_tokens=extra or {})
+    tokenizer.train_from_iterator([*corpus, *extra_corpus], trainer)
+    return tokenizer
 
 
 def _save_generator(model: Any, tokenizer: Any, out: Path) -> None:
@@ -427,7 +435,7 @@ _WHISPER_SPECIALS = (
 def build_whisper(out: Path) -> Path:
     """Whisper large-v3's input (128 mel bins, 30 s windows, 1,500 encoder positions) and token
     layout, with a 2-layer, 64-wide network."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken
     from transformers import (
         WhisperConfig,
         WhisperFeatureExtractor,
@@ -436,15 +444,7 @@ def build_whisper(out: Path) -> Path:
         WhisperTokenizer,
     )
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    bpe.train_from_iterator(
-        [" ".join(_WORDS[(i * 7 + j) % len(_WORDS)] for j in range(12)) for i in range(400)], trainer
-    )
+    bpe = _byte_level_bpe(400, [])  # specials after training: timestamps must be the last ids
     bpe.add_special_tokens([AddedToken(token, special=True) for token in _WHISPER_SPECIALS])
     bpe.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False) for i in range(1501)])
     bpe.save(str(out / "tokenizer.json"))

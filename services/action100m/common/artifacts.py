@@ -248,10 +248,13 @@ class Transcript:
     speech_seconds: float = 0.0
     windows: int = 0
 
-    def into(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
-        """A video's metadata (None: none) with this transcript in place of its own."""
+    def into(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A video's metadata (None: none) with this transcript in place of its own; None still when
+        there was none and nothing was heard."""
         from .release.metadata import FIELDS
 
+        if metadata is None and self.entries is None:
+            return None
         return {**{name: None for name in FIELDS}, **(metadata or {}), "transcript": self.entries}
 
     def to_json(self) -> bytes:

@@ -125,7 +125,8 @@ def stage_config(
         defaults=options_dict(defaults),
         settings=json_format.MessageToDict(info.output_settings),
         options=options_dict(options),
-        upstream=[upstream[name].fingerprint for name in spec.reads if name in upstream],
+        # a read that did not run here (skipped, or needed by no video of the shard) adds nothing
+        upstream=[upstream[name].fingerprint for name in spec.reads if name in upstream and upstream[name].fingerprint],
     )
     effective = spec.options()
     effective.CopyFrom(defaults)
@@ -186,14 +187,15 @@ def _run_stage(
         state.stages[spec.name] = stage_config(stub, spec, options, state.stages, policy)
         recomputed = {uid for name in upstream_of(spec) for uid in state.recomputed.get(name, ())}
         fresh, forced = [], []
-        videos = [video for video in state.active() if spec.runs_on(video)]
-        if len(videos) < len(state.active()):
+        active = state.active()
+        videos = [video for video in active if spec.runs_on(video)]
+        if len(videos) < len(active):
             log.info(
                 "shard %d %s: %d of %d video(s) are not for it (%s); not sent",
                 state.shard,
                 spec.name,
-                len(state.active()) - len(videos),
-                len(state.active()),
+                len(active) - len(videos),
+                len(active),
                 spec.not_for,
             )
         for video in videos:

@@ -120,7 +120,8 @@ class TranscriberService(StageServicer, transcriber_pb2_grpc.TranscriberServicer
     def Info(self, request, context):
         model = common_pb2.ModelInfo(role="speech", name=self.config.model)
         if self.engine is not None:
-            model.dtype, model.device = self.engine.describe()["dtype"], self.engine.describe()["device"]
+            where = self.engine.describe()
+            model.dtype, model.device = where["dtype"], where["device"]
         settings = {"max_new_tokens": self.config.transcribe_max_new_tokens}
         return service_info("transcriber", self.defaults(), [model], settings)
 

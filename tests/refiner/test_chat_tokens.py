@@ -1,8 +1,10 @@
 """Untrusted text never becomes chat-control tokens, whatever the backend.
 
-Titles, descriptions, transcripts and captions may hold `<|start|>` or `<|eot_id|>`. The vLLM and
-transformers backends tokenize the chat template's markup as markup and every content as plain
-text; the openai backend, whose server tokenizes, sends contents with those strings defused.
+Titles, descriptions, transcripts and captions may hold `<|start|>` or `<|eot_id|>`. For a model
+with a chat template (here a tiny Llama), the vLLM and transformers backends tokenize the
+template's markup as markup and every content as plain text; GPT-OSS is rendered by harmony
+(tests/refiner/test_harmony.py); the openai backend, whose server tokenizes, sends contents with
+those strings defused.
 """
 
 from __future__ import annotations
@@ -42,13 +44,31 @@ def special_counts(backend, ids: list[int]) -> dict[int, int]:
     return {i: ids.count(i) for i in special if i in ids}
 
 
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory) -> str:
+    from action100m.devtools.tiny_models import build_tiny_models
+
+    return str(build_tiny_models(tmp_path_factory.mktemp("llama"), only=["llama"])["llama"])
+
+
 @pytest.fixture(params=["vllm", "transformers"])
-def local_backend(request, tiny_models):
+def local_backend(request, tiny_llama):
     """The backends that tokenize themselves (their engines are not needed for the prompt)."""
-    model = str(tiny_models["gpt_oss"])
-    backend = VllmBackend(model, SETTINGS) if request.param == "vllm" else TransformersBackend(model, SETTINGS)
-    backend._load_tokenizer()
+    backend = (
+        VllmBackend(tiny_llama, SETTINGS) if request.param == "vllm" else TransformersBackend(tiny_llama, SETTINGS)
+    )
+    backend._choose_format(SETTINGS, speaks_harmony=False)
     return backend
+
+
+def test_gpt_oss_is_rendered_by_harmony_and_other_models_by_their_template(tiny_models, tiny_llama):
+    gpt_oss = VllmBackend(str(tiny_models["gpt_oss"]), SETTINGS)
+    gpt_oss._choose_format(SETTINGS, speaks_harmony=True)
+    chat = messages("Making bread at home")
+    assert gpt_oss.harmony is not None and gpt_oss._prompt_ids(chat) == gpt_oss.harmony.prompt_ids(chat)
+    assert gpt_oss.engine_options["structured_outputs_config"]["reasoning_parser"] == ""  # the grammar spans it
+    llama = VllmBackend(tiny_llama, SETTINGS, reasoning_parser="deepseek_r1")
+    assert llama.engine_options["structured_outputs_config"]["reasoning_parser"] == "deepseek_r1"
 
 
 def test_benign_prompts_are_tokenized_as_before(local_backend):

@@ -133,6 +133,7 @@ def test_any_layout_can_be_expressed_with_the_slots(tmp_path, sample):
     _, tree, captions, metadata = sample
     path = tmp_path / "layout.yaml"
     path.write_text(
+        "instructions: ''\n"  # no system message: the whole request is the user's turn
         "task: ''\n"
         "segment: |-\n"
         "  Segment {start:.2f}-{end:.2f} of {video_start:.2f}-{video_end:.2f} ({duration:.1f}s).\n"
@@ -156,12 +157,19 @@ def test_a_node_whose_whole_prompt_would_not_fit_the_context_gets_a_shallower_su
     _, tree, captions, metadata = sample
     root = tree.nodes[0]
     roomy = VideoContext(TreeView(tree, captions.nodes), metadata, PromptLimits(subtree_token_budget=10**9))
-    (opening,), deepest = roomy.first_messages(root, words)
-    limit = words(opening["content"]) * 2 // 3  # the full-depth prompt does not fit
+    (instructions, opening), deepest = roomy.first_messages(root, words)
+    assert instructions == {"role": "system", "content": roomy.templates.instructions}
+
+    def whole(messages) -> int:
+        return sum(words(m["content"]) for m in messages)
+
+    limit = whole([instructions, opening]) * 2 // 3  # the full-depth prompt does not fit
     assert prompt_limit(limit + 400 + 1024, 400) == limit
     limits = PromptLimits(subtree_token_budget=10**9, max_prompt_tokens=limit)
     context = VideoContext(TreeView(tree, captions.nodes), metadata, limits)
-    (message,), depth = context.first_messages(root, words)
-    assert 0 < depth < deepest and words(message["content"]) <= limit
-    deeper = context.prefix + context._segment(root, context.view.render(root, depth + 1))
+    messages, depth = context.first_messages(root, words)
+    assert 0 < depth < deepest and whole(messages) <= limit
+    deeper = (
+        context.templates.instructions + context.prefix + context._segment(root, context.view.render(root, depth + 1))
+    )
     assert words(deeper) > limit  # the deepest subtree that fits

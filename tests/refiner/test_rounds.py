@@ -35,7 +35,7 @@ class ScriptedChat:
 
     name = "scripted"
 
-    def __init__(self, script: list[str | Exception]):
+    def __init__(self, script: list[str | Completion | Exception]):
         self.script = list(script)
         self.sent: list[list[dict[str, str]]] = []
 
@@ -51,6 +51,8 @@ class ScriptedChat:
         reply = self.script.pop(0)
         if isinstance(reply, Exception):
             raise reply
+        if isinstance(reply, Completion):
+            return reply
         return Completion(reply, prompt_tokens=100, output_tokens=20, cached_tokens=60)
 
 
@@ -69,11 +71,11 @@ def test_three_rounds_draft_then_two_revisions_in_one_conversation():
     assert result.gpt["summary"]["brief"] == "final" and result.rounds_done == 3 and result.errors == []
     assert (result.prompt_tokens, result.output_tokens, result.cached_tokens) == (300, 60, 180)
     first, second, third = chat.sent
-    assert [m["role"] for m in first] == ["user"]
-    assert [m["role"] for m in second] == ["user", "assistant", "user"]
-    assert json.loads(second[1]["content"])["summary"]["brief"] == "draft"
-    assert second[2]["content"] == context.templates.revise
-    assert third[:3] == second and json.loads(third[3]["content"])["summary"]["brief"] == "second"
+    assert [m["role"] for m in first] == ["system", "user"]  # our instructions, then the request
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert json.loads(second[2]["content"])["summary"]["brief"] == "draft"
+    assert second[3]["content"] == context.templates.revise
+    assert third[:4] == second and json.loads(third[4]["content"])["summary"]["brief"] == "second"
 
 
 def test_a_round_without_valid_json_keeps_the_previous_answer():
@@ -141,6 +143,17 @@ def test_the_transformers_backend_answers_on_the_tiny_gpt_oss(tiny_models):
             await backend.close()
 
     completion, counted = asyncio.run(run())
-    assert isinstance(completion.text, str)
     assert 0 < completion.output_tokens <= 24
-    assert completion.prompt_tokens > counted > 0  # the chat template adds its own tokens
+    assert completion.prompt_tokens > counted > 0  # harmony's system message and headers
+    # random weights in free decoding never reach a final channel: the round says why, in words
+    assert completion.text == "" and completion.problem.startswith(("no final answer", "text outside any channel"))
+
+
+def test_a_completion_without_a_final_answer_fails_its_round_and_is_counted():
+    context, root = context_and_root()
+    spent = Completion("", 100, 4096, problem="no final answer: reasoning used all 4096 tokens")
+    chat = ScriptedChat([answer("draft"), spent, answer("final")])
+    result = asyncio.run(refine_node(chat, context, "vid", root, rounds=3))
+    assert result.gpt["summary"]["brief"] == "final" and result.rounds_done == 2
+    assert result.rounds_without_answer == 1 and result.output_tokens == 20 + 4096 + 20  # its tokens were spent
+    assert result.errors == ["round 2: no final answer: reasoning used all 4096 tokens"]

@@ -58,7 +58,12 @@ def test_every_eligible_node_is_refined_in_three_schema_valid_rounds(refiner):
     assert ok.status.outcome == common_pb2.OUTCOME_DONE, ok.status
     eligible = {n.node_id for n in eligible_nodes(tree)}
     assert eligible == {"root", "a", "b"}
+    # GPT-OSS's real format end to end: harmony's rendering in, its parser over the completion ids
+    # (free reasoning capped at 8 tokens, then the schema-bound final channel), an answer every round
     assert (ok.nodes_eligible, ok.nodes_refined, ok.nodes_failed, ok.rounds_done) == (3, 3, 0, 9)
+    assert ok.rounds_without_answer == 0
+    info = stub.Info(common_pb2.InfoRequest(), timeout=30)
+    assert info.output_settings["prompt_format"] == "harmony" and info.output_settings["max_reasoning_tokens"] == 8
     assert ok.prompt_tokens > 0 and ok.output_tokens > 0
     annotations = Annotations.from_json((root / "out" / "vid.json").read_bytes())
     assert set(annotations.nodes) == eligible

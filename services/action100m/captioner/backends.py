@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +27,18 @@ PROMPTS = {
     "llama3_caption": IMAGE_CAPTION_PROMPT,
 }
 VIDEO_FIELDS = ("plm_caption", "plm_action")
+
+
+def media_kind(field: str) -> str:
+    """ "video" for Perception-LM's fields, "image" for Llama-3.2-Vision's."""
+    return "video" if field in VIDEO_FIELDS else "image"
+
+
+def caption_request(processor: Any, field: str) -> str:
+    """The prompt text of one caption request, as the model's own chat template renders it: one
+    user turn with the video (or image) and the question; the processor expands the media token."""
+    messages = [{"role": "user", "content": [{"type": media_kind(field)}, {"type": "text", "text": PROMPTS[field]}]}]
+    return str(processor.apply_chat_template(messages, add_generation_prompt=True))
 
 
 @dataclass
@@ -84,10 +96,9 @@ class TransformersCaptioner:
         if len(fields) != 1:
             raise ValueError(f"one field per batch, got {sorted(fields)}")
         field = fields.pop()
-        kind = "video" if field in VIDEO_FIELDS else "image"
+        kind = media_kind(field)
         processor, model = self._loaded[kind]
-        messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": PROMPTS[field]}]}]
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+        prompt = caption_request(processor, field)
         if kind == "video":
             inputs = processor(
                 text=[prompt] * len(jobs), videos=[job.frames for job in jobs], padding=True, return_tensors="pt"

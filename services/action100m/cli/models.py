@@ -1,4 +1,4 @@
-"""`a100m models build-tiny|fetch` and `a100m sample-videos`: the models and videos to run with."""
+"""`a100m models build-tiny|fetch|check` and `a100m sample-videos`: the models and videos to run with."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def register(commands: Any) -> None:
     fetch.add_argument("--model", action="append", default=[], metavar="ID", help="a hub id (repeatable)")
     fetch.set_defaults(run=fetch_command)
 
+    check = model_commands.add_parser(
+        "check",
+        help="render each stage's request through a model folder and compare it with the published format",
+        description="For the model in DIR (or each model folder under it, e.g. `build-tiny`'s output): the request "
+        "of a sample segment as its stage renders it, its token count, the control tokens in it, the processor's "
+        "tiles/frames/crops, and what differs from the published model. Exit 1 on a format mismatch (control tokens, "
+        "tokenizer, turn structure); other settings (sizes) are listed as differences. Run it first on a GPU box.",
+    )
+    check.add_argument("dir", metavar="DIR", help="a model folder, or a folder of model folders")
+    check.add_argument("--no-request", action="store_true", help="leave the rendered requests out of the report")
+    check.set_defaults(run=check_command)
+
     samples = commands.add_parser(
         "sample-videos",
         help="write three short synthetic videos with scene cuts (for the offline demo)",
@@ -48,6 +60,23 @@ def build_tiny_command(args: argparse.Namespace) -> int:
     for role, path in paths.items():
         print(f"{role}: {path}")
     return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from action100m.devtools.model_check import check_models, print_reports
+
+    try:
+        reports = check_models(args.dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_reports(reports, show_request=not args.no_request)
+    mismatched = [r.model for r in reports if r.mismatched]
+    print(
+        f"{len(reports)} model(s) checked; format mismatch in {len(mismatched)}"
+        + (f": {', '.join(mismatched)}" if mismatched else "")
+    )
+    return 1 if mismatched else 0
 
 
 def fetch_command(args: argparse.Namespace) -> int:

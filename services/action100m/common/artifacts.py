@@ -196,6 +196,7 @@ class NodeAnnotation:
 
     gpt: dict[str, dict[str, str]] | None = None
     rounds_done: int = 0
+    rounds_without_answer: int = 0  # completions with no final answer (reasoning ran out, cut off, ...)
     prompt_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0

@@ -329,26 +329,22 @@ def build_mllama(out: Path) -> Path:
 
 
 def build_gpt_oss(out: Path) -> Path:
-    from transformers import GptOssConfig, GptOssForCausalLM
+    """A tiny GPT-OSS that speaks the real format: o200k_harmony's vocabulary and control tokens
+    (201,088 embedding rows, from `openai_harmony`), a network of a few hundred thousand weights
+    besides. Random weights reason for ever: runs cap its reasoning (A100M_REFINER_MAX_REASONING_TOKENS)."""
+    import torch
+    from transformers import GenerationConfig, GptOssConfig, GptOssForCausalLM
 
-    specials = [
-        "<|startoftext|>",
-        "<|endoftext|>",
-        "<|start|>",
-        "<|end|>",
-        "<|message|>",
-        "<|channel|>",
-        "<|constrain|>",
-        "<|return|>",
-        "<|call|>",
-    ]
-    tokenizer = _train_tokenizer(specials, vocab_size=768)
-    tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token = "<|startoftext|>", "<|return|>", "<|endoftext|>"
-    tokenizer.chat_template = _HARMONY_STYLE_TEMPLATE
+    from action100m.refiner.harmony import GPT_OSS_VOCAB_SIZE
+
+    from .harmony_tokenizer import build_harmony_tokenizer
+
+    tokenizer = build_harmony_tokenizer()
+    tokenizer.chat_template = _HARMONY_STYLE_TEMPLATE  # for servers that render; the refiner uses harmony
     config = GptOssConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=128,
+        vocab_size=GPT_OSS_VOCAB_SIZE,
+        hidden_size=64,
+        intermediate_size=96,
         head_dim=64,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -370,9 +366,16 @@ def build_gpt_oss(out: Path) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
     )
-    model = GptOssForCausalLM(config)
-    _save_generator(model, tokenizer, out)
+    model = GptOssForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]  # half the disk: 201,088 rows
+    # the stop tokens of an assistant turn: <|return|>, and <|call|> (openai/gpt-oss-20b's generation config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|call|>")],
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 

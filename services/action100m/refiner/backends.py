@@ -7,17 +7,23 @@
   `response_format` json_schema, bounded concurrency and retries with backoff.
 - `TransformersBackend`: generate() for a machine without vLLM (no constrained decoding; an
   answer that does not parse fails its round, and the previous round's answer stays).
+
+GPT-OSS models are spoken to in harmony (`harmony.py`: rendered and parsed by `openai_harmony`);
+other models through their tokenizer's chat template. The openai backend leaves both to its server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from .harmony import HarmonyFormat, NoFinalAnswer, is_harmony_model
 
 log = logging.getLogger("action100m.refiner")
 
@@ -31,6 +37,15 @@ class Completion:
     prompt_tokens: int
     output_tokens: int
     cached_tokens: int = 0  # prompt tokens served from the prefix cache, where the backend says
+    problem: str = ""  # why the completion holds no answer ("no final answer: reasoning used all 4096 tokens")
+
+
+def _read(harmony: HarmonyFormat, ids: Any, max_tokens: int) -> tuple[str, str]:
+    """(answer, "") or ("", why there is none) for a harmony completion."""
+    try:
+        return harmony.answer(ids, max_tokens), ""
+    except NoFinalAnswer as problem:
+        return "", str(problem)
 
 
 def final_answer(text: str) -> str:
@@ -59,6 +74,8 @@ class GenerationSettings:
     schema: dict[str, Any]
     max_output_tokens: int = 4096
     reasoning_effort: str = "high"
+    conversation_date: str = ""  # harmony's "Current date:" line; "" leaves it out
+    max_reasoning_tokens: int = 0  # harmony: the analysis message ends after this many (0: no limit)
 
 
 # Where each message's content goes in the rendered template: private-use characters no tokenizer
@@ -75,18 +92,31 @@ class _TokenizerMixin:
 
     model: str
     reasoning_effort: str
+    harmony: HarmonyFormat | None = None
 
     def _load_tokenizer(self) -> None:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model)
 
+    def _choose_format(self, settings: GenerationSettings, speaks_harmony: bool) -> None:
+        """Harmony for GPT-OSS (rendered and parsed by openai_harmony), the chat template otherwise."""
+        if speaks_harmony:
+            self.harmony = HarmonyFormat(settings.reasoning_effort, settings.conversation_date)
+        else:
+            self._load_tokenizer()
+
     def count_tokens(self, text: str) -> int:
+        if self.harmony is not None:
+            return self.harmony.count_tokens(text)
         return len(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
 
     def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        """The template rendered around slots, its markup tokenized as markup and each content as
-        plain text (`split_special_tokens`): `<|start|>` typed in a title stays seven characters."""
+        """The request's token ids, markup as markup and every content as plain text: harmony's
+        renderer for GPT-OSS; otherwise the template rendered around slots, its markup tokenized as
+        markup and each content with `split_special_tokens` (`<|start|>` in a title stays text)."""
+        if self.harmony is not None:
+            return self.harmony.prompt_ids(messages)
         slotted = [{**message, "content": f"\ue000{index}\ue001"} for index, message in enumerate(messages)]
         text = str(
             self.tokenizer.apply_chat_template(
@@ -150,7 +180,8 @@ class VllmBackend(_TokenizerMixin):
             structured_outputs_config={
                 "backend": "xgrammar",
                 "disable_any_whitespace": True,
-                "reasoning_parser": reasoning_parser,
+                # a harmony request's grammar spans the reasoning itself (HarmonyFormat.structural_tag)
+                "reasoning_parser": "" if is_harmony_model(model) else reasoning_parser,
             },
         )
         self.engine: Any = None
@@ -159,7 +190,7 @@ class VllmBackend(_TokenizerMixin):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        self._load_tokenizer()
+        self._choose_format(self.settings, is_harmony_model(self.model))
         started = time.monotonic()
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_options))
         log.info("vLLM engine started: %s in %.0fs", self.engine_options.get("model"), time.monotonic() - started)
@@ -173,20 +204,29 @@ class VllmBackend(_TokenizerMixin):
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
+        harmony = self.harmony
+        if harmony is not None:  # the schema binds the final channel; the reasoning before it is free
+            tag = harmony.structural_tag(self.settings.schema, self.settings.max_reasoning_tokens)
+            constraint = StructuredOutputsParams(structural_tag=json.dumps(tag))
+        else:
+            constraint = StructuredOutputsParams(json=self.settings.schema)
         params = SamplingParams(
             max_tokens=self.settings.max_output_tokens,
             temperature=0.0,
             skip_special_tokens=False,
-            structured_outputs=StructuredOutputsParams(json=self.settings.schema),
+            structured_outputs=constraint,
+            stop_token_ids=harmony.stop_token_ids() if harmony is not None else None,
+            logit_bias=dict.fromkeys(harmony.unused_control_token_ids(), -100.0) if harmony is not None else None,
         )
         prompt_ids = self._prompt_ids(messages)
         final: Any = None
         async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id=request_id):
             final = output
         completion = final.outputs[0]
-        return Completion(
-            final_answer(completion.text), len(prompt_ids), len(completion.token_ids), final.num_cached_tokens or 0
-        )
+        answer, problem = final_answer(completion.text), ""
+        if harmony is not None:
+            answer, problem = _read(harmony, completion.token_ids, self.settings.max_output_tokens)
+        return Completion(answer, len(prompt_ids), len(completion.token_ids), final.num_cached_tokens or 0, problem)
 
 
 class OpenAIBackend(_TokenizerMixin):
@@ -277,7 +317,7 @@ class TransformersBackend(_TokenizerMixin):
 
         from action100m.common.devices import pick_device, pick_dtype
 
-        self._load_tokenizer()
+        self._choose_format(self.settings, is_harmony_model(self.model))
         device = pick_device(self.device)
         self.llm = (
             AutoModelForCausalLM.from_pretrained(self.model, dtype=pick_dtype(self.dtype, device))
@@ -301,11 +341,21 @@ class TransformersBackend(_TokenizerMixin):
                     attention_mask=torch.ones_like(inputs),
                     do_sample=False,
                     max_new_tokens=self.settings.max_output_tokens,
-                    pad_token_id=self.tokenizer.pad_token_id,
+                    **ends,
                 )
             return out[0, len(ids) :].tolist()
 
+        if self.harmony is not None:
+            ends = {
+                "eos_token_id": self.harmony.stop_token_ids(),
+                "pad_token_id": self.llm.generation_config.pad_token_id,
+            }
+        else:
+            ends = {"pad_token_id": self.tokenizer.pad_token_id}
         async with self.lock:  # one generate() at a time on the model
             new = await asyncio.to_thread(run)
+        if self.harmony is not None:
+            answer, problem = _read(self.harmony, new, self.settings.max_output_tokens)
+            return Completion(answer, len(ids), len(new), problem=problem)
         text = self.tokenizer.decode(new, skip_special_tokens=False)
         return Completion(final_answer(str(text)), len(ids), len(new))

@@ -1,7 +1,9 @@
 """The refiner's request for one segment, in our own words (SPEC.md, Stage 3).
 
-Order matters for the engine's prefix cache: everything a video's ~120 eligible segments share
-(the task text with the video's span, the metadata, the whole-video tree to depth 2) comes first
+Our instructions are the system message (the same for every request; GPT-OSS reads them as the
+developer's, above the user's turn where all untrusted text is). Order matters for the engine's
+prefix cache: everything a video's ~120 eligible segments share (the instructions, the video's
+span, the metadata, the whole-video tree to depth 2) comes first
 and is byte for byte the same for all of them; the segment's own times, transcript excerpt and
 subtree come last. Every template can be replaced from a YAML file (`load_templates`), and `task`
 and `segment` may use every slot (`SLOTS`), so any layout can be expressed (at the cost of the
@@ -25,9 +27,9 @@ from action100m.common.artifacts import TreeNode
 from .markdown import TreeView, span_text
 from .schema import annotation_schema
 
-TASK = """You annotate one segment of a video that runs from 0.00s to {duration:.2f}s. You are given the video's
-metadata, a tree of automatic captions of the whole video, and the captions of the segment and of its
-sub-segments. Extract structured information about what happens in the segment.
+INSTRUCTIONS = """You annotate one segment of a video at a time. You are given the video's metadata, a tree
+of automatic captions of the whole video, and the captions of the segment and of its sub-segments.
+Extract structured information about what happens in the segment.
 
 Guidelines:
 - State only what can be seen: motion, procedure, objects and their appearance, the setting, text on screen.
@@ -44,7 +46,9 @@ chronological description of the whole segment, without timestamps.
 Task 2: "action.actor" is a noun phrase for who or what performs the main physical action;
 "action.brief" names that action as a short verb phrase in the imperative (no -ing form);
 "action.detailed" is one imperative sentence describing how it is done. If no actor or no physical
-action is visible, write "N/A" in all three action fields.
+action is visible, write "N/A" in all three action fields."""
+
+TASK = """The video runs from 0.00s to {duration:.2f}s.
 
 # Video metadata
 ```yaml
@@ -87,6 +91,9 @@ RESPONSE_STRUCTURE = json.dumps(annotation_schema(), ensure_ascii=False)
 
 @dataclass
 class Templates:
+    # the system message (GPT-OSS: the developer message), the same for every request; "" sends
+    # none and puts everything in the user's turn
+    instructions: str = INSTRUCTIONS
     task: str = TASK
     segment: str = SEGMENT
     segment_transcript: str = SEGMENT_TRANSCRIPT
@@ -94,7 +101,8 @@ class Templates:
 
 
 def load_templates(path: str | os.PathLike[str] | None) -> Templates:
-    """Defaults, with any of `task`, `segment`, `segment_transcript`, `revise` replaced from a YAML file."""
+    """Defaults, with any of `instructions`, `task`, `segment`, `segment_transcript`, `revise`
+    replaced from a YAML file."""
     if not path:
         return Templates()
     with open(path, encoding="utf-8") as handle:
@@ -173,9 +181,13 @@ class VideoContext:
         self.revise = self.templates.revise
 
     def first_messages(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[list[dict[str, str]], int]:
-        """The opening turn for one node: the shared head, then the segment; and its subtree depth."""
+        """The opening turn for one node: our instructions as the system message, then the shared
+        head and the segment as the user's (untrusted text only ever there); and its subtree depth."""
         segment, depth = self.segment_text(node, count_tokens)
-        return [{"role": "user", "content": self.prefix + segment}], depth
+        user = {"role": "user", "content": self.prefix + segment}
+        if not self.templates.instructions:
+            return [user], depth
+        return [{"role": "system", "content": self.templates.instructions}, user], depth
 
     def segment_text(self, node: TreeNode, count_tokens: Callable[[str], int]) -> tuple[str, int]:
         """The segment part of the request and the subtree depth that fits the budget."""
@@ -183,7 +195,8 @@ class VideoContext:
         while True:
             subtree = self.view.render(node, depth)
             text = self._segment(node, subtree)
-            if depth == 0 or fits(self.limits, count_tokens(subtree), partial(count_tokens, self.prefix + text)):
+            whole = self.templates.instructions + self.prefix + text
+            if depth == 0 or fits(self.limits, count_tokens(subtree), partial(count_tokens, whole)):
                 return text, depth
             depth -= 1
 

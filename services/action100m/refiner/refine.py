@@ -69,6 +69,10 @@ async def refine_node(
             result.prompt_tokens += completion.prompt_tokens
             result.output_tokens += completion.output_tokens
             result.cached_tokens += completion.cached_tokens
+            if completion.problem:
+                result.rounds_without_answer += 1
+                result.errors.append(f"round {round_index + 1}: {completion.problem}")
+                continue
             answer = parse_annotation(completion.text)
         except asyncio.CancelledError:
             raise

@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, refiner_pb2, refiner_pb2_grpc
 
 from .backends import GenerationSettings, OpenAIBackend, TransformersBackend, VllmBackend
+from .harmony import is_harmony_model
 from .profiles import load_profile
 from .prompts import PromptLimits, prompt_limit
 from .refine import RefineJob, refine_each
@@ -50,7 +52,11 @@ class RefinerConfig:
     tokenizer: str = field(default="", metadata={"env": "A100M_REFINER_TOKENIZER"})  # openai: for budgets
     reasoning_effort: str = field(default="high", metadata={"env": "A100M_REFINER_REASONING_EFFORT"})
     reasoning_parser: str = field(default="openai_gptoss", metadata={"env": "A100M_REFINER_REASONING_PARSER"})
+    # GPT-OSS's "Current date:" line, YYYY-MM-DD; empty leaves it out, so prompts do not change by the day
+    conversation_date: str = field(default="", metadata={"env": "A100M_REFINER_CONVERSATION_DATE"})
     max_output_tokens: int = setting(8192, env="A100M_REFINER_MAX_OUTPUT_TOKENS", min=1)
+    # GPT-OSS: the reasoning ends after this many tokens, so the answer has room (0: no limit)
+    max_reasoning_tokens: int = setting(0, env="A100M_REFINER_MAX_REASONING_TOKENS", min=0)
     max_string_chars: int = setting(6000, env="A100M_REFINER_MAX_STRING_CHARS", min=1)
     max_model_len: int = setting(32768, env="A100M_REFINER_MAX_MODEL_LEN", min=256)
     max_num_seqs: int = setting(256, env="A100M_REFINER_MAX_NUM_SEQS", min=1)
@@ -72,8 +78,16 @@ class RefinerConfig:
         return from_env(cls, env)
 
     def make_backend(self):
+        if self.conversation_date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.conversation_date):
+            raise ValueError(
+                f"A100M_REFINER_CONVERSATION_DATE={self.conversation_date!r}: expected YYYY-MM-DD or nothing"
+            )
         settings = GenerationSettings(
-            annotation_schema(self.max_string_chars or None), self.max_output_tokens, self.reasoning_effort
+            annotation_schema(self.max_string_chars or None),
+            self.max_output_tokens,
+            self.reasoning_effort,
+            self.conversation_date,
+            self.max_reasoning_tokens,
         )
         if self.backend == "vllm":
             return VllmBackend(
@@ -205,9 +219,13 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
         settings = {
             "backend": self.config.backend,
             "reasoning_effort": self.config.reasoning_effort,
+            "conversation_date": self.config.conversation_date,
+            "max_reasoning_tokens": self.config.max_reasoning_tokens,
             "max_output_tokens": self.config.max_output_tokens,
             "max_string_chars": self.config.max_string_chars,
             "prompt": {"profile": self.profile.name.split(":", 1)[0], "words": self.profile.fingerprint()},
+            # how the messages become tokens: GPT-OSS's harmony (openai_harmony), else the model's template
+            "prompt_format": "harmony" if is_harmony_model(self.config.model) else "chat template",
         }
         return service_info("refiner", self.defaults(), [model], settings)
 
@@ -232,6 +250,7 @@ def _result(item: refiner_pb2.RefineItem, run: VideoRun, annotations: Annotation
         result.nodes_refined = sum(1 for n in nodes if n.gpt is not None)
         result.nodes_failed = result.nodes_eligible - result.nodes_refined
         result.rounds_done = sum(n.rounds_done for n in nodes)
+        result.rounds_without_answer = sum(n.rounds_without_answer for n in nodes)
         result.prompt_tokens = sum(n.prompt_tokens for n in nodes)
         result.output_tokens = sum(n.output_tokens for n in nodes)
     return result

@@ -151,6 +151,7 @@ class RefineResult(_message.Message):
     ROUNDS_DONE_FIELD_NUMBER: _builtins.int
     PROMPT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    ROUNDS_WITHOUT_ANSWER_FIELD_NUMBER: _builtins.int
     annotations_uri: _builtins.str
     nodes_eligible: _builtins.int
     nodes_refined: _builtins.int
@@ -159,6 +160,8 @@ class RefineResult(_message.Message):
     """summed over nodes"""
     prompt_tokens: _builtins.int
     output_tokens: _builtins.int
+    rounds_without_answer: _builtins.int
+    """summed over nodes: completions that held no final answer"""
     @_builtins.property
     def status(self) -> _common_pb2.VideoStatus: ...
     def __init__(
@@ -172,10 +175,11 @@ class RefineResult(_message.Message):
         rounds_done: _builtins.int = ...,
         prompt_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
+        rounds_without_answer: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_uri", b"annotations_uri", "nodes_eligible", b"nodes_eligible", "nodes_failed", b"nodes_failed", "nodes_refined", b"nodes_refined", "output_tokens", b"output_tokens", "prompt_tokens", b"prompt_tokens", "rounds_done", b"rounds_done", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_uri", b"annotations_uri", "nodes_eligible", b"nodes_eligible", "nodes_failed", b"nodes_failed", "nodes_refined", b"nodes_refined", "output_tokens", b"output_tokens", "prompt_tokens", b"prompt_tokens", "rounds_done", b"rounds_done", "rounds_without_answer", b"rounds_without_answer", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -41,8 +41,8 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         "A100M_REFINER_MODEL": str(models_dir / "gpt_oss"),
         "A100M_TRANSCRIBER_MODEL": str(models_dir / "whisper"),
         "A100M_TRANSCRIBE_MAX_NEW_TOKENS": "24",  # random weights rarely stop by themselves
-        # random weights: short strings so every answer ends; a small CPU engine
-        "A100M_REFINER_REASONING_PARSER": "",
+        # random weights: reasoning cut short and short strings, so every answer ends; a small CPU engine
+        "A100M_REFINER_MAX_REASONING_TOKENS": "8",
         "A100M_REFINER_MAX_STRING_CHARS": "40",
         "A100M_REFINER_MAX_OUTPUT_TOKENS": "400",
         "A100M_REFINER_MAX_MODEL_LEN": "8192",

@@ -71,3 +71,18 @@ def test_viewer_search_benchmark_rows():
         ("parts of 20,000 nodes", "last video"),
     ]
     assert all(r["first_hit_ms"] > 0 and r["js_heap_mb"] > 0 for r in rows)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_gpu_check_runs_every_stage_in_its_own_service_at_tiny_shapes():
+    """The GPU check on this machine's CPU: each service started alone (the refiner with vLLM),
+    one video then all, its peak memory beside the plan's prediction."""
+    rows = run_json("gpu_check.py", "--shapes", "tiny", "--videos", "2", "--seconds", "8")
+    assert [r["service"] for r in rows] == ["transcriber", "embedder", "segmenter", "captioner", "refiner"]
+    assert all(r["videos_failed"] == 0 and r["peak_gib"] > 0 and r["first_s"] > 0 for r in rows)
+    assert all(
+        r["throughput"] > 0 for r in rows if r["service"] != "transcriber"
+    )  # silence-free speech needs espeak-ng
+    gpu_services = {r["service"]: r["plan_gib"] for r in rows if r["plan_gib"] is not None}
+    assert set(gpu_services) == {"transcriber", "embedder", "captioner", "refiner"}

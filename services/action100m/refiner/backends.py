@@ -162,6 +162,7 @@ class VllmBackend(_TokenizerMixin):
         kv_cache_bytes: int | None = None,
         enforce_eager: bool = False,
         tensor_parallel_size: int = 1,
+        load_format: str = "auto",
     ):
         self.name = model
         self.model = model
@@ -177,6 +178,7 @@ class VllmBackend(_TokenizerMixin):
             kv_cache_memory_bytes=kv_cache_bytes,
             enforce_eager=enforce_eager,
             tensor_parallel_size=tensor_parallel_size,
+            load_format=load_format,
             structured_outputs_config={
                 "backend": "xgrammar",
                 "disable_any_whitespace": True,

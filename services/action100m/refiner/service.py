@@ -66,6 +66,8 @@ class RefinerConfig:
     tensor_parallel_size: int = setting(1, env="A100M_REFINER_TENSOR_PARALLEL_SIZE", min=1, max=64)
     prefix_caching: bool = field(default=True, metadata={"env": "A100M_REFINER_PREFIX_CACHING"})
     enforce_eager: bool = field(default=False, metadata={"env": "A100M_REFINER_ENFORCE_EAGER"})  # skip compiling
+    # vLLM's load format: "dummy" draws random weights (benchmarks/gpu_check.py's paper shapes, no download)
+    load_format: str = field(default="auto", metadata={"env": "A100M_REFINER_LOAD_FORMAT"})
     subtree_token_budget: int = setting(6000, env="A100M_REFINER_SUBTREE_TOKEN_BUDGET", min=1)
     templates: str = field(default="", metadata={"env": "A100M_REFINER_TEMPLATES"})
     prompt: str = field(default="ours", metadata={"env": "A100M_REFINER_PROMPT"})  # or official:/path
@@ -101,6 +103,7 @@ class RefinerConfig:
                 kv_cache_bytes=int(self.kv_cache_gib * 1024**3) or None,
                 enforce_eager=self.enforce_eager,
                 tensor_parallel_size=self.tensor_parallel_size,
+                load_format=self.load_format,
             )
         if self.backend == "openai":
             if not self.openai_url:

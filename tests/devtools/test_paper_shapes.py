@@ -25,3 +25,25 @@ def test_each_paper_shaped_model_has_the_published_parameter_count(paper_configs
     config, model_class = paper_configs[role]
     counted = parameter_count(config, model_class)
     assert counted == pytest.approx(PUBLISHED[role], rel=TOLERANCE.get(role, 0.02)), (role, counted)
+
+
+@pytest.mark.parametrize("role", ["vjepa2", "perception_lm", "mllama"])
+def test_the_paper_shaped_processors_take_the_published_settings(tiny_models, tmp_path, role):
+    """What `a100m models check` says of them: nothing differs from the published checkpoint but
+    Perception-LM's chat template (the tiny tokenizer's stands in: no default system turn)."""
+    import shutil
+
+    from action100m.devtools.model_check import DIFFERS, check_models
+    from action100m.devtools.paper_shapes import _published_processor
+
+    folder = tmp_path / role
+    folder.mkdir()
+    shutil.copy(tiny_models[role] / "config.json", folder)
+    _published_processor(role, tiny_models[role], folder)
+    (report,) = check_models(folder)
+    expected = (
+        [(DIFFERS, "no system turn: the published template adds its default system prompt")]
+        if role == "perception_lm"
+        else []
+    )
+    assert report.findings == expected

@@ -37,16 +37,36 @@ def _encoding() -> Any:
     return load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
 
 
-def is_harmony_model(model_folder: str) -> bool:
-    """Whether a local model folder (or hub id with a cached config) is a GPT-OSS model."""
+@functools.cache
+def is_harmony_model(model: str) -> bool:
+    """Whether a model (a folder or a hub id) is a GPT-OSS model, by its config's model_type."""
     import json
     from pathlib import Path
 
-    config = Path(model_folder) / "config.json"
+    config = Path(model) / "config.json"
     try:
-        return json.loads(config.read_text()).get("model_type") == "gpt_oss"
+        return bool(json.loads(config.read_text()).get("model_type") == "gpt_oss")
     except (OSError, ValueError):
-        return "gpt-oss" in model_folder.lower()
+        pass
+    try:  # a hub id: its config (from the cache, or a few kB from the hub)
+        from transformers import AutoConfig
+
+        return bool(AutoConfig.from_pretrained(model).model_type == "gpt_oss")
+    except Exception:  # no config reachable: judge by the name
+        return "gpt-oss" in model.lower()
+
+
+@functools.cache
+def _token_id(control_token: str) -> int:
+    (only,) = _encoding().encode(control_token, allowed_special="all")
+    return int(only)
+
+
+@functools.cache
+def _unused_control_token_ids() -> list[int]:
+    used = {_token_id(t) for t in _STRUCTURE if t != "<|call|>"}  # no tools offered: no call
+    ids = (_token_id(t) for t in _encoding()._inner.special_tokens())
+    return sorted(i for i in ids if i not in used and i < GPT_OSS_VOCAB_SIZE)
 
 
 @dataclass(frozen=True)
@@ -69,8 +89,7 @@ class HarmonyFormat:
         return list(self.encoding.stop_tokens_for_assistant_actions())
 
     def token_id(self, control_token: str) -> int:
-        (only,) = self.encoding.encode(control_token, allowed_special="all")
-        return int(only)
+        return _token_id(control_token)
 
     def count_tokens(self, text: str) -> int:
         return len(self.encoding.encode(text, disallowed_special=()))
@@ -131,12 +150,10 @@ class HarmonyFormat:
 
     def unused_control_token_ids(self) -> list[int]:
         """Control tokens a refine completion never holds (the reserved ones, `<|endoftext|>`, and
-        `<|call|>`: the refiner offers no tools).
-        xgrammar reads every token as its text, so inside the JSON a control token is just more
-        characters to it: a bias against these keeps them out (the structural ones stay free)."""
-        used = {self.token_id(t) for t in _STRUCTURE if t != "<|call|>"}  # no tools offered: no call
-        ids = (self.token_id(t) for t in self.encoding._inner.special_tokens())
-        return sorted(i for i in ids if i not in used and i < GPT_OSS_VOCAB_SIZE)
+        `<|call|>`: the refiner offers no tools). xgrammar reads every token as its text, so inside
+        the JSON a control token is just more characters to it: a bias against these keeps them out
+        (the structural ones stay free)."""
+        return _unused_control_token_ids()
 
     def structural_tag(self, schema: dict[str, Any], max_reasoning_tokens: int = 0) -> dict[str, Any]:
         """vLLM's `structured_outputs.structural_tag` (xgrammar's format): reasoning free, then a

@@ -48,11 +48,11 @@ def is_harmony_model(model: str) -> bool:
         return bool(json.loads(config.read_text()).get("model_type") == "gpt_oss")
     except (OSError, ValueError):
         pass
-    try:  # a hub id: its config (from the cache, or a few kB from the hub)
+    try:  # a hub id: its config from the cache (the weights' download puts it there first)
         from transformers import AutoConfig
 
-        return bool(AutoConfig.from_pretrained(model).model_type == "gpt_oss")
-    except Exception:  # no config reachable: judge by the name
+        return bool(AutoConfig.from_pretrained(model, local_files_only=True).model_type == "gpt_oss")
+    except Exception:  # not downloaded yet: judge by the name
         return "gpt-oss" in model.lower()
 
 

@@ -227,8 +227,11 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
             "max_output_tokens": self.config.max_output_tokens,
             "max_string_chars": self.config.max_string_chars,
             "prompt": {"profile": self.profile.name.split(":", 1)[0], "words": self.profile.fingerprint()},
-            # how the messages become tokens: GPT-OSS's harmony (openai_harmony), else the model's template
-            "prompt_format": "harmony" if is_harmony_model(self.config.model) else "chat template",
+            # how the messages become tokens: GPT-OSS's harmony (openai_harmony), else the model's
+            # template; behind the openai backend, whatever its server does
+            "prompt_format": "server"
+            if self.config.backend == "openai"
+            else ("harmony" if is_harmony_model(self.config.model) else "chat template"),
         }
         return service_info("refiner", self.defaults(), [model], settings)
 

@@ -208,10 +208,13 @@ def current_configs(addresses: dict[str, str], run: RunContext) -> dict[str, Sta
 def _node_failures(report: RunReport) -> str:
     """The eligible segments the refiner could not annotate (each has its reasons in its artifact)."""
     counters = report.stats["refine"].counters if "refine" in report.stats else {}
-    failed = int(counters.get("nodes_failed", 0))
-    if not failed:
-        return ""
-    return f" of {int(counters.get('nodes_eligible', 0))} eligible ({failed} failed in every round: see report.json)"
+    failed, unanswered = int(counters.get("nodes_failed", 0)), int(counters.get("rounds_without_answer", 0))
+    text = f" of {int(counters.get('nodes_eligible', 0))} eligible" if failed or unanswered else ""
+    if failed:
+        text += f" ({failed} failed in every round: see report.json)"
+    if unanswered:  # GPT-OSS ran out of tokens before its final answer, or answered outside it
+        text += f"; {unanswered} round(s) ended without a final answer (reasons in the annotations' errors)"
+    return text
 
 
 def summary(report: RunReport, output_prefix: str, max_failures: int = 20) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from action100m.refiner.harmony import GPT_OSS_VOCAB_SIZE
+from action100m.refiner.harmony import GPT_OSS_VOCAB_SIZE, HarmonyFormat, control_token_ids
 
 # o200k_base's pre-tokenization (split before BPE): letters with their case run, up to three
 # digits, punctuation runs (slashes and line breaks kept with them), whitespace.
@@ -30,20 +30,13 @@ O200K_PATTERN = "|".join(
 
 
 def harmony_encoding() -> Any:
-    from openai_harmony import HarmonyEncodingName, load_harmony_encoding
-
-    return load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
-
-
-def special_token_ids(encoding: Any) -> dict[str, int]:
-    """Harmony's control tokens (the named ones and the reserved ones) and their ids."""
-    return {token: encoding.encode(token, allowed_special="all")[0] for token in encoding._inner.special_tokens()}
+    """o200k_harmony as openai_harmony loads it (once per process, shared with the refiner)."""
+    return HarmonyFormat().encoding
 
 
 def bpe_ranks(encoding: Any) -> dict[bytes, int]:
     """Every ordinary token's bytes and rank (= id), as the encoding itself gives them back."""
-    specials = set(special_token_ids(encoding).values())
-    first_special = min(specials)
+    first_special = min(control_token_ids().values())
     return {bytes(encoding._inner.decode_bytes([rank])): rank for rank in range(first_special)}
 
 
@@ -63,7 +56,7 @@ def build_harmony_tokenizer() -> Any:
             return ranks
 
     backend = _FromRanks(vocab_file="o200k_harmony", pattern=O200K_PATTERN).converted()
-    specials = sorted((i, t) for t, i in special_token_ids(encoding).items() if i < GPT_OSS_VOCAB_SIZE)
+    specials = sorted((i, t) for t, i in control_token_ids().items() if i < GPT_OSS_VOCAB_SIZE)
     if [i for i, _ in specials] != list(range(len(ranks), len(ranks) + len(specials))):
         raise ValueError("harmony's special tokens are not contiguous after the ordinary ones")
     backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for _, t in specials])

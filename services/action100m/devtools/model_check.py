@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,32 +112,24 @@ def _settings(report: StageReport, model_type: str, processor: Any) -> None:
 
 
 def _control_counts(ids: list[int], names: dict[int, str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for i in ids:
-        if i in names:
-            counts[names[i]] = counts.get(names[i], 0) + 1
-    return counts
+    return dict(Counter(names[i] for i in ids if i in names))
 
 
 def check_gpt_oss(folder: Path) -> StageReport:
     from transformers import AutoConfig, AutoTokenizer
 
-    from action100m.refiner.harmony import GPT_OSS_VOCAB_SIZE, HarmonyFormat
+    from action100m.refiner.harmony import GPT_OSS_VOCAB_SIZE, HarmonyFormat, control_token_ids
 
     report = StageReport(str(folder), "gpt_oss", "refine (harmony, openai_harmony's renderer)")
     harmony = HarmonyFormat("high")
     messages = sample_refine_request(harmony.count_tokens)
     ids = harmony.prompt_ids(messages)
     report.request, report.tokens = harmony.encoding.decode_utf8(ids), len(ids)
-    names = {harmony.token_id(t): t for t in harmony.encoding._inner.special_tokens()}
+    names = {i: t for t, i in control_token_ids().items()}
     report.control_tokens = _control_counts(ids, names)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    wrong_ids = {
-        t: tokenizer.convert_tokens_to_ids(t)
-        for t in names.values()
-        if tokenizer.convert_tokens_to_ids(t) != harmony.token_id(t)
-    }
-    wrong_ids = {t: i for t, i in wrong_ids.items() if harmony.token_id(t) < GPT_OSS_VOCAB_SIZE}
+    theirs = {t: tokenizer.convert_tokens_to_ids(t) for t, i in control_token_ids().items() if i < GPT_OSS_VOCAB_SIZE}
+    wrong_ids = {t: i for t, i in theirs.items() if i != control_token_ids()[t]}
     if wrong_ids:
         shown = ", ".join(f"{t}={i}" for t, i in sorted(wrong_ids.items())[:5])
         report.findings.append((MISMATCH, f"{len(wrong_ids)} control token(s) have other ids than harmony's: {shown}"))

@@ -63,10 +63,15 @@ def _token_id(control_token: str) -> int:
 
 
 @functools.cache
+def control_token_ids() -> dict[str, int]:
+    """Every control token harmony's encoding names (the reserved ones too), with its id."""
+    return {token: _token_id(token) for token in _encoding()._inner.special_tokens()}
+
+
+@functools.cache
 def _unused_control_token_ids() -> list[int]:
     used = {_token_id(t) for t in _STRUCTURE if t != "<|call|>"}  # no tools offered: no call
-    ids = (_token_id(t) for t in _encoding()._inner.special_tokens())
-    return sorted(i for i in ids if i not in used and i < GPT_OSS_VOCAB_SIZE)
+    return sorted(i for i in control_token_ids().values() if i not in used and i < GPT_OSS_VOCAB_SIZE)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,7 @@ def caption_videos(
         keep_going=keep_going,
         queue_depth=4 * limits.batch_size,
         name="captioner-decode",
+        unit="captions",
     )
     stats.wall_seconds += time.monotonic() - started
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from . import work
 from .prefetch import prefetched
 
 InfoT = TypeVar("InfoT")
@@ -90,15 +91,17 @@ def cross_video_batches(
     keep_going: Callable[[], None] = lambda: None,
     queue_depth: int = 8,
     name: str = "decode",
+    unit: str = "items",
 ) -> Iterator[tuple[str, R | BaseException]]:
     """Yields (video_uid, result or error) for every video of `events`, as each finishes.
 
     A batch that raises fails the videos it held (the others go on); `keep_going` is called
-    before every batch and may raise to stop the whole loop.
+    before every batch and may raise to stop the whole loop. Items are counted as `unit`s of work
+    (`work`) when queued and when their batch is done.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    batcher = _Batcher(open_session, run_batch, batch_size, batch_key, keep_going)
+    batcher = _Batcher(open_session, run_batch, batch_size, batch_key, keep_going, unit)
     for event in prefetched(events, queue_depth, name):
         yield from batcher.on_event(event)
     yield from batcher.flush()
@@ -115,9 +118,10 @@ class _Batcher(Generic[W, O, R]):
         batch_size: int,
         batch_key: Callable[[W], Hashable],
         keep_going: Callable[[], None],
+        unit: str = "items",
     ):
         self.open_session, self.run_batch, self.batch_size = open_session, run_batch, batch_size
-        self.batch_key, self.keep_going = batch_key, keep_going
+        self.batch_key, self.keep_going, self.unit = batch_key, keep_going, unit
         self.sessions: dict[str, VideoSession[W, O, R]] = {}
         self.pending: dict[str, int] = defaultdict(int)
         self.ended: set[str] = set()
@@ -160,7 +164,9 @@ class _Batcher(Generic[W, O, R]):
         self.pending.pop(uid, None)
         self.ended.discard(uid)
         for key in self.queues:
-            self.queues[key] = [item for item in self.queues[key] if item.video_uid != uid]
+            kept = [item for item in self.queues[key] if item.video_uid != uid]
+            work.done(self.unit, len(self.queues[key]) - len(kept))  # never to run: no longer to do
+            self.queues[key] = kept
 
     def finished(self) -> Iterator[tuple[str, R | BaseException]]:
         for uid in [u for u in self.ended if self.pending[u] == 0]:
@@ -176,11 +182,13 @@ class _Batcher(Generic[W, O, R]):
         try:
             outputs = self.run_batch(items)
         except Exception as error:
+            work.done(self.unit, len(items))
             for uid in dict.fromkeys(item.video_uid for item in items):
                 if uid in self.sessions:
                     self.drop(uid)
                     yield uid, error
             return
+        work.done(self.unit, len(items))
         for item, output in zip(items, outputs, strict=True):
             session = self.sessions.get(item.video_uid)
             if session is not None:
@@ -189,6 +197,7 @@ class _Batcher(Generic[W, O, R]):
         yield from self.finished()
 
     def enqueue(self, items: Sequence[W]) -> Iterator[tuple[str, R | BaseException]]:
+        work.planned(self.unit, len(items))
         for item in items:
             self.pending[item.video_uid] += 1
             queue = self.queues[self.batch_key(item)]

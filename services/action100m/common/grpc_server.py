@@ -260,8 +260,8 @@ class ServiceHost:
         if self.port == 0:
             raise OSError(f"{self.name}: cannot bind gRPC port {s.host}:{s.port}")
         self.server.start()
-        if s.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(s.metrics_port)
+        if s.metrics_port >= 0:  # on loopback only when the service is (a one-machine run's)
+            self.metrics_port = self.metrics.serve(s.metrics_port, "127.0.0.1" if s.host == "127.0.0.1" else "0.0.0.0")
         log.info("%s listening on %s:%d (metrics :%s)", self.name, s.host, self.port, self.metrics_port)
         threading.Thread(target=self._load, name=f"{self.name}-load", daemon=True).start()
         return self.port

@@ -235,6 +235,7 @@ def embed_videos(
         keep_going=keep_going,
         queue_depth=settings.queue_chunks,
         name="embedder-decode",
+        unit="windows",
     )
     stats.wall_seconds += time.monotonic() - started
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from action100m.common import paper
+from action100m.common import paper, work
 from action100m.common.artifacts import Annotations, Captions, NodeAnnotation, SegmentTree, TreeNode
 from action100m.common.errors import StageInputError
 
@@ -53,6 +53,15 @@ def build_context(job: RefineJob, limits: PromptLimits, profile: PromptProfile) 
 
 
 async def refine_node(
+    backend: ChatBackend, context: PromptContext, video_uid: str, node: TreeNode, rounds: int
+) -> NodeAnnotation:
+    try:
+        return await _refine_rounds(backend, context, video_uid, node, rounds)
+    finally:
+        work.done("segments")
+
+
+async def _refine_rounds(
     backend: ChatBackend, context: PromptContext, video_uid: str, node: TreeNode, rounds: int
 ) -> NodeAnnotation:
     messages, depth = context.first_messages(node, backend.count_tokens)
@@ -106,6 +115,7 @@ async def refine_each(
         except Exception as error:
             yield job.video_uid, error
             continue
+        work.planned("segments", len(nodes))
         tasks = [refine_node(backend, context, job.video_uid, node, rounds) for node in nodes]
         videos[asyncio.gather(*tasks, return_exceptions=True)] = (job.video_uid, [n.node_id for n in nodes])
     pending: set[asyncio.Future[list[Any]]] = set(videos)

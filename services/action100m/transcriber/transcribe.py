@@ -148,6 +148,7 @@ def transcribe_videos(
         keep_going=keep_going,
         queue_depth=2 * settings.batch_size,
         name="transcriber-decode",
+        unit="windows",
     )
 
 

@@ -20,7 +20,10 @@ def register(commands: Any) -> None:
         "not follow the release's recipe are warnings (errors with --strict-ids). Exits 1 if any problem is found.",
     )
     validate.add_argument(
-        "files", nargs="+", metavar="FILE", help="a .parquet file or a .json file in the release layout"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a .parquet or .json file in the release layout, or a dataset folder (its data/, or an `a100m run` output)",
     )
     validate.add_argument(
         "--min-leaf-seconds",
@@ -78,10 +81,16 @@ def register(commands: Any) -> None:
 
 
 def validate_command(args: argparse.Namespace) -> int:
+    from action100m.common.release.files import dataset_files
     from action100m.common.release.validate import Validation, validate_file
 
+    try:  # a folder (a dataset, an `a100m run` output) stands for its release files
+        paths = [path for location in args.files for path in dataset_files(location)]
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     result = Validation()
-    for path in args.files:
+    for path in paths:
         for problem in validate_file(path, result, args.min_leaf_seconds, args.min_gpt_seconds, args.strict_ids):
             print(problem)
     verdict = "OK" if result.problems == 0 else f"{result.problems} problem(s)"

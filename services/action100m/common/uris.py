@@ -7,6 +7,7 @@ checked against the configured roots before anything is read or written.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,24 @@ def to_uri(location: str | os.PathLike[str]) -> str:
     if "://" in text:
         return text
     return "file://" + quote(str(Path(text).resolve()), errors="surrogateescape")
+
+
+def resolve_location(location: str, base: str) -> str:
+    """A location as people write it in a manifest, as a URI: a URI is kept as it is (and parsed
+    strictly later); an absolute path becomes a file URI; a relative path is taken relative to
+    `base`, the URI of the folder the manifest is in (a local folder, or an s3:// prefix). A
+    relative path that climbs out of an S3 bucket raises UriError."""
+    if "://" in location or not location or "\x00" in location:
+        return location
+    if location.startswith("/"):
+        return "file://" + quote(os.path.normpath(location), errors="surrogateescape")
+    folder = parse_uri(base.rstrip("/") or "/")
+    joined = posixpath.normpath(posixpath.join(folder.key if folder.scheme == "s3" else str(folder.path), location))
+    if folder.scheme == "file":
+        return "file://" + quote(joined, errors="surrogateescape")
+    if joined == ".." or joined.startswith("../"):
+        raise UriError(f"{location}: climbs out of the bucket of the manifest ({base})")
+    return f"s3://{folder.bucket}/{joined}"
 
 
 class AllowList:

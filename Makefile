@@ -60,8 +60,8 @@ DEMO := demo
 demo: env
 	$(BIN)/a100m sample-videos $(DEMO)/videos
 	$(BIN)/a100m models build-tiny $(DEMO)/models
-	$(BIN)/a100m run $(DEMO)/videos/*.mp4 --out $(DEMO)/out --models $(DEMO)/models
-	$(BIN)/a100m validate $(DEMO)/out/dataset/data/*.parquet
+	$(BIN)/a100m run $(DEMO)/videos --out $(DEMO)/out --models $(DEMO)/models
+	$(BIN)/a100m validate $(DEMO)/out
 	@echo "look at it: $(BIN)/a100m view $(DEMO)/out --videos $(DEMO)/videos"
 
 protos: $(VENV)/.installed

@@ -206,10 +206,10 @@ def check(shapes: str, videos: int, seconds: float, models_dir: str | None) -> t
         store.put_bytes(f"file://{root}/first.jsonl", lines[0].encode())
         # the first video alone, then all of them, under separate prefixes: nothing found cached
         first_plan = plan_run(
-            store, f"file://{root}/first.jsonl", f"file://{root}/first", shard_size=1, transcribe="always"
+            store, f"file://{root}/first.jsonl", f"file://{root}/first", shard_size=1, modes={"transcribe": "always"}
         )
         all_plan = plan_run(
-            store, f"file://{root}/all.jsonl", f"file://{root}/all", shard_size=videos, transcribe="always"
+            store, f"file://{root}/all.jsonl", f"file://{root}/all", shard_size=videos, modes={"transcribe": "always"}
         )
         first_shard = first_plan.shard(store, 0, f"file://{root}/first")
         all_shard = all_plan.shard(store, 0, f"file://{root}/all")

@@ -63,6 +63,22 @@ def test_a_service_is_named_only_by_its_registry_entry():
     assert found == []
 
 
+def test_a_stage_is_named_only_by_its_registry_entry():
+    """The pipeline and the run's command line take stages, their modes and their release fields from
+    the registry (`TREE`, `CAPTIONS`, `ANNOTATIONS`, `OPTIONAL`, ...), never by a name of their own."""
+    names = {spec.name for spec in STAGES}
+    registry = PIPELINES / "registry"
+    cli = REPO / "services" / "action100m" / "cli"
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}"
+        for path in [*python_files(PIPELINES), cli / "run.py", cli / "pipeline.py"]
+        if registry not in path.parents
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert found == []
+
+
 def test_every_function_is_short_enough_to_read_at_once():
     long = [
         f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"

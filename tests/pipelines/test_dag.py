@@ -66,7 +66,7 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
         "overwrite",
         "card",
         "start_from",
-        "transcribe",
+        "modes",
     }
     # options and addresses are typed dicts by stage, never JSON strings
     assert inputs["options"]["parameterType"] == inputs["addresses"]["parameterType"] == "STRUCT"
@@ -153,3 +153,18 @@ def test_no_step_installs_kfp_before_it_runs():
     for name in ("plan_run", "shard_indices", "run_stage", "export_shard", "publish_dataset"):
         command = " ".join(getattr(steps, name).component_spec.implementation.container.command)
         assert "pip install" not in command and "kfp.dsl.executor_main" in command, name
+
+
+def test_the_pipelines_parameters_are_the_fields_of_pipeline_arguments(tmp_path):
+    """`a100m run` and `a100m pipeline submit` both pass a PipelineArguments: a parameter added to
+    the DAG without its field (or the reverse) fails here."""
+    from dataclasses import fields
+
+    from action100m.pipelines.arguments import PipelineArguments
+    from action100m.pipelines.dag import compile_pipeline
+    from action100m.pipelines.registry import default_modes
+
+    spec = next(yaml.safe_load_all(compile_pipeline(tmp_path / "p.yaml").read_text()))
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == {f.name for f in fields(PipelineArguments)}
+    assert parameters["modes"]["defaultValue"] == default_modes() == {"transcribe": "missing"}

@@ -262,3 +262,19 @@ def test_speech_a_subtitle_file_and_silence_reach_the_dataset_as_three_transcrip
     store.put_bytes(f"{root}/videos/mute.vtt", b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n(music)\n")
     again = run_all(store, root, addresses, preset_options("tiny"), shard_size=3)
     assert "transcribe" not in again.stats and "transcribe" not in again.stages and not again.failed
+
+
+def test_a_shard_whose_videos_all_failed_at_plan_has_nothing_to_do(local_store):
+    """Every stage of such a shard finishes with nothing to do (no service is called: none is given),
+    its file is empty and the report names each video with its reason."""
+    store, root = local_store
+    rows = [{"video_uid": uid, "uri": f"{root}/nowhere/{uid}.mp4"} for uid in ("a", "b")]
+    store.put_bytes(f"{root}/m.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    plan = plan_run(store, f"{root}/m.jsonl", f"{root}/art", shard_size=2)
+    state = plan.shard(store, 0, f"{root}/art")
+    for spec in STAGES:  # as the DAG's tasks run them, one at a time
+        state = execute(state, [spec], {}, store=store)
+    export_shard(state, f"{root}/out", plan, store)
+    report = publish_dataset(plan, f"{root}/out", store)
+    assert report.export.rows == 0 and sorted(report.failed) == ["a", "b"]
+    assert {f.stage for f in report.failed.values()} == {"plan"} and "a.mp4" in report.failed["a"].reason

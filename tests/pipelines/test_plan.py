@@ -17,7 +17,7 @@ from action100m.pipelines.state import StageConfig
 
 def planned_shards(store, videos, prefix, shard_size, transcribe="missing"):
     """The shards as the first step sees them: loaded back from the plan in the store."""
-    plan = Plan.load(store, plan_run(store, videos, prefix, shard_size, transcribe=transcribe).uri)
+    plan = Plan.load(store, plan_run(store, videos, prefix, shard_size, modes={"transcribe": transcribe}).uri)
     return [plan.shard(store, i, prefix) for i in range(plan.shards)]
 
 
@@ -157,7 +157,7 @@ def test_a_row_a_uid_or_a_uri_can_break_fails_that_video_at_plan_and_the_others_
         {"video_uid": "line\nbreak", "uri": f"{root}/videos/nl.mp4"},
         {"video_uid": "lone \ud800", "uri": f"{root}/videos/lone.mp4"},
         {"video_uid": "web", "uri": "http://example.com/v.mp4"},
-        {"video_uid": "relative", "uri": "videos/v.mp4"},
+        {"video_uid": "relative", "uri": "videos/v.mp4"},  # the manifest's folder's videos/v.mp4: not there
         {"video_uid": "dots", "uri": "file:///data/videos/../../etc/passwd"},
         {"video_uid": "otherhost", "uri": "file://otherhost/v.mp4"},
         {"video_uid": "stream", "uri": f"{root}/videos/good.mp4", "stream": "first"},
@@ -167,13 +167,55 @@ def test_a_row_a_uid_or_a_uri_can_break_fails_that_video_at_plan_and_the_others_
     reasons = {uid: (f.code, f.reason) for uid, f in shard.failed.items()}
     assert reasons["lone \ud800"][0] == "INVALID_ARGUMENT" and "not valid Unicode text" in reasons["lone \ud800"][1]
     assert "unsupported scheme 'http'" in reasons["web"][1]
-    assert "a relative path" in reasons["relative"][1]
+    assert reasons["relative"][0] == "NOT_FOUND" and f"{root}/videos/v.mp4" in reasons["relative"][1]
     assert "'.' and '..' are not allowed" in reasons["dots"][1]
     assert "file URIs must be local" in reasons["otherhost"][1]
     assert "stream must be a stream number" in reasons["stream"][1]
     shard.stages["embed"] = StageConfig("fp", [], {})
     keys = {shard.artifact(stage("embed"), v) for v in shard.active()}  # each active uid: a key of its own
     assert len(keys) == 4 and all(parse_uri(k) for k in keys)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "json", "parquet"])
+def test_a_manifest_names_videos_by_path_absolute_or_relative_to_its_folder(local_store, kind):
+    store, root = local_store
+    here = parse_uri(root).path / "m"
+    for name in ("a.mp4", "sub/b.mp4", "c.mp4", "a.vtt"):
+        store.put_bytes(f"{root}/m/{name}", VTT.encode() if name.endswith(".vtt") else b"video bytes")
+    rows = [
+        {"video_uid": "a", "uri": "a.mp4"},
+        {"video_uid": "b", "uri": "sub/b.mp4", "transcript_uri": "a.vtt"},
+        {"video_uid": "c", "uri": str(here / "c.mp4")},
+        {"video_uid": "d", "uri": "../m/./sub/b.mp4"},
+        {"video_uid": "e", "uri": f"{root}/m/c.mp4"},
+        {"video_uid": "gone", "uri": "missing.mp4"},
+    ]
+    if kind == "jsonl":
+        store.put_bytes(f"{root}/m/list.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    elif kind == "json":
+        store.put_bytes(f"{root}/m/list.json", json.dumps(rows).encode())
+    elif kind == "csv":
+        lines = [
+            "video_uid,uri,transcript_uri",
+            *(f"{r['video_uid']},{r['uri']},{r.get('transcript_uri', '')}" for r in rows),
+        ]
+        store.put_bytes(f"{root}/m/list.csv", "\n".join(lines).encode())
+    else:
+        table = pa.Table.from_pylist([{"transcript_uri": None, **r} for r in rows])
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        store.put_bytes(f"{root}/m/list.parquet", sink.getvalue().to_pybytes())
+    (shard,) = planned_shards(store, f"{root}/m/list.{kind}", f"{root}/art", shard_size=10)
+    where = {v.video_uid: v.uri for v in shard.active()}
+    assert where == {
+        "a": f"{root}/m/a.mp4",
+        "b": f"{root}/m/sub/b.mp4",
+        "c": f"{root}/m/c.mp4",
+        "d": f"{root}/m/sub/b.mp4",
+        "e": f"{root}/m/c.mp4",
+    }
+    assert transcript_of(store, next(v for v in shard.videos if v.video_uid == "b"))[0]["text"] == "first words"
+    assert shard.failed["gone"].code == "NOT_FOUND" and f"{root}/m/missing.mp4" in shard.failed["gone"].reason
 
 
 def test_csv_and_json_array_manifests_are_manifests(local_store):
@@ -244,14 +286,14 @@ def test_the_transcriber_runs_on_the_videos_the_run_says(local_store, mode, tran
     lines[4]["title"] = "no transcript, only a title"
     store.put_bytes(f"{root}/videos/vtt.vtt", VTT.encode())
     (shard,) = planned_shards(store, manifest_of(store, root, lines), f"{root}/art", shard_size=8, transcribe=mode)
-    assert [video.video_uid for video in shard.videos if video.transcribe] == transcribed
+    assert [video.video_uid for video in shard.videos if stage("transcribe").runs_on(video)] == transcribed
 
 
 def test_an_unknown_transcribe_mode_stops_planning(local_store):
     store, root = local_store
     manifest = manifest_of(store, root, [{"video_uid": "a", "uri": f"{root}/a.mp4"}])
     with pytest.raises(ManifestError, match="transcribe must be one of missing, always, never, got 'sometimes'"):
-        plan_run(store, manifest, f"{root}/art", 8, transcribe="sometimes")
+        plan_run(store, manifest, f"{root}/art", 8, modes={"transcribe": "sometimes"})
 
 
 def test_a_prefix_of_videos_finds_their_subtitles_in_its_listing(local_store):

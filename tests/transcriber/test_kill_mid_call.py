@@ -27,7 +27,7 @@ def test_a_killed_transcriber_costs_only_the_unpublished_videos(sound_videos, ti
     state = ShardState(run="kill", shard=0, shards=1, prefix=f"{root}/art", videos=[])
     for uid in UIDS:  # the same speech under eight files: eight inputs, eight transcripts
         uri = store.put_file(f"{root}/videos/{uid}.mp4", sound_videos["speech"])
-        state.videos.append(VideoEntry(uid, uri, signature=store.signature(uri), transcribe=True))
+        state.videos.append(VideoEntry(uid, uri, signature=store.signature(uri), optional_stages=("transcribe",)))
     planned = state.to_json()
     env = {
         **preset_env("tiny", Path(tiny_models["whisper"]).parent),

@@ -24,21 +24,17 @@ def plan_run(
     run: str,
     job_id: str,
     start_from: Dict[str, Any],
-    transcribe: str,
+    modes: Dict[str, str],
 ) -> str:
     """Reads the manifest or lists the prefix; writes the plan (one file per shard) to the store; its
     URI. With `start_from` (datasets and the stages to run) the videos come from the datasets' rows,
     their tree and captions imported, and `videos` is the folder of the video files (when caption runs).
-    `transcribe` (missing, always, never): the videos the transcriber runs on."""
+    `modes`: the videos each optional stage runs on (e.g. {"transcribe": "missing"})."""
     from action100m.common.store import ArtifactStore
-    from action100m.pipelines.plan import plan_run as plan
-    from action100m.pipelines.start_from import StartFrom, plan_from_dataset
+    from action100m.pipelines.start_from import make_plan
 
     store = ArtifactStore.from_env()
-    start = StartFrom.from_dict(start_from)
-    if start is not None:
-        return plan_from_dataset(store, start, artifact_prefix, shard_size, run or job_id, videos).uri
-    return plan(store, videos, artifact_prefix, shard_size, run or job_id, transcribe=transcribe).uri
+    return make_plan(store, videos, artifact_prefix, shard_size, run or job_id, start_from, modes).uri
 
 
 def shard_indices(plan_uri: str) -> List[int]:

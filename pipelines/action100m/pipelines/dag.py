@@ -16,7 +16,7 @@ from kfp import compiler, dsl
 
 from . import PIPELINE_IMAGE, S3_SECRET
 from .components import components
-from .registry import STAGES, chart_fullname, follows, last_stages
+from .registry import STAGES, chart_fullname, default_modes, follows, last_stages
 
 # A step pod that dies (evicted, OOM-killed) is retried by KFP; a transient gRPC error inside a step
 # is retried by the step itself; a failed video is never retried (README, "Retries").
@@ -91,16 +91,16 @@ def build_pipeline(
         overwrite: bool = False,
         card: Dict[str, str] = {},  # noqa: B006  (the dataset card's license and notice, see card.CardFacts)
         start_from: Dict[str, Any] = {},  # noqa: B006  ({"datasets": [URI...], "stages": ["refine"]}: see start_from.py)
-        transcribe: str = "missing",  # the videos the transcriber runs on: missing (no transcript), always, never
+        modes: Dict[
+            str, str
+        ] = default_modes(),  # optional stage -> the videos it runs on, e.g. {"transcribe": "missing"}
     ) -> str:
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
         run_id = {"artifact_prefix": artifact_prefix, "run": run, "job_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
         # Planning is deterministic: a failure there is the input's, and retrying cannot help.
         plan = configure(
-            steps.plan_run(
-                videos=videos, shard_size=shard_size, start_from=start_from, transcribe=transcribe, **run_id
-            ),
+            steps.plan_run(videos=videos, shard_size=shard_size, start_from=start_from, modes=modes, **run_id),
             0,
         )
         plan_uri = plan.output

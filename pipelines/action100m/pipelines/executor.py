@@ -61,28 +61,38 @@ OUTCOME_NAMES = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a step retries a transient failure of its service call."""
+    """How a step retries the transient failures of its service call: for as long as a service
+    restart takes (the local run's supervisor, or Kubernetes, restarting a pod that then loads its
+    models), not for a number of tries that a slow restart outlasts."""
 
-    attempts: int = 8
+    patience_seconds: float = 1800.0  # transient failures in a row are retried for this long
+    attempts: int | None = None  # and at most this many times in a row (None: no bound but time)
     initial_backoff: float = 2.0
-    max_backoff: float = 120.0
+    max_backoff: float = 60.0
     call_timeout: float = 6 * 3600.0  # one call; a retry resumes where it stopped
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
 
+    def gives_up(self, attempt: int, failing_since: float | None) -> bool:
+        """Whether failure number `attempt` of a streak that began at `failing_since` (None: now) is the last."""
+        now = time.monotonic()
+        out_of_tries = self.attempts is not None and attempt >= self.attempts
+        return out_of_tries or now - (now if failing_since is None else failing_since) >= self.patience_seconds
+
 
 def _retrying(call: Callable[[], Any], what: str, policy: RetryPolicy) -> Any:
-    for attempt in range(1, policy.attempts + 1):
+    attempt, failing_since = 0, time.monotonic()
+    while True:
         try:
             return call()
         except grpc.RpcError as error:
-            if error.code() not in TRANSIENT or attempt == policy.attempts:
+            attempt += 1  # a short call: its streak began with the first try
+            if error.code() not in TRANSIENT or policy.gives_up(attempt, failing_since):
                 raise
             delay = policy.backoff(attempt)
             log.warning("%s: %s (attempt %d); retrying in %.0fs", what, error.code().name, attempt, delay)
             time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 StageOptions = Mapping[str, Message]
@@ -125,8 +135,13 @@ def stage_config(
         defaults=options_dict(defaults),
         settings=json_format.MessageToDict(info.output_settings),
         options=options_dict(options),
-        # a read that did not run here (skipped, or needed by no video of the shard) adds nothing
-        upstream=[upstream[name].fingerprint for name in spec.reads if name in upstream and upstream[name].fingerprint],
+        # an optional stage's output enters each video's key instead (`Stage.artifact`): it ran on
+        # some videos only, so the fingerprint of the stages reading it is the same in every shard
+        upstream=[
+            upstream[name].fingerprint
+            for name in spec.reads
+            if name in upstream and upstream[name].fingerprint and not stage(name).optional
+        ],
     )
     effective = spec.options()
     effective.CopyFrom(defaults)
@@ -157,15 +172,17 @@ def execute(
     options = options or {}
     for spec in stages:
         config = state.stages.get(spec.name)
-        if config is not None and config.source:  # imported from a dataset (start_from): nothing to run
+        if config is not None and config.settled:  # imported from a dataset, or published already: nothing to run
+            continue
+        # first: a shard whose videos all failed earlier (at plan, say) has nothing to run, and the
+        # stages it reads did not run on it either
+        if not any(spec.runs_on(video) for video in state.active()):
+            log.info("shard %d %s: no video of the shard needs it; nothing to do", state.shard, spec.name)
             continue
         # a stage that runs on some videos only may have run on none of this shard
-        missing = [name for name in spec.reads if name not in state.stages and stage(name).applies is None]
+        missing = [name for name in spec.reads if name not in state.stages and not stage(name).optional]
         if missing:
             raise ValueError(f"{spec.name} reads {', '.join(missing)}, which has not run on shard {state.shard}")
-        if not any(spec.runs_on(video) for video in state.active()):
-            log.info("shard %d %s: no video of the shard needs it; not called", state.shard, spec.name)
-            continue
         state = _run_stage(spec, state, addresses[spec.name], options_of(spec, options), store, overwrite, policy)
     return state
 
@@ -236,12 +253,13 @@ def _call_resuming(
     artifact store unreachable), calls again for the videos with no result yet."""
     stats = state.stats_of(spec.name)
     remaining = {item.video_uid: item for item in items}
-    attempt = 0
+    attempt = 0  # the current streak of transient failures: how many, since when
+    failing_since: float | None = None
     while remaining:
         stats.calls += 1
         request = spec.request(videos=list(remaining.values()), options=options, overwrite=force)
         retry_videos: dict[str, str] = {}  # uid -> why it failed transiently in this call
-        last_attempt = attempt + 1 >= policy.attempts
+        last_attempt = policy.gives_up(attempt + 1, failing_since)
         try:
             for result in getattr(stub, spec.method)(request, timeout=policy.call_timeout):
                 status = result.status
@@ -255,16 +273,18 @@ def _call_resuming(
                     continue
                 remaining.pop(status.video_uid)
                 _record(state, spec, result)
+                if not failed_transiently:  # the service works: a later failure starts a new streak
+                    attempt, failing_since = 0, None
         except grpc.RpcError as error:
-            attempt += 1
-            if error.code() in TRANSIENT and attempt < policy.attempts:
+            attempt, failing_since = attempt + 1, failing_since or time.monotonic()
+            if error.code() in TRANSIENT and not policy.gives_up(attempt, failing_since):
                 _back_off(state, spec, policy, attempt, len(remaining), f"{error.code().name}: {error.details()}")
                 continue
             reason = f"{spec.service} call failed after {attempt} attempt(s): {error.details()}"
             _fail_all(state, spec, remaining, error.code().name, reason)
             return
         if retry_videos:
-            attempt += 1
+            attempt, failing_since = attempt + 1, failing_since or time.monotonic()
             _back_off(state, spec, policy, attempt, len(retry_videos), next(iter(retry_videos.values())))
             continue
         if remaining:  # the stream ended without a result for these: a server bug, said plainly

@@ -10,13 +10,14 @@ part behind), and writes `report.json` and the dataset card `README.md`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from action100m.common.artifacts import Annotations, Captions, SegmentTree, Transcript
+from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.errors import classify
 from action100m.common.release.assemble import to_row
 from action100m.common.release.files import parquet_bytes, to_table
@@ -25,7 +26,7 @@ from action100m.common.version import __version__
 
 from .card import CardFacts, dataset_card
 from .plan import Plan
-from .registry import stage
+from .registry import ANNOTATIONS, CAPTIONS, STAGES, TREE
 from .state import ExportStats, Failure, RunReport, ShardState, VideoEntry
 
 log = logging.getLogger("action100m.pipeline")
@@ -40,21 +41,15 @@ def staging_prefix(output_prefix: str, run: str) -> str:
 
 
 def _row(state: ShardState, video: VideoEntry, store: ArtifactStore) -> dict[str, Any]:
-    tree_uri, captions_uri, annotations_uri = (
-        state.artifact(stage(s), video) for s in ("segment", "caption", "refine")
-    )
+    tree_uri, captions_uri, annotations_uri = (state.artifact(spec, video) for spec in (TREE, CAPTIONS, ANNOTATIONS))
     tree = SegmentTree.from_json(store.get_bytes(tree_uri), tree_uri)
     captions = Captions.from_json(store.get_bytes(captions_uri), captions_uri)
     annotations = Annotations.from_json(store.get_bytes(annotations_uri), annotations_uri)
-    metadata = None
-    if video.metadata_uri:
-        import json
-
-        metadata = json.loads(store.get_bytes(video.metadata_uri))
-    transcribe = stage("transcribe")
-    if transcribe.name in state.stages and transcribe.runs_on(video):  # what the transcriber heard
-        transcript_uri = state.artifact(transcribe, video)
-        metadata = Transcript.from_json(store.get_bytes(transcript_uri), transcript_uri).into(metadata)
+    metadata = json.loads(store.get_bytes(video.metadata_uri)) if video.metadata_uri else None
+    for spec in STAGES:  # what the stages that make metadata fields made for it (the transcriber's transcript)
+        if spec.adds_metadata is not None and spec.name in state.stages and spec.runs_on(video):
+            uri = state.artifact(spec, video)
+            metadata = spec.adds_metadata(store.get_bytes(uri), uri, metadata)
     row = to_row(tree, captions, annotations, metadata)
     to_table([row])  # one row that does not fit the release schema fails its video, not the shard
     return row

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -45,11 +46,14 @@ def uid_key(video_uid: str) -> str:
     return f"{head}~{hashlib.sha256(video_uid.encode()).hexdigest()[:32]}"
 
 
-def input_id(uri: str, signature: str, metadata_uri: str = "", stream: str = "") -> str:
+def input_id(uri: str, signature: str, metadata_uri: str = "", stream: str = "", upstream: Sequence[str] = ()) -> str:
     """What a video's artifacts were computed from: its URI and content signature (size and mtime or
-    ETag), the stream read as the video when the manifest names one, and for the stages that read
-    it, its metadata artifact (itself keyed by its content)."""
-    blob = json.dumps([uri, signature, metadata_uri, *([stream] if stream else [])])
+    ETag), the stream read as the video when the manifest names one, for the stages that read it its
+    metadata artifact (itself keyed by its content), and the artifacts of the optional stages that
+    ran on it and that the stage reads (`upstream`: the transcriber's transcript, keyed by its
+    config and the video)."""
+    parts = [uri, signature, metadata_uri, *([stream] if stream else [])]
+    blob = json.dumps([*parts, *([list(upstream)] if upstream else [])])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

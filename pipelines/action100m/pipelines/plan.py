@@ -3,8 +3,8 @@
 The plan is an artifact: `{artifact_prefix}/runs/{run}/plan.json` and one file per shard, so the
 DAG passes only the plan's URI and shard indices between steps, whatever the number of videos.
 
-Input is a manifest (JSONL or parquet rows: `video_uid`, `uri`, and optional metadata fields) or a
-prefix of videos (`s3://bucket/videos/`), whose metadata comes from a sidecar JSON next to each
+Input is a manifest (JSON lines, a JSON array, parquet or CSV rows: `video_uid`, `uri` (a URI, or a path:
+absolute, or relative to the manifest's folder), and optional metadata fields) or a prefix of videos (`s3://bucket/videos/`), whose metadata comes from a sidecar JSON next to each
 video (`clip.mp4` -> `clip.json`) when there is one. Metadata fields absent from the input stay null.
 """
 
@@ -28,9 +28,10 @@ from action100m.common.release.metadata import FIELDS, MetadataError, normalize_
 from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.stage import MAX_UID_CHARS
 from action100m.common.store import ArtifactNotFound, ArtifactStore
-from action100m.common.uris import UriError, parse_uri, to_uri
+from action100m.common.uris import UriError, parse_uri, resolve_location, to_uri
 
 from .keys import check_uid, metadata_key
+from .registry import OPTIONAL, checked_modes
 from .state import Failure, ShardState, StageConfig, VideoEntry
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
@@ -89,9 +90,22 @@ def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
         video_uid = str(row["video_uid"])
         if len(video_uid) > MAX_UID_CHARS:
             raise ManifestError(f"{uri}: line {number}: video_uid is longer than {MAX_UID_CHARS} characters")
-        entry = {"video_uid": video_uid, "uri": row["uri"], "metadata": _metadata(row), "line": number}
-        videos.append({**entry, "stream": row.get("stream"), "transcript_uri": row.get("transcript_uri") or ""})
+        entry = {"video_uid": video_uid, "uri": _located(row["uri"], uri), "metadata": _metadata(row), "line": number}
+        transcript = _located(row.get("transcript_uri") or "", uri)
+        videos.append({**entry, "stream": row.get("stream"), "transcript_uri": transcript})
     return videos
+
+
+def _located(location: Any, manifest: str) -> Any:
+    """A manifest's `uri` or `transcript_uri` as a URI: a path, absolute or relative to the
+    manifest's folder, is taken as people mean it; what cannot be resolved is kept for planning to
+    fail that video with the reason."""
+    if not isinstance(location, str):
+        return location
+    try:
+        return resolve_location(location, manifest.rsplit("/", 1)[0])
+    except UriError:
+        return location
 
 
 def _manifest_rows(uri: str, data: bytes) -> list[Any]:
@@ -183,8 +197,10 @@ class Plan:
     uri: str  # {artifact_prefix}/runs/{run}/plan.json
     videos: int
     shards: int
-    # stage -> its config (StageConfig's fields) when it does not run: imported from a dataset or skipped
+    # stage -> its config (StageConfig's fields) when it does not run: imported from a dataset,
+    # skipped, or reused (already published)
     imported: dict[str, dict[str, Any]] = field(default_factory=dict)
+    made_for: str = ""  # a digest of what it was planned from (see `start_from.make_plan`)
 
     @staticmethod
     def uri_for(artifact_prefix: str, run: str) -> str:
@@ -215,6 +231,13 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def add_configs(self, store: ArtifactStore, configs: Mapping[str, StageConfig]) -> Plan:
+        """The plan with these stages' configs added to those it carries (stages that do not run),
+        written over its plan.json."""
+        plan = Plan(**{**asdict(self), "imported": {**self.imported, **{n: asdict(c) for n, c in configs.items()}}})
+        store.put_bytes(plan.uri, plan.to_json().encode(), "application/json")
+        return plan
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
@@ -338,16 +361,20 @@ def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[d
     return entries
 
 
-TRANSCRIBE_MODES = ("missing", "always", "never")
-
-
-def wants_transcriber(mode: str, metadata: dict[str, Any] | None) -> bool:
-    """Whether the transcriber runs on a video: `missing` (the default) for videos without a
-    transcript (a given one, even empty, is used as is), `always` for every video (its transcript
-    replaces a given one), `never` for none."""
-    if mode not in TRANSCRIBE_MODES:
-        raise ManifestError(f"transcribe must be one of {', '.join(TRANSCRIBE_MODES)}, got {mode!r}")
-    return mode == "always" or (mode == "missing" and (metadata or {}).get("transcript") is None)
+def optional_stages(modes: Mapping[str, str], metadata: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The optional stages that run on a video with this metadata, by the run's modes, and the
+    metadata fields they make ("transcript=speech-recognition") for the card."""
+    running = [
+        spec.name for spec in OPTIONAL if spec.mode is not None and spec.mode.runs_on(modes[spec.name], metadata)
+    ]
+    made = [
+        f"{name.removeprefix('metadata.')}={spec.mode.source}"
+        for spec in OPTIONAL
+        if spec.name in running and spec.mode is not None
+        for name in spec.release_fields
+        if name.startswith("metadata.")
+    ]
+    return running, made
 
 
 def plan_run(
@@ -357,14 +384,18 @@ def plan_run(
     shard_size: int,
     run: str = "",
     workers: int = 32,
-    transcribe: str = "missing",
+    modes: Mapping[str, str] | None = None,
+    made_for: str = "",
 ) -> Plan:
     """Reads the manifest or lists the prefix, publishes each video's metadata for the refiner, and
-    writes the plan (one file per shard) under `{artifact_prefix}/runs/{run}/`; `transcribe` says
-    which videos the transcriber runs on (`wants_transcriber`)."""
+    writes the plan (one file per shard) under `{artifact_prefix}/runs/{run}/`; `modes` (optional
+    stage -> choice, the defaults where absent) say which videos each optional stage runs on."""
     if shard_size < 1:
         raise ManifestError(f"shard_size must be >= 1, got {shard_size}")
-    wants_transcriber(transcribe, None)  # a bad mode stops planning before any video is read
+    try:
+        chosen = checked_modes(modes)  # a bad mode stops planning before any video is read
+    except ValueError as error:
+        raise ManifestError(str(error)) from None
     run = run or uuid.uuid4().hex[:12]
     entries = plan_entries(store, videos, workers)
     sidecars = LocalSidecars()
@@ -378,30 +409,24 @@ def plan_run(
             signature = store.signature(uri)
             metadata, from_subtitles = with_transcript(store, entry, sidecars)
             metadata, from_container = with_file_metadata(store, str(uri), metadata)
-            transcriber = wants_transcriber(transcribe, metadata)
-            heard = ["transcript=speech-recognition"] if transcriber else [f"{n}=subtitles" for n in from_subtitles]
-            sources = [f"{name}=container" for name in from_container] + heard
-            if metadata is None:
-                return VideoEntry(
-                    uid,
-                    uri,
-                    signature=signature,
-                    stream=stream,
-                    metadata_sources=",".join(sources),
-                    transcribe=transcriber,
-                )
-            metadata = normalize_metadata(metadata)
-            metadata_uri = metadata_key(artifact_prefix, uid, metadata)
-            if not store.exists(metadata_uri):
-                store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
+            running, made = optional_stages(chosen, metadata)
+            made_fields = {pair.split("=")[0] for pair in made}  # a stage's output replaces the file's
+            made_by_files = [f"{name}=subtitles" for name in from_subtitles if name not in made_fields]
+            sources = ",".join([f"{name}=container" for name in from_container] + made + made_by_files)
+            metadata_uri = ""
+            if metadata is not None:
+                metadata = normalize_metadata(metadata)
+                metadata_uri = metadata_key(artifact_prefix, uid, metadata)
+                if not store.exists(metadata_uri):
+                    store.put_bytes(metadata_uri, json.dumps(metadata).encode(), "application/json")
             return VideoEntry(
                 uid,
                 uri,
                 metadata_uri,
                 signature,
                 stream=stream,
-                metadata_sources=",".join(sources),
-                transcribe=transcriber,
+                metadata_sources=sources,
+                optional_stages=tuple(running),
             )
         except (
             ArtifactNotFound,
@@ -414,7 +439,7 @@ def plan_run(
 
     with ThreadPoolExecutor(workers) as pool:
         planned = list(pool.map(plan_video, entries))
-    return write_plan(store, planned, artifact_prefix, shard_size, run, workers=workers)
+    return write_plan(store, planned, artifact_prefix, shard_size, run, workers=workers, made_for=made_for)
 
 
 def write_plan(
@@ -425,11 +450,12 @@ def write_plan(
     run: str,
     imported: Mapping[str, StageConfig] | None = None,
     workers: int = 32,
+    made_for: str = "",
 ) -> Plan:
     """Writes the plan of these videos (one file per shard, then plan.json, which readers wait for)."""
     shards = [planned[i : i + shard_size] for i in range(0, len(planned), shard_size)]
     configs = {name: asdict(config) for name, config in (imported or {}).items()}
-    plan = Plan(run, Plan.uri_for(artifact_prefix, run), len(planned), len(shards), configs)
+    plan = Plan(run, Plan.uri_for(artifact_prefix, run), len(planned), len(shards), configs, made_for)
 
     def write_shard(index: int) -> None:
         body = json.dumps([asdict(v) for v in shards[index]], separators=(",", ":")).encode()

@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,14 +32,14 @@ from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError
 
 from .keys import check_uid, fingerprint, metadata_key
-from .plan import VIDEO_EXTENSIONS, ManifestError, Plan, write_plan
-from .registry import STAGES, stage
+from .plan import VIDEO_EXTENSIONS, ManifestError, Plan, plan_run, write_plan
+from .registry import ANNOTATIONS, CAPTIONS, STAGES, TREE, stage
 from .state import StageConfig, VideoEntry
 
 # The stages a dataset's rows can stand in for: the tree, and the captions.
-IMPORTABLE = ("segment", "caption")
+IMPORTABLE = (TREE.name, CAPTIONS.name)
 # What may run on a dataset (the stages after those imported, in order).
-RUNNABLE = (("refine",), ("caption", "refine"))
+RUNNABLE = ((ANNOTATIONS.name,), (CAPTIONS.name, ANNOTATIONS.name))
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class StartFrom:
     """A run that starts from datasets (their release files' URIs) and runs only `stages`."""
 
     datasets: list[str]
-    stages: list[str] = field(default_factory=lambda: ["refine"])
+    stages: list[str] = field(default_factory=lambda: [ANNOTATIONS.name])
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -63,7 +63,7 @@ class StartFrom:
 
     @property
     def needs_videos(self) -> bool:
-        return "caption" in self.stages
+        return CAPTIONS.name in self.stages
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +73,8 @@ class StartFrom:
         """The DAG parameter's form; None for a run from videos (an empty dict)."""
         if not data:
             return None
-        return cls([str(d) for d in data.get("datasets", [])], [str(s) for s in data.get("stages", ["refine"])])
+        stages = data.get("stages", [ANNOTATIONS.name])
+        return cls([str(d) for d in data.get("datasets", [])], [str(s) for s in stages])
 
 
 def source_digest(store: ArtifactStore, start: StartFrom) -> str:
@@ -148,6 +149,33 @@ def video_files(store: ArtifactStore, videos: str) -> dict[str, str]:
     return found
 
 
+def make_plan(
+    store: ArtifactStore,
+    videos: str,
+    artifact_prefix: str,
+    shard_size: int,
+    run: str,
+    start_from: Mapping[str, Any] | None = None,
+    modes: Mapping[str, str] | None = None,
+) -> Plan:
+    """The run's plan, from videos (a manifest or prefix, `plan.plan_run`) or from datasets
+    (`start_from`, `plan_from_dataset`). A plan this run already wrote from the same arguments is
+    read, not made again: the one-machine run plans before any service starts (to know what must
+    run), then the DAG's plan step finds it."""
+    made_for = fingerprint(
+        "plan", videos=videos, shard_size=shard_size, start_from=dict(start_from or {}), modes=dict(modes or {})
+    )
+    uri = Plan.uri_for(artifact_prefix, run) if run else ""
+    if uri and store.exists(uri):
+        existing = Plan.load(store, uri)
+        if existing.made_for == made_for:
+            return existing
+    start = StartFrom.from_dict(dict(start_from or {}))
+    if start is not None:
+        return plan_from_dataset(store, start, artifact_prefix, shard_size, run, videos, made_for=made_for)
+    return plan_run(store, videos, artifact_prefix, shard_size, run, modes=modes, made_for=made_for)
+
+
 def source_uri(dataset: str, uid: str) -> str:
     """What stands for a video that no stage reads: its row in the dataset."""
     return f"{dataset}#{quote(uid, safe='')}"
@@ -161,6 +189,7 @@ def plan_from_dataset(
     run: str,
     videos: str = "",
     workers: int = 32,
+    made_for: str = "",
 ) -> Plan:
     """Imports the rows' trees (and captions, when caption does not run) and metadata as artifacts,
     and writes the plan with the imported stages' configs. A row that cannot be imported, or whose
@@ -198,7 +227,7 @@ def plan_from_dataset(
     with ThreadPoolExecutor(workers) as pool:
         for dataset, rows in source_rows(store, start.datasets):
             planned += pool.map(import_row, [(dataset, row) for row in rows])
-    return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers)
+    return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers, made_for)
 
 
 def _import_artifacts(
@@ -224,21 +253,22 @@ def _import_artifacts(
         for n in nodes
     ]
     duration = (metadata or {}).get("duration") or max(n.end for n in tree_nodes)
+    fingerprints = {name: config.fingerprint for name, config in configs.items()}
     artifacts: list[tuple[str, bytes]] = [
         (
-            stage("segment").artifact(prefix, configs["segment"].fingerprint, video),
+            TREE.artifact(prefix, fingerprints, video),
             SegmentTree(video.video_uid, float(duration), tree_nodes).to_json(),
         )
     ]
-    if "caption" in configs and configs["caption"].fingerprint:
+    if CAPTIONS.name in configs and configs[CAPTIONS.name].fingerprint:
         captions = {
             str(n["node_id"]): NodeCaptions(n.get("plm_caption"), n.get("plm_action"), n.get("llama3_caption"))
             for n in nodes
         }
         artifacts.append(
             (
-                stage("caption").artifact(prefix, configs["caption"].fingerprint, video),
-                Captions(video.video_uid, captions, {"imported": configs["caption"].source}).to_json(),
+                CAPTIONS.artifact(prefix, fingerprints, video),
+                Captions(video.video_uid, captions, {"imported": configs[CAPTIONS.name].source}).to_json(),
             )
         )
     for uri, body in artifacts:

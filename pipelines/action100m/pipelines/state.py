@@ -9,6 +9,7 @@ through KFP parameters stays small whatever the size of the run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -29,18 +30,20 @@ class VideoEntry:
     error: str = ""
     stream: str = ""
     metadata_sources: str = ""  # fields not from the manifest: "duration=container,transcript=subtitles"
-    transcribe: bool = False  # the transcriber runs on it (`--transcribe`: it has no transcript, or always)
+    # the optional stages that run on it (by the run's mode for each: registry.StageMode)
+    optional_stages: tuple[str, ...] = ()
 
-    def input_id(self, with_metadata: bool) -> str:
-        return input_id(self.uri, self.signature, self.metadata_uri if with_metadata else "", self.stream)
+    def input_id(self, with_metadata: bool, upstream: Sequence[str] = ()) -> str:
+        metadata = self.metadata_uri if with_metadata else ""
+        return input_id(self.uri, self.signature, metadata, self.stream, upstream)
 
     def stream_index(self) -> int | None:
         return int(self.stream) if self.stream else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEntry:
-        fields = {name: str(data.get(name) or "") for name in cls.__dataclass_fields__ if name != "transcribe"}
-        return cls(**fields, transcribe=bool(data.get("transcribe")))
+        fields = {name: str(data.get(name) or "") for name in cls.__dataclass_fields__ if name != "optional_stages"}
+        return cls(**fields, optional_stages=tuple(map(str, data.get("optional_stages") or ())))
 
 
 class PublishesArtifacts(Protocol):
@@ -49,7 +52,7 @@ class PublishesArtifacts(Protocol):
     @property
     def name(self) -> str: ...
 
-    def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str: ...
+    def artifact(self, prefix: str, fingerprints: Mapping[str, str], video: VideoEntry) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,14 @@ class StageConfig:
     options: dict[str, Any]
     version: str = ""
     source: str = ""  # when the stage did not run: the dataset its artifacts were imported from, or why skipped
+    # its service was not needed: every video's artifact was already published under this config,
+    # as an earlier run found it (registry.stages_to_run)
+    reused: bool = False
+
+    @property
+    def settled(self) -> bool:
+        """Nothing runs for this stage in this run: imported, skipped or reused."""
+        return bool(self.source) or self.reused
 
 
 @dataclass
@@ -137,7 +148,10 @@ class ShardState:
 
     def artifact(self, spec: PublishesArtifacts, video: VideoEntry) -> str:
         """Where the stage `spec` publishes this video's artifact in this run."""
-        return spec.artifact(self.prefix, self.stages[spec.name].fingerprint, video)
+        return spec.artifact(self.prefix, self.fingerprints(), video)
+
+    def fingerprints(self) -> dict[str, str]:
+        return {name: config.fingerprint for name, config in self.stages.items()}
 
     def active(self) -> list[VideoEntry]:
         """The videos no stage has failed so far."""

@@ -43,8 +43,7 @@ def _compile_parser(pipeline_commands: Any) -> None:
 
 def _submit_parser(pipeline_commands: Any) -> None:
     from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
-    from action100m.pipelines.plan import TRANSCRIBE_MODES
-    from action100m.pipelines.registry import STAGES
+    from action100m.pipelines.registry import OPTIONAL, STAGES
 
     submit = pipeline_commands.add_parser(
         "submit",
@@ -96,12 +95,15 @@ def _submit_parser(pipeline_commands: Any) -> None:
     submit.add_argument(
         "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"
     )
-    submit.add_argument(
-        "--transcribe",
-        default="missing",
-        choices=TRANSCRIBE_MODES,
-        help="the videos the transcriber runs on: those without a transcript (default), all, or none",
-    )
+    for spec in OPTIONAL:  # each optional stage's mode: the videos it runs on
+        assert spec.mode is not None
+        submit.add_argument(
+            f"--{spec.name}",
+            dest=f"mode_{spec.name}",
+            default=spec.mode.default,
+            choices=spec.mode.choices,
+            help=spec.mode.help,
+        )
     for spec in STAGES:
         submit.add_argument(
             f"--{spec.service}", default=None, help=f"{spec.service} address (default: the release's headless Service)"
@@ -111,6 +113,8 @@ def _submit_parser(pipeline_commands: Any) -> None:
 
 def _start_from_arguments(submit: argparse.ArgumentParser) -> None:
     """`--from`, `--stages`: a run that starts from datasets (pipelines/start_from.py)."""
+    from action100m.pipelines.registry import ANNOTATIONS
+
     submit.add_argument(
         "--from",
         dest="start_from",
@@ -120,7 +124,7 @@ def _start_from_arguments(submit: argparse.ArgumentParser) -> None:
         help="start from datasets instead of videos: release files (s3://.../train-*.parquet); their tree and "
         "captions are kept and only --stages run",
     )
-    submit.add_argument("--stages", default="refine", help="with --from: refine (default) or caption,refine")
+    submit.add_argument("--stages", default=ANNOTATIONS.name, help="with --from: refine (default) or caption,refine")
 
 
 def compile_command(args: argparse.Namespace) -> int:
@@ -146,8 +150,9 @@ def stage_options(text: str) -> dict[str, dict[str, Any]]:
 
 
 def submit_command(args: argparse.Namespace) -> int:
+    from action100m.pipelines.arguments import PipelineArguments
     from action100m.pipelines.dag import build_pipeline
-    from action100m.pipelines.registry import STAGES
+    from action100m.pipelines.registry import OPTIONAL, STAGES
     from action100m.pipelines.start_from import StartFrom
 
     try:
@@ -158,25 +163,25 @@ def submit_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    arguments: dict[str, object] = {
-        "start_from": start.to_dict() if start else {},
-        "videos": args.videos,
-        "artifact_prefix": args.artifact_prefix,
-        "output_prefix": args.output_prefix,
-        "shard_size": args.shard_size,
-        "options": options,
-        "card": {"license": args.license} if args.license else {},
-        "transcribe": args.transcribe,
-        "addresses": {
+    arguments = PipelineArguments(
+        videos=args.videos,
+        artifact_prefix=args.artifact_prefix,
+        output_prefix=args.output_prefix,
+        addresses={
             spec.name: getattr(args, spec.service) or spec.default_address(args.release, args.release_namespace)
             for spec in STAGES
         },
-    }
+        options=options,
+        shard_size=args.shard_size,
+        card={"license": args.license} if args.license else {},
+        start_from=start.to_dict() if start else {},
+        modes={spec.name: getattr(args, f"mode_{spec.name}") for spec in OPTIONAL},
+    )
     try:
         client = kfp_client(args)
         run = client.create_run_from_pipeline_func(
             build_pipeline(args.parallelism, args.s3_secret or None, args.release, args.image),
-            arguments=arguments,
+            arguments=arguments.parameters(),
             experiment_name=args.experiment,
         )
         print(f"run {run.run_id} started: {args.host.rstrip('/')}/#/runs/details/{run.run_id}", flush=True)

@@ -202,8 +202,8 @@ def test_the_inputs_of_two_runs_never_share_a_manifest(tmp_path):
 
 
 def test_bad_uris_in_a_manifest_do_not_refuse_the_run_and_s3_needs_a_store(tmp_path):
-    """Rows naming http://, a relative path, '..', another host or s3:// without an S3 store are
-    left for planning to fail one by one; the run itself is settled."""
+    """Rows naming http://, '..', another host or s3:// without an S3 store are left for planning
+    to fail one by one; the run itself is settled. A relative path is the manifest's folder's."""
     video = tmp_path / "v.mp4"
     video.write_bytes(b"video")
     rows = [
@@ -219,7 +219,8 @@ def test_bad_uris_in_a_manifest_do_not_refuse_the_run_and_s3_needs_a_store(tmp_p
     run = settle([str(manifest)], str(tmp_path / "out"), RunSettings(models_dir=str(tmp_path / "models"), env={}))
     assert run.read_only_roots == (f"file://{tmp_path}",)  # the manifest's folder (the good video's too)
     shard = plan_run(run.store, run.manifest, run.artifact_prefix, 10).shard(run.store, 0, run.artifact_prefix)
-    assert [v.video_uid for v in shard.active()] == ["good"]
+    assert [v.video_uid for v in shard.active()] == ["good", "relative"]
+    assert shard.active()[1].uri == f"file://{video}"
     assert "outside the configured artifact roots" in shard.failed["bucket"].reason  # no S3 store: not reachable
 
 

@@ -34,7 +34,7 @@ def planned_videos(store, root, count):
 
 
 def publish(store, root, stage, video):
-    store.put_bytes(stage.artifact(f"{root}/art", FINGERPRINTS[stage.name], video), b"done")
+    store.put_bytes(stage.artifact(f"{root}/art", FINGERPRINTS, video), b"done")
 
 
 def test_a_log_gets_a_line_when_counts_move_at_most_once_per_log_every_and_the_last_one(local_store):
@@ -60,7 +60,9 @@ def test_artifacts_of_other_videos_and_configurations_are_not_counted(local_stor
     plan, videos = planned_videos(store, root, 3)
     embed = EMBED
     publish(store, root, embed, videos[0])
-    store.put_bytes(embed.artifact(f"{root}/art", "an-older-fingerprint", videos[1]), b"stale")
+    store.put_bytes(
+        embed.artifact(f"{root}/art", {**FINGERPRINTS, "embed": "an-older-fingerprint"}, videos[1]), b"stale"
+    )
     store.put_bytes(f"{root}/art/{embed.kind}/{FINGERPRINTS['embed']}/another-video.npz", b"not ours")
     watcher = ProgressWatcher(store, f"{root}/art", plan.uri, FINGERPRINTS, out=io.StringIO())
     assert watcher.poll() is True  # the plan was read: the total is known

@@ -94,7 +94,7 @@ print("stopped", len(stopped))
 
 def test_a_service_that_stops_answering_is_killed_and_restarted_like_a_dead_one(tmp_path):
     """A SIGSTOPped segmenter (a real gRPC service): its health check times out, and after
-    `hang_seconds` (compressed here from 60 s to 2 s) it is reported, killed and restarted."""
+    `hang_seconds` without using any CPU (compressed here from 300 s to 2 s) it is reported, killed and restarted."""
     from action100m.common.healthcheck import is_serving
 
     from ...support import free_port
@@ -121,8 +121,59 @@ def test_a_service_that_stops_answering_is_killed_and_restarted_like_a_dead_one(
         eventually(lambda: service.process is not hung, timeout=20)
         assert hung.poll() is not None  # the stopped one was killed, not left behind
         assert (
-            "! the segmenter died (no answer to its health check for 2s; killed); restarting it once."
+            "! the segmenter died (no answer to its health check and no CPU used for 2s; killed); restarting it once."
             in terminal.getvalue()
         )
         eventually(lambda: is_serving(address), timeout=60)  # the restart serves on the same port
+    assert not supervisor.failure
+
+
+# A "service" that answers its gRPC health check until `busy` appears, then stops answering and
+# computes (CPU) until `idle` appears, then stops answering and waits (no CPU): as a service whose
+# gRPC thread starves on a loaded machine, then one that deadlocked.
+BUSY_THEN_HUNG = """
+import os, sys, time
+from concurrent import futures
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+port, folder = sys.argv[1], sys.argv[2]
+server = grpc.server(futures.ThreadPoolExecutor(2))
+status = health.HealthServicer()
+status.set("", health_pb2.HealthCheckResponse.SERVING)
+health_pb2_grpc.add_HealthServicer_to_server(status, server)
+server.add_insecure_port("127.0.0.1:" + port)
+server.start()
+while not os.path.exists(os.path.join(folder, "busy")):
+    time.sleep(0.05)
+server.stop(0)
+while not os.path.exists(os.path.join(folder, "idle")):
+    sum(i * i for i in range(10000))
+time.sleep(600)
+"""
+
+
+def test_a_busy_service_that_misses_its_health_checks_is_not_killed_a_hung_one_is(tmp_path):
+    from ...support import free_port
+
+    port = free_port()
+    terminal = io.StringIO()
+    supervisor = Supervisor(poll_seconds=0.1, health_every=0.2, health_timeout=0.5, hang_seconds=2, out=terminal)
+    with supervisor:
+        service = supervisor.start(
+            "refiner",
+            [sys.executable, "-c", BUSY_THEN_HUNG, str(port), str(tmp_path)],
+            dict(os.environ),
+            tmp_path / "refiner.log",
+            f"127.0.0.1:{port}",
+        )
+        supervisor.watch()
+        eventually(lambda: service.answered is not None, timeout=60)
+        first = service.process
+        (tmp_path / "busy").touch()
+        time.sleep(6)  # three times the (compressed) hang threshold without a single health answer
+        assert service.process is first and first.poll() is None, terminal.getvalue()
+        assert "died" not in terminal.getvalue()
+        (tmp_path / "idle").touch()
+        eventually(lambda: service.process is not first, timeout=60)
+        assert "the refiner died (no answer to its health check and no CPU used for 2s; killed)" in terminal.getvalue()
     assert not supervisor.failure

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,44 +25,23 @@ from action100m.common.store import ArtifactStore
 from action100m.common.text import printable
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 
+from ..arguments import PipelineArguments
 from ..card import CardFacts
 from ..executor import options_dict
-from ..plan import Plan, is_manifest, plan_entries, plan_run, uids_for
-from ..registry import STAGES
+from ..plan import VIDEO_EXTENSIONS, Plan, is_manifest, plan_entries, uids_for
+from ..registry import ANNOTATIONS, STAGES
 from ..start_from import (
     StartFrom,
     imported_configs,
     listed_videos,
-    plan_from_dataset,
+    make_plan,
     source_digest,
     source_uids,
     video_files,
 )
 from ..state import StageConfig
-from .presets import preset_env, preset_options
-
-
-@dataclass
-class RunSettings:
-    """`a100m run`'s options beyond the inputs and the output folder."""
-
-    preset: str = "tiny"
-    store_root: str | None = None
-    shard_size: int = 16
-    parallelism: int = 2
-    models_dir: str | None = None
-    vllm_python: str | None = None
-    allowed_roots: str | None = None
-    schedule: str = "auto"
-    gpus: str | None = None  # "0,1": the GPUs this run may use (default: every visible one)
-    gpu_memory_gib: float | None = None  # each GPU's memory (default: measured)
-    services: dict[str, str] = field(default_factory=dict)  # stage -> host:port already running
-    start_from: list[str] = field(default_factory=list)  # datasets to start from instead of videos
-    stages: list[str] = field(default_factory=list)  # with start_from: the stages that run
-    videos_dir: str | None = None  # with start_from and caption: where the videos are (matched by uid)
-    license: str = ""  # the dataset's license, for its card (a Hub license id)
-    transcribe: str = "missing"  # the videos the transcriber runs on (plan.TRANSCRIBE_MODES)
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))  # the CLI's environment
+from .presets import preset_env, preset_options, tiny_models_ready
+from .settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -84,27 +63,36 @@ class RunContext:
     source_digest: str = ""  # with `start`: a digest of the datasets' content
 
     def plan(self, run_id: str) -> Plan:
-        """Plans the run (the DAG's first step does the same through kfp.local)."""
-        if self.start:
-            return plan_from_dataset(
-                self.store, self.start, self.artifact_prefix, self.settings.shard_size, run_id, self.manifest
-            )
-        return plan_run(
+        """Plans the run (the DAG's first step finds this plan rather than planning again)."""
+        return make_plan(
             self.store,
             self.manifest,
             self.artifact_prefix,
             self.settings.shard_size,
             run_id,
-            transcribe=self.settings.transcribe,
+            self.start.to_dict() if self.start else {},
+            self.settings.modes,
         )
 
-    def stage_names(self) -> list[str]:
-        """The stages this run runs (their services start): all (the transcriber unless --transcribe
-        never), or those named with --from."""
-        if self.start:
-            return list(self.start.stages)
-        never = self.settings.transcribe == "never"
-        return [spec.name for spec in STAGES if not (never and spec.name == "transcribe")]
+    def requested_stages(self) -> list[str]:
+        """The stages the user asked for: every one, or those named with --from (`registry.stages_to_run`
+        says which of them must run)."""
+        return list(self.start.stages) if self.start else [spec.name for spec in STAGES]
+
+    def pipeline_arguments(self, addresses: Mapping[str, str], run_id: str) -> PipelineArguments:
+        """The DAG's parameters for this run on the services at `addresses`."""
+        return PipelineArguments(
+            videos=self.manifest,
+            artifact_prefix=self.artifact_prefix,
+            output_prefix=self.output_prefix,
+            addresses=dict(addresses),
+            options=self.options_fields(),
+            shard_size=self.settings.shard_size,
+            run=run_id,
+            card=self.card_facts().to_dict(),
+            start_from=self.start.to_dict() if self.start else {},
+            modes=dict(self.settings.modes),
+        )
 
     def imported(self) -> dict[str, StageConfig]:
         """The configs of the stages a run from datasets does not run (imported or skipped)."""
@@ -185,6 +173,8 @@ class OutputPlaces:
     def context(self, settings: RunSettings, **settled: Any) -> RunContext:
         """The run's context with these places and the preset's settings and options."""
         models_dir = Path(settings.models_dir) if settings.models_dir else self.out_dir / "models"
+        if settings.preset == "tiny" and not tiny_models_ready(models_dir):
+            print(f"building the tiny random models into {models_dir} (once; about a minute) ...", flush=True)
         return RunContext(
             settings=settings,
             out_dir=self.out_dir,
@@ -205,6 +195,7 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
             raise ValueError("give videos or --from datasets, not both")
         return settle_from_dataset(out, settings)
     places = OutputPlaces.of(out, settings)
+    inputs = video_inputs(inputs, settings.recursive)
     unreadable = [i for i in inputs if "://" not in i and not (Path(i).is_file() and os.access(i, os.R_OK))]
     if unreadable:
         listed = "\n".join(f"  {printable(i)}" for i in unreadable)
@@ -226,6 +217,24 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     return places.context(
         settings, read_only_roots=(*read_only, *video_roots), store=store, manifest=manifest, videos=videos
     )
+
+
+def video_inputs(inputs: Sequence[str], recursive: bool = False) -> list[str]:
+    """The inputs with each folder replaced by its video files (by extension, sorted; with
+    `recursive`, its subfolders' too). A folder with none raises OSError naming it."""
+    found: list[str] = []
+    for item in inputs:
+        folder = Path(item)
+        if "://" in item or not folder.is_dir():
+            found.append(item)
+            continue
+        walk = folder.rglob("*") if recursive else folder.iterdir()
+        videos = sorted(str(p) for p in walk if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        if not videos:
+            deeper = "" if recursive else " (--recursive looks in its subfolders too)"
+            raise OSError(f"{item}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in this folder{deeper}")
+        found += videos
+    return found
 
 
 def _missing_local_videos(videos: Sequence[dict[str, Any]]) -> list[str]:
@@ -363,7 +372,7 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
     """A run that starts from datasets (`--from`): their rows are read (a file that is not release rows
     stops the run here), and with caption, each row's video looked for in `--videos`."""
     places = OutputPlaces.of(out, settings)
-    start = StartFrom(dataset_uris(settings.start_from), settings.stages or ["refine"])
+    start = StartFrom(dataset_uris(settings.start_from), settings.stages or [ANNOTATIONS.name])
     videos_uri = ""
     if start.needs_videos:
         if not settings.videos_dir:

@@ -33,39 +33,23 @@ STOP_SECONDS = 5.0  # SIGTERM to the driver's group, then SIGKILL after this lon
 class PipelineJob:
     """One run of the DAG through kfp.local, as plain values (it crosses into the driver's process)."""
 
-    manifest: str
-    artifact_prefix: str
-    output_prefix: str
-    run_id: str
-    addresses: dict[str, str]
-    options: dict[str, dict[str, Any]]
-    shard_size: int
+    arguments: dict[str, Any]  # the DAG's parameters (PipelineArguments.parameters())
     parallelism: int
     pipeline_root: str
     step_env: dict[str, str] = field(default_factory=dict)
-    overwrite: bool = False
-    card: dict[str, str] = field(default_factory=dict)
-    start_from: dict[str, Any] = field(default_factory=dict)  # a run from datasets (start_from.StartFrom)
-    transcribe: str = "missing"
 
     @classmethod
-    def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, overwrite: bool = False) -> PipelineJob:
+    def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str) -> PipelineJob:
         return cls(
-            manifest=run.manifest,
-            artifact_prefix=run.artifact_prefix,
-            output_prefix=run.output_prefix,
-            run_id=run_id,
-            addresses=dict(addresses),
-            options=run.options_fields(),
-            shard_size=run.settings.shard_size,
+            arguments=run.pipeline_arguments(addresses, run_id).parameters(),
             parallelism=run.settings.parallelism,
             pipeline_root=str(run.out_dir / "kfp"),
             step_env=run.step_env(),
-            overwrite=overwrite,
-            card=run.card_facts().to_dict(),
-            start_from=run.start.to_dict() if run.start else {},
-            transcribe=run.settings.transcribe,
         )
+
+    @property
+    def run_id(self) -> str:
+        return str(self.arguments["run"])
 
 
 def run_pipeline(job: PipelineJob) -> str:
@@ -82,19 +66,7 @@ def run_pipeline(job: PipelineJob) -> str:
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=job.pipeline_root)
     pipeline = build_pipeline(parallelism=job.parallelism, s3_secret=None, step_env=job.step_env)
     with builtin_print_restored():
-        task = pipeline(
-            videos=job.manifest,
-            artifact_prefix=job.artifact_prefix,
-            output_prefix=job.output_prefix,
-            run=job.run_id,
-            addresses=job.addresses,
-            options=job.options,
-            shard_size=job.shard_size,
-            overwrite=job.overwrite,
-            card=job.card,
-            start_from=job.start_from,
-            transcribe=job.transcribe,
-        )
+        task = pipeline(**job.arguments)
     return str(task.output)
 
 

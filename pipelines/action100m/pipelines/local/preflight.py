@@ -95,6 +95,6 @@ def hardware_problems(
     return problems
 
 
-def environment(settings: Mapping[str, str]) -> dict[str, str]:
-    """The environment the services would start with: this process's, then the run's settings."""
-    return {**os.environ, **settings}
+def environment(settings: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the services would start with: this process's (or `base`), then the run's settings."""
+    return {**(os.environ if base is None else base), **settings}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
-from ..registry import stage
+from ..registry import CAPTIONS
 
 PRESETS = ("tiny", "single-gpu", "paper")
 TINY_ROLES = ("vjepa2", "perception_lm", "mllama", "gpt_oss", "whisper")
@@ -32,7 +32,7 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
     from action100m.devtools.tiny_models import build_tiny_models
 
     models_dir = models_dir.resolve()  # the services and the card name them wherever the run started
-    if not all((models_dir / role / "config.json").exists() for role in TINY_ROLES):
+    if not tiny_models_ready(models_dir):
         build_tiny_models(models_dir)
     return {
         "A100M_EMBEDDER_MODEL": str(models_dir / "vjepa2"),
@@ -55,9 +55,14 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
     }
 
 
+def tiny_models_ready(models_dir: Path) -> bool:
+    """Whether every tiny model is built in `models_dir`."""
+    return all((models_dir / role / "config.json").exists() for role in TINY_ROLES)
+
+
 def preset_options(preset: str) -> dict[str, Message]:
     """The stage options of a preset (stage name -> its Options message)."""
     if preset == "tiny":  # random captioners rarely stop by themselves
-        caption = stage("caption").options(caption_max_new_tokens=16, action_max_new_tokens=8, image_max_new_tokens=16)
-        return {"caption": caption}
+        caption = CAPTIONS.options(caption_max_new_tokens=16, action_max_new_tokens=8, image_max_new_tokens=16)
+        return {CAPTIONS.name: caption}
     return {}

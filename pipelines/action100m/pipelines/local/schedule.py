@@ -4,7 +4,7 @@ memory plan when there are GPUs; which stages run elsewhere (`--services`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from ..memory.plan import MemoryPlan, TargetGpus, format_plan, plan_memory
@@ -46,18 +46,25 @@ class PlanError(RuntimeError):
 
 
 def decide_schedule(
-    asked: str, elsewhere: Mapping[str, str], env: Mapping[str, str], target: TargetGpus, gpus_named: bool = False
+    asked: str,
+    elsewhere: Mapping[str, str],
+    env: Mapping[str, str],
+    target: TargetGpus,
+    gpus_named: bool = False,
+    running: Collection[str] | None = None,
 ) -> RunSchedule:
     """The schedule for this machine: from the memory plan when there are GPUs (or --gpus says so),
     else the one `asked` for (on a CPU every service runs at once unless --schedule stagewise).
-    `elsewhere`: the stages whose services already run elsewhere; `env`: the services' settings."""
+    `elsewhere`: the stages whose services already run elsewhere; `env`: the services' settings;
+    `running`: the stages that must run (`registry.stages_to_run`; None: all), the others start nothing."""
     gpus, gpu_bytes = target.gpus, target.gpu_bytes
     if gpus_named and not gpu_bytes:
         raise ValueError("--gpus: no CUDA GPU is visible here to measure; say each GPU's memory (--gpu-memory-gib)")
     remote = [spec.service for spec in STAGES if spec.name in elsewhere]
-    if not gpus or not gpu_bytes or len(remote) == len(STAGES):
+    idle = [spec.service for spec in STAGES if running is not None and spec.name not in running]
+    if not gpus or not gpu_bytes or not set(s.service for s in STAGES) - {*remote, *idle}:
         return RunSchedule("stagewise" if asked == "stagewise" else "together")
-    plan = plan_memory(env, gpus, gpu_bytes, asked, remote)
+    plan = plan_memory(env, gpus, gpu_bytes, asked, remote, idle)
     if plan.schedule.kind == "none":
         raise PlanError(format_plan(plan))
     service_env = {p.service: p.env for p in plan.schedule.placements}

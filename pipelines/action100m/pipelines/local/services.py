@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,11 @@ class LocalServices:
     addresses: dict[str, str]  # stage -> host:port
     supervisor: Supervisor
     logs: Path
+    metrics: dict[str, str]  # stage -> host:port of the /metrics of the services started here
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
 
 
 @contextlib.contextmanager
@@ -68,6 +73,7 @@ def local_services(
     service_env: Mapping[str, Mapping[str, str]] | None = None,
     external: Mapping[str, str] | None = None,
     first: Sequence[str] = (),
+    say: Callable[[str], None] = _print,
 ) -> Iterator[LocalServices]:
     """Starts the services on loopback (all, or the stages in `only`), waits until each says
     SERVING, and watches them (see `Supervisor`); stops every process they started on exit.
@@ -76,7 +82,8 @@ def local_services(
     `service_env` adds settings per service (its GPUs and memory share from the plan); `external`
     names stages already served elsewhere (stage -> host:port): those are checked, not started.
     The services in `first` start alone before the others (vLLM sizes itself from the GPU's free
-    memory at start, so on a shared GPU it must come first).
+    memory at start, so on a shared GPU it must come first). While they load, `say` hears which
+    are still loading, every `LOADING_EVERY` seconds.
     """
     logs.mkdir(parents=True, exist_ok=True)
     external = dict(external or {})
@@ -86,16 +93,17 @@ def local_services(
     deadline = time.monotonic() + startup_timeout
     for spec in (s for s in wanted if s.name in external):
         wait_serving(spec.service, addresses[spec.name], None, deadline, logs)
-        print(f"  {spec.service} (already running) on {addresses[spec.name]}", flush=True)
+        say(f"  {spec.service} (already running) on {addresses[spec.name]}")
+    metrics: dict[str, str] = {}
     with supervisor or Supervisor() as supervisor:
         for spec in to_start:
-            port = _free_port()
+            port, metrics_port = _free_port(), _free_port()
             process_env = {
                 **os.environ,
                 **settings,
                 **(service_env or {}).get(spec.service, {}),
                 "A100M_PORT": str(port),
-                "A100M_METRICS_PORT": "-1",
+                "A100M_METRICS_PORT": str(metrics_port),  # its units of work, for progress (loopback only)
                 "A100M_HOST": "127.0.0.1",
             }
             python = sys.executable
@@ -107,26 +115,56 @@ def local_services(
             log = logs / f"{spec.service}.log"
             address = f"127.0.0.1:{port}"
             supervisor.start(spec.service, [python, "-m", f"action100m.{spec.service}"], process_env, log, address)
-            addresses[spec.name] = address
+            addresses[spec.name], metrics[spec.name] = address, f"127.0.0.1:{metrics_port}"
             if spec.service in first:
-                _ready(spec, addresses, supervisor, deadline, logs)
-        for spec in (s for s in to_start if s.service not in first):
-            _ready(spec, addresses, supervisor, deadline, logs)
+                _ready([spec], addresses, supervisor, deadline, logs, say)
+        _ready([s for s in to_start if s.service not in first], addresses, supervisor, deadline, logs, say)
         supervisor.watch()
-        yield LocalServices(addresses, supervisor, logs)
+        yield LocalServices(addresses, supervisor, logs, metrics)
 
 
-def _ready(spec: Stage, addresses: Mapping[str, str], supervisor: Supervisor, deadline: float, logs: Path) -> None:
-    wait_serving(spec.service, addresses[spec.name], supervisor.services[spec.service].process, deadline, logs)
-    print(f"  {spec.service} ready on {addresses[spec.name]}", flush=True)
+LOADING_EVERY = 15.0  # seconds between the "still loading" lines while services start
 
 
-def wait_serving(name: str, address: str, process: subprocess.Popen[bytes] | None, deadline: float, logs: Path) -> None:
-    """Until the service at `address` says SERVING; a started process that exits, or the deadline,
-    raises ServiceFailed with the reason."""
+def _ready(
+    specs: Sequence[Stage],
+    addresses: Mapping[str, str],
+    supervisor: Supervisor,
+    deadline: float,
+    logs: Path,
+    say: Callable[[str], None],
+) -> None:
+    """Waits for each service to serve, saying which are still loading their models."""
+    started = time.monotonic()
+    loading = [spec.service for spec in specs]
+
+    def still_loading() -> None:
+        say(f"  loading: {', '.join(loading)} ({time.monotonic() - started:.0f}s)")
+
+    for spec in specs:
+        process = supervisor.services[spec.service].process
+        wait_serving(spec.service, addresses[spec.name], process, deadline, logs, still_loading)
+        loading.remove(spec.service)
+        say(f"  {spec.service} ready on {addresses[spec.name]} ({time.monotonic() - started:.0f}s)")
+
+
+def wait_serving(
+    name: str,
+    address: str,
+    process: subprocess.Popen[bytes] | None,
+    deadline: float,
+    logs: Path,
+    waiting: Callable[[], None] = lambda: None,
+) -> None:
+    """Until the service at `address` says SERVING, calling `waiting` every LOADING_EVERY seconds;
+    a started process that exits, or the deadline, raises ServiceFailed with the reason."""
     from action100m.common.healthcheck import is_serving
 
+    said = time.monotonic()
     while not is_serving(address):
+        if time.monotonic() - said >= LOADING_EVERY:
+            waiting()
+            said = time.monotonic()
         if process is not None and process.poll() is not None:
             raise ServiceFailed(
                 f"the {name} exited with {process.returncode} while starting; its log ends:\n"

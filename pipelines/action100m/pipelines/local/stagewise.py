@@ -11,12 +11,13 @@ are the same, and a rerun resumes from what is published, as the DAG does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..executor import current_config, execute, options_of
 from ..export import export_shard, publish_dataset
+from ..plan import Plan
 from ..registry import STAGES, Stage
 from ..state import RunReport, ShardState, StageConfig
 from .context import RunContext
@@ -28,15 +29,19 @@ StageHook = Callable[[Stage, dict[str, StageConfig]], contextlib.AbstractContext
 
 
 def run_stagewise(
-    run: RunContext, run_id: str, start_services: ServiceStarter, during_stage: StageHook | None = None
+    run: RunContext,
+    plan: Plan,
+    stages: Sequence[str],
+    start_services: ServiceStarter,
+    during_stage: StageHook | None = None,
 ) -> tuple[RunReport, dict[str, StageConfig]]:
-    """Plans the run, sends every shard through each stage in turn with only that stage's service
-    up, then exports and publishes the dataset; returns the run's report and the stages' configs."""
+    """Sends every shard of the `plan` through each of `stages` in turn with only that stage's
+    service up, then exports and publishes the dataset; returns the run's report and the stages'
+    configs (those of the plan for the stages that do not run)."""
     store = run.store
-    plan = run.plan(run_id)
     states = [plan.shard(store, index, run.artifact_prefix) for index in range(plan.shards)]
-    configs: dict[str, StageConfig] = run.imported()
-    for spec in (s for s in STAGES if s.name in run.stage_names()):
+    configs: dict[str, StageConfig] = plan_configs(plan)
+    for spec in (s for s in STAGES if s.name in stages):
         with start_services([spec.name]) as addresses:
             configs[spec.name] = current_config(addresses[spec.name], spec, options_of(spec, run.options), configs)
             watching = during_stage(spec, configs) if during_stage else contextlib.nullcontext()
@@ -49,3 +54,8 @@ def run_stagewise(
     for state in states:
         export_shard(state, run.output_prefix, plan, store)
     return publish_dataset(plan, run.output_prefix, store, facts=run.card_facts()), configs
+
+
+def plan_configs(plan: Plan) -> dict[str, StageConfig]:
+    """The configs the plan carries: the stages that do not run (imported, skipped or reused)."""
+    return {name: StageConfig(**config) for name, config in plan.imported.items()}

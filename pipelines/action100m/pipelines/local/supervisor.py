@@ -2,8 +2,9 @@
 
 A service that dies is reported at once, with the tail of its log, and restarted once on the same
 port (the steps resume against it: a transient UNAVAILABLE). A service that stops answering its
-gRPC health check (hung, stopped) for `hang_seconds` is killed and restarted the same way. A
-second death stops the run: the supervisor interrupts the main thread, which stops everything and
+gRPC health check is hung only if its processes also use no CPU for `hang_seconds` (stopped,
+deadlocked): on a loaded machine a busy service may answer late, and busy is not dead. A hung
+service is killed and restarted the same way. A second death stops the run: the supervisor interrupts the main thread, which stops everything and
 says why. Stopping a service signals its whole process group, so helpers it started (vLLM's engine
 core) go with it.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -45,8 +47,9 @@ class Service:
     address: str = ""  # host:port of its gRPC health service ("" = not probed)
     deaths: int = 0
     stopping: bool = False
-    answered: float | None = None  # when its health service last answered (None: not yet since its start)
+    answered: float | None = None  # when it last answered its health check or used CPU (None: not yet since its start)
     probed: float = 0.0  # when it was last probed
+    cpu_ticks: int = -1  # the CPU time its process group had used at the last probe
 
 
 @dataclass
@@ -59,8 +62,10 @@ class Supervisor:
     stop_timeout: float = 30.0
     health_every: float = 10.0  # seconds between health probes of a service
     health_timeout: float = 10.0  # one probe's deadline
-    hang_seconds: float = 60.0  # no answer for this long, after having answered: hung
-    out: TextIO = field(default_factory=lambda: sys.stdout)  # the terminal, even while stdout is redirected
+    hang_seconds: float = 300.0  # no answer and no CPU used for this long, after having answered: hung
+    out: TextIO | io.TextIOBase = field(
+        default_factory=lambda: sys.stdout
+    )  # the terminal, even while stdout is redirected
     services: dict[str, Service] = field(default_factory=dict)
     failure: str = ""  # why the run was stopped; "" while nothing went wrong
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,18 +101,23 @@ class Supervisor:
                 elif self._hung(service):
                     _signal_group(service.process, signal.SIGKILL)
                     service.process.wait()
-                    self._died(service, f"no answer to its health check for {self.hang_seconds:.0f}s; killed")
+                    self._died(
+                        service, f"no answer to its health check and no CPU used for {self.hang_seconds:.0f}s; killed"
+                    )
 
     def _hung(self, service: Service) -> bool:
-        """Probes the service's health when it is due; whether it has not answered for `hang_seconds`
-        since it last did (a service still loading its models is not probed against the clock)."""
+        """Probes the service when it is due; whether it has neither answered its health check nor
+        used CPU for `hang_seconds` since it last did either (a service still loading its models is
+        not probed against the clock)."""
         now = time.monotonic()
         if not service.address or now - service.probed < self.health_every:
             return False
         service.probed = now
         from action100m.common.healthcheck import health
 
-        if health(service.address, self.health_timeout) is not None:
+        ticks = group_cpu_ticks(service.process.pid)
+        busy, service.cpu_ticks = service.cpu_ticks >= 0 and ticks != service.cpu_ticks, ticks
+        if health(service.address, self.health_timeout) is not None or (busy and service.answered is not None):
             service.answered = time.monotonic()
             return False
         return service.answered is not None and time.monotonic() - service.answered >= self.hang_seconds
@@ -187,6 +197,20 @@ def stop_children(timeout: float = 10.0) -> list[int]:
     for pid in children:
         _kill(pid, signal.SIGKILL)
     return children
+
+
+def group_cpu_ticks(group: int) -> int:
+    """The CPU time (user and system, in clock ticks) the live processes of a process group have
+    used, from /proc (Linux); 0 elsewhere."""
+    total = 0
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields from the state on: state, ppid, pgrp, ... utime (11), stime (12)
+            total += int(fields[11]) + int(fields[12])
+    return total
 
 
 def _children(pid: int) -> list[int]:

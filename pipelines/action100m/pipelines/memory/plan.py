@@ -213,12 +213,15 @@ def plan_memory(
     gpu_bytes: int,
     schedule: str = "auto",
     elsewhere: Sequence[str] = (),
+    idle: Sequence[str] = (),
 ) -> MemoryPlan:
     """The needs of the services configured by `env`, and the schedule that fits `gpus` of `gpu_bytes`;
-    services in `elsewhere` run on another machine and take nothing here."""
+    services in `elsewhere` run on another machine and take nothing here, those in `idle` do not run
+    at all (nothing of theirs is left to do: `registry.stages_to_run`)."""
     needs = [
         Need([*n.models, "(running elsewhere)"], {}, on_gpu=False, service=n.service) if n.service in elsewhere else n
         for n in service_needs(env)
+        if n.service not in idle
     ]
     gpus = list(gpus)
     chosen: Schedule | None = None

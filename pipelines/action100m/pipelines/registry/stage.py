@@ -35,6 +35,29 @@ def no_advice(need: Need) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class StageMode:
+    """Which videos a stage runs on, chosen per run. A stage with a mode is optional: `a100m run`
+    and `a100m pipeline submit` get a flag named after the stage (`--transcribe missing`), the DAG
+    takes the choice in its `modes` parameter, and planning marks each video it runs on."""
+
+    choices: tuple[str, ...]
+    default: str
+    help: str  # the flag's help
+    # (the run's choice, the video's metadata as planned) -> whether the stage runs on that video
+    runs_on: Callable[[str, Mapping[str, Any] | None], bool]
+    source: str  # how the card names the metadata fields it makes ("speech-recognition")
+
+    def check(self, stage: str, choice: str) -> str:
+        if choice not in self.choices:
+            raise ValueError(f"{stage} must be one of {', '.join(self.choices)}, got {choice!r}")
+        return choice
+
+
+# An artifact's body and URI, and a video's metadata -> the metadata with what the artifact adds
+MetadataFromArtifact = Callable[[bytes, str, dict[str, Any] | None], dict[str, Any] | None]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Stage:
     # the pipeline's view
@@ -48,11 +71,13 @@ class Stage:
     options: type[Message]
     make_item: ItemBuilder
     reads: tuple[str, ...] = ()  # upstream stages whose artifacts (and so fingerprints) it reads
-    # the videos it runs on (None: every one); a stage that runs on some videos only may run on
-    # none of a shard (then it is not called there), and the stages reading it take its artifacts
-    # for the videos it ran on
-    applies: Callable[[VideoEntry], bool] | None = None
-    not_for: str = ""  # which videos `applies` leaves out, for the log ("they have a transcript")
+    # None: it runs on every video. With a mode it runs on the videos the plan marks for it (see
+    # StageMode); it may run on none of a shard (then it is not called there), and the stages
+    # reading it take its artifacts for the videos it ran on
+    mode: StageMode | None = None
+    not_for: str = ""  # which videos its mode leaves out, for the log ("they have a transcript")
+    # how its artifact enters the release row's metadata (its release_fields under "metadata.")
+    adds_metadata: MetadataFromArtifact | None = None
     counters: tuple[str, ...] = ()  # fields of its per-video result summed into the run's statistics
     reads_metadata: bool = False  # the video's metadata is one of its inputs (so part of its keys)
     release_fields: tuple[str, ...] = ()  # the fields of the release's nodes it makes
@@ -70,7 +95,11 @@ class Stage:
     too_big_advice: Callable[[Need], str] = no_advice  # what to change when it does not fit a GPU
 
     def runs_on(self, video: VideoEntry) -> bool:
-        return self.applies is None or self.applies(video)
+        return self.mode is None or self.name in video.optional_stages
+
+    @property
+    def optional(self) -> bool:
+        return self.mode is not None
 
     @property
     def on_gpu(self) -> bool:
@@ -82,11 +111,18 @@ class Stage:
             return Need(["(CPU)"], {}, on_gpu=False, service=self.service)
         return replace(self.memory_need(settings), service=self.service)
 
-    def artifact(self, prefix: str, fingerprint: str, video: VideoEntry) -> str:
-        """Where this stage publishes a video's artifact under its fingerprint (see `keys`)."""
-        video_input = video.input_id(with_metadata=self.reads_metadata)
+    def artifact(self, prefix: str, fingerprints: Mapping[str, str], video: VideoEntry) -> str:
+        """Where this stage publishes a video's artifact under its fingerprint (`fingerprints`: stage
+        -> fingerprint in this run, its own and those of the stages it reads; see `keys`). What an
+        optional stage it reads made for this video (the transcriber's transcript) is part of the
+        video's input: its artifact's URI, or nothing where that stage did not run on it."""
+        from . import BY_NAME  # the registry's entries (this module is loaded before them)
+
+        optional = [BY_NAME[name] for name in self.reads if BY_NAME[name].optional and name in fingerprints]
+        upstream = [spec.artifact(prefix, fingerprints, video) for spec in optional if spec.runs_on(video)]
+        video_input = video.input_id(with_metadata=self.reads_metadata, upstream=upstream)
         uid = "" if self.shared_by_input else video.video_uid
-        return artifact_key(prefix, self.kind, fingerprint, uid, self.extension, video_input)
+        return artifact_key(prefix, self.kind, fingerprints[self.name], uid, self.extension, video_input)
 
     def default_address(self, release: str = "action100m", namespace: str | None = None) -> str:
         """The headless Service the chart makes for this stage's service when installed as `release`

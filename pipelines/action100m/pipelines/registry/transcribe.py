@@ -6,13 +6,14 @@ transcript from its artifact for those videos."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from action100m.v1 import transcriber_pb2, transcriber_pb2_grpc
 
 from ..memory.facts import model_facts, working_bytes
 from ..memory.needs import PROCESS_OVERHEAD_BYTES, Need
 from ..state import VideoEntry
-from .stage import Settings, Stage
+from .stage import Settings, Stage, StageMode
 
 PROMPT_TOKENS = 4  # <|startoftranscript|><|lang|><|transcribe|> and the first timestamp
 
@@ -54,8 +55,27 @@ def transcriber_need(settings: Settings) -> Need:
     )
 
 
-def wants_transcript(video: VideoEntry) -> bool:
-    return video.transcribe
+def wants_transcriber(choice: str, metadata: Mapping[str, Any] | None) -> bool:
+    """`missing` (the default): the videos without a transcript (a given one, even empty, is used as
+    is); `always`: every video (its transcript replaces a given one); `never`: none."""
+    return choice == "always" or (choice == "missing" and (metadata or {}).get("transcript") is None)
+
+
+def with_heard_transcript(body: bytes, uri: str, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The video's metadata with what the transcriber heard as its transcript."""
+    from action100m.common.artifacts import Transcript
+
+    return Transcript.from_json(body, uri).into(metadata)
+
+
+TRANSCRIBE_MODE = StageMode(
+    choices=("missing", "always", "never"),
+    default="missing",
+    help="the videos the transcriber (Whisper) runs on: those without a transcript in the manifest or a "
+    "subtitle file (default), all (its transcript replaces theirs), or none",
+    runs_on=wants_transcriber,
+    source="speech-recognition",
+)
 
 
 TRANSCRIBE = Stage(
@@ -68,9 +88,10 @@ TRANSCRIBE = Stage(
     request=transcriber_pb2.TranscribeRequest,
     options=transcriber_pb2.TranscribeOptions,
     make_item=transcribe_item,
-    applies=wants_transcript,
+    mode=TRANSCRIBE_MODE,
     not_for="they have a transcript, or the run says --transcribe never",
     release_fields=("metadata.transcript",),
+    adds_metadata=with_heard_transcript,
     counters=("segments", "windows"),
     shared_by_input=True,  # what is said in the file: the same file under many uids is transcribed once
     models=transcriber_models,

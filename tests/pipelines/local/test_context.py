@@ -9,8 +9,17 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from action100m.common.store import ArtifactStore
-from action100m.pipelines.local.context import RunSettings, input_roots, read_roots, settle, write_manifest
+from action100m.pipelines.local.context import (
+    RunSettings,
+    input_roots,
+    read_roots,
+    settle,
+    video_inputs,
+    write_manifest,
+)
 from action100m.pipelines.local.kfp_driver import pipeline_failure
 from action100m.pipelines.local.record import run_key
 from action100m.pipelines.plan import plan_run
@@ -236,3 +245,18 @@ def test_every_missing_input_is_listed_at_once_before_any_service(tmp_path):
         f"  {tmp_path / 'gone.mp4'}",
     ]
     assert "starting the services" not in done.stdout
+
+
+def test_a_folder_stands_for_its_videos_and_recursive_for_its_subfolders_videos(tmp_path):
+    for name in ("b.mp4", "a.MKV", "notes.txt", "clip.vtt", "deeper/c.webm"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert video_inputs([str(tmp_path)]) == [str(tmp_path / "a.MKV"), str(tmp_path / "b.mp4")]
+    assert video_inputs([str(tmp_path)], recursive=True)[-1] == str(tmp_path / "deeper" / "c.webm")
+    assert video_inputs(["s3://bucket/clip.mp4", str(tmp_path / "b.mp4")]) == [
+        "s3://bucket/clip.mp4",
+        str(tmp_path / "b.mp4"),
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OSError, match=r"no video files .* \(--recursive looks in its subfolders too\)"):
+        video_inputs([str(tmp_path / "empty")])

@@ -146,3 +146,33 @@ def test_overlapping_kfp_tasks_leave_print_indented_and_the_run_puts_it_back():
     with contextlib.redirect_stdout(out):
         print("  progress: as written")
     assert out.getvalue() == "  progress: as written\n"
+
+
+def test_the_work_inside_a_stage_moves_from_its_services_counters(local_store):
+    """A service's /metrics (a registry of its own here, with the counters `common.work` keeps) says
+    how much of the work it knows is done: the stage's line shows it while no video is finished."""
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    from ...support import free_port
+
+    store, root = local_store
+    plan, _ = planned_videos(store, root, 1)
+    registry = CollectorRegistry()
+    planned = Counter("a100m_work_planned", "", ["unit"], registry=registry)
+    done = Counter("a100m_work_done", "", ["unit"], registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        watcher = ProgressWatcher(
+            store, f"{root}/art", plan.uri, FINGERPRINTS, out=io.StringIO(), metrics={"refine": f"127.0.0.1:{port}"}
+        )
+        planned.labels("segments").inc(300)
+        done.labels("segments").inc(120)
+        assert watcher.poll() is True
+        assert "refine 0/1 [segments 120/300]" in watcher.line(), watcher.line()
+        done.labels("segments").inc(30)
+        assert watcher.poll() is True and "[segments 150/300" in watcher.line()
+        assert watcher.poll() is False  # nothing moved
+    finally:
+        server.shutdown()
+        thread.join(5)

@@ -22,3 +22,19 @@ def test_without_gpus_the_schedule_is_the_one_asked_for():
     assert decide_schedule("stagewise", {}, {}, cpu).kind == "stagewise"
     with pytest.raises(ValueError, match="--gpu-memory-gib"):
         decide_schedule("auto", {}, {}, TargetGpus(gpus=[0], gpu_bytes=0, visible=0), gpus_named=True)
+
+
+def test_the_memory_plan_sizes_only_the_stages_that_run():
+    """A refine-only run (`--from ... --stages refine`, or a rerun whose other artifacts are all
+    published) plans the refiner's memory alone: the paper's refiner fits one 80 GB GPU by itself."""
+    from pathlib import Path
+
+    from action100m.pipelines.local.presets import preset_env
+    from action100m.pipelines.memory.facts import GIB
+
+    paper, gpu = preset_env("paper", Path("unused")), TargetGpus(gpus=[0], gpu_bytes=80 * GIB, visible=1)
+    everything = decide_schedule("auto", {}, paper, gpu)
+    refine_only = decide_schedule("auto", {}, paper, gpu, running=["refine"])
+    assert everything.kind == "stagewise" and everything.plan is not None
+    assert refine_only.plan is not None and [n.service for n in refine_only.plan.needs] == ["refiner"]
+    assert refine_only.kind == "together" and [p.service for p in refine_only.plan.schedule.placements] == ["refiner"]

@@ -255,6 +255,8 @@ class ProgressWatcher:
             work = self.work[name]
             if work.first_done < 0:
                 work.first_done = done
+            if done == work.first_done:  # its rate counts from when it began to work, not from its start
+                work.started = time.monotonic()
             if (unit, planned, done) != (work.unit, work.planned, work.done):
                 work.unit, work.planned, work.done, changed = unit, planned, done, True
         return changed

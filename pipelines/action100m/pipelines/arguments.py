@@ -7,10 +7,11 @@ function's parameters, so neither side can forget one.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .registry import default_modes
+from .registry import OPTIONAL, default_modes
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,21 @@ class PipelineArguments:
     def parameters(self) -> dict[str, Any]:
         """The pipeline function's keyword arguments."""
         return asdict(self)
+
+
+def add_mode_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per optional stage of the registry, named after it (`--transcribe missing`): the videos it runs on."""
+    for spec in OPTIONAL:
+        assert spec.mode is not None
+        parser.add_argument(
+            f"--{spec.name}",
+            dest=f"mode_{spec.name}",
+            default=spec.mode.default,
+            choices=spec.mode.choices,
+            help=spec.mode.help,
+        )
+
+
+def modes_from_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The modes a parser `add_mode_flags` built was given (optional stage -> choice)."""
+    return {spec.name: getattr(args, f"mode_{spec.name}") for spec in OPTIONAL}

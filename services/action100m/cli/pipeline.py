@@ -43,7 +43,8 @@ def _compile_parser(pipeline_commands: Any) -> None:
 
 def _submit_parser(pipeline_commands: Any) -> None:
     from action100m.pipelines import PIPELINE_IMAGE, S3_SECRET
-    from action100m.pipelines.registry import OPTIONAL, STAGES
+    from action100m.pipelines.arguments import add_mode_flags
+    from action100m.pipelines.registry import STAGES
 
     submit = pipeline_commands.add_parser(
         "submit",
@@ -95,15 +96,7 @@ def _submit_parser(pipeline_commands: Any) -> None:
     submit.add_argument(
         "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"
     )
-    for spec in OPTIONAL:  # each optional stage's mode: the videos it runs on
-        assert spec.mode is not None
-        submit.add_argument(
-            f"--{spec.name}",
-            dest=f"mode_{spec.name}",
-            default=spec.mode.default,
-            choices=spec.mode.choices,
-            help=spec.mode.help,
-        )
+    add_mode_flags(submit)  # each optional stage's mode: the videos it runs on
     for spec in STAGES:
         submit.add_argument(
             f"--{spec.service}", default=None, help=f"{spec.service} address (default: the release's headless Service)"
@@ -150,9 +143,9 @@ def stage_options(text: str) -> dict[str, dict[str, Any]]:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    from action100m.pipelines.arguments import PipelineArguments
+    from action100m.pipelines.arguments import PipelineArguments, modes_from_flags
     from action100m.pipelines.dag import build_pipeline
-    from action100m.pipelines.registry import OPTIONAL, STAGES
+    from action100m.pipelines.registry import STAGES
     from action100m.pipelines.start_from import StartFrom
 
     try:
@@ -175,7 +168,7 @@ def submit_command(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         card={"license": args.license} if args.license else {},
         start_from=start.to_dict() if start else {},
-        modes={spec.name: getattr(args, f"mode_{spec.name}") for spec in OPTIONAL},
+        modes=modes_from_flags(args),
     )
     try:
         client = kfp_client(args)

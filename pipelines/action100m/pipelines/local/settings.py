@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
-from ..registry import ANNOTATIONS, OPTIONAL, default_modes, stage
+from ..arguments import add_mode_flags, modes_from_flags
+from ..registry import ANNOTATIONS, default_modes, stage
 from .presets import PRESETS
 from .schedule import SCHEDULES, parse_services
 
@@ -184,7 +185,7 @@ class RunSettings:
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
         """The settings of a command line parsed by a parser `add_arguments` built."""
         values = {f.name: getattr(args, f.name) for f in fields(cls) if _flag(f).names}
-        values["modes"] = {spec.name: getattr(args, f"mode_{spec.name}") for spec in OPTIONAL}
+        values["modes"] = modes_from_flags(args)
         return cls(**values)
 
 
@@ -220,12 +221,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             kwargs.update(metavar=flag.metavar, choices=flag.choices, nargs=flag.nargs, type=_said(flag.parse))
         parser.add_argument(*flag.names, **{k: v for k, v in kwargs.items() if v is not None})
-    for spec in OPTIONAL:
-        assert spec.mode is not None
-        parser.add_argument(
-            f"--{spec.name}",
-            dest=f"mode_{spec.name}",
-            default=spec.mode.default,
-            choices=spec.mode.choices,
-            help=spec.mode.help,
-        )
+    add_mode_flags(parser)

@@ -108,3 +108,48 @@ def test_info_names_the_model_and_the_settings_that_change_the_output(transcribe
     defaults = transcriber_pb2.TranscribeOptions()
     assert info.default_options.Unpack(defaults) and defaults.vad is True and defaults.language == ""
     assert json.loads(json.dumps(dict(info.output_settings))) == {"max_new_tokens": 16.0}
+
+
+def test_audio_is_heard_on_the_videos_clock_and_nothing_past_the_video(transcriber, tmp_path):
+    """A soundtrack that starts 3 s after the first frame is heard 3 s later; speech that plays after
+    the video's last frame (a soundtrack longer than the video) is not in the video."""
+    from action100m.devtools.synthetic_video import spoken, write_video
+    from action100m.transcriber.audio import read_audio
+
+    from ..conftest import SPOKEN
+
+    stub, root = transcriber
+    speech = spoken(SPOKEN, silence_before=SPEECH_STARTS, silence_after=2.0)
+    seconds = len(speech) / 16000
+    late = write_video(
+        tmp_path / "late.mp4", frames=int((seconds + 3) * 8), fps=8, size=(96, 64), soundtrack=speech, audio_starts=3.0
+    )
+    short = write_video(tmp_path / "short.mp4", frames=4 * 8, fps=8, size=(96, 64), soundtrack=speech)
+    assert read_audio(late).starts_at == pytest.approx(3.0, abs=0.07)  # within AAC's priming (1024 samples)
+    results = transcribe(stub, root, {"late": late, "short": short}, "clock")
+    assert {r.status.outcome for r in results.values()} == {common_pb2.OUTCOME_DONE}
+    times = [Decimal(entry["time"]) for entry in published(root, "clock", "late").entries]
+    assert min(times) >= Decimal(str(3 + SPEECH_STARTS)) - Decimal("0.2") and max(times) <= Decimal(str(seconds + 3))
+    assert published(root, "clock", "short").entries is None  # its speech starts at 5 s, after its 4 s of video
+    assert results["short"].windows == 0
+
+
+def test_a_soundtrack_of_nans_fails_alone_in_a_call_of_eight(transcriber, sound_videos, tmp_path):
+    import numpy as np
+
+    from action100m.devtools.synthetic_video import write_video
+
+    stub, root = transcriber
+    broken = np.full(4 * 16000, np.nan, np.float32)
+    broken[:16000] = 0.0
+    nan = write_video(tmp_path / "nan.mkv", frames=32, fps=8, size=(96, 64), soundtrack=broken, audio_codec="pcm_f32le")
+    videos = {f"talk{i}": sound_videos["speech"] for i in range(7)} | {"nan": nan}
+    results = transcribe(stub, root, videos, "nan")
+    done = sorted(uid for uid, r in results.items() if r.status.outcome == common_pb2.OUTCOME_DONE)
+    assert done == [f"talk{i}" for i in range(7)]
+    failed = results["nan"].status
+    assert failed.outcome == common_pb2.OUTCOME_FAILED and failed.error_code == "INVALID_ARGUMENT"
+    assert (
+        "nan.mkv: audio stream 1 has 48000 samples that are not numbers (NaN or infinite), the first at 1.00 s"
+        in failed.error_message
+    )

@@ -95,7 +95,8 @@ def cross_video_batches(
 ) -> Iterator[tuple[str, R | BaseException]]:
     """Yields (video_uid, result or error) for every video of `events`, as each finishes.
 
-    A batch that raises fails the videos it held (the others go on); `keep_going` is called
+    A batch that raises is run again video by video, so that a failure fails only the video whose
+    items cause it (one broken input never fails the others of its batch); `keep_going` is called
     before every batch and may raise to stop the whole loop. Items are counted as `unit`s of work
     (`work`) when queued and when their batch is done.
     """
@@ -182,11 +183,15 @@ class _Batcher(Generic[W, O, R]):
         try:
             outputs = self.run_batch(items)
         except Exception as error:
+            videos = list(dict.fromkeys(item.video_uid for item in items))
+            if len(videos) > 1:  # one video's input may be what broke it: each alone, so only that one fails
+                for uid in videos:
+                    yield from self.run([item for item in items if item.video_uid == uid])
+                return
             work.done(self.unit, len(items))
-            for uid in dict.fromkeys(item.video_uid for item in items):
-                if uid in self.sessions:
-                    self.drop(uid)
-                    yield uid, error
+            if videos[0] in self.sessions:
+                self.drop(videos[0])
+                yield videos[0], error
             return
         work.done(self.unit, len(items))
         for item, output in zip(items, outputs, strict=True):

@@ -78,12 +78,15 @@ def write_video(
     frame_times: Sequence[float] | None = None,
     with_audio: bool = False,
     soundtrack: np.ndarray | None = None,
+    audio_starts: float = 0.0,
+    audio_codec: str = "aac",
 ) -> Path:
     """Writes a video whose frame i shows scene k for scene_starts[k] <= i < scene_starts[k+1].
 
     `fps` may be a Fraction (24000/1001 for 23.976). `frame_times` (seconds) gives a variable frame
     rate instead. `rotation` stores a display matrix (counter-clockwise degrees) without turning
-    the pixels, as phones do.
+    the pixels, as phones do. The soundtrack (16 kHz mono) starts `audio_starts` seconds after the
+    first frame, in `audio_codec` (`pcm_f32le` keeps any float, NaN included: in .mkv).
     """
     import av
 
@@ -104,7 +107,7 @@ def write_video(
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
-        audio = container.add_stream("aac", rate=16000) if with_audio or soundtrack is not None else None
+        audio = container.add_stream(audio_codec, rate=16000) if with_audio or soundtrack is not None else None
         starts = list(scene_starts)
         pictures: dict[int, np.ndarray] = {}
         for index in range(frames):
@@ -121,7 +124,7 @@ def write_video(
             container.mux(packet)
         if audio is not None:
             seconds = frames / float(rate)
-            _write_samples(container, audio, soundtrack if soundtrack is not None else tone(seconds))
+            _write_samples(container, audio, soundtrack if soundtrack is not None else tone(seconds), audio_starts)
     return path
 
 
@@ -155,25 +158,26 @@ def spoken(text: str, silence_before: float = 0.0, silence_after: float = 0.0) -
     with tempfile.TemporaryDirectory() as folder:
         wav = Path(folder) / "speech.wav"
         subprocess.run([program, "-w", str(wav), text], check=True, capture_output=True)
-        speech = read_audio(wav)
-    assert speech is not None, "espeak-ng wrote no audio"
+        said = read_audio(wav)
+    assert said is not None, "espeak-ng wrote no audio"
+    speech = said.samples
     quiet = np.zeros
     return np.concatenate([quiet(int(16000 * silence_before)), speech, quiet(int(16000 * silence_after))]).astype(
         np.float32
     )
 
 
-def _write_samples(container: Any, stream: Any, samples: np.ndarray) -> None:
+def _write_samples(container: Any, stream: Any, samples: np.ndarray, starts: float = 0.0) -> None:
     import av
 
-    frame_size = 1024
+    frame_size, first = 1024, round(starts * 16000)
     for offset in range(0, len(samples), frame_size):
         chunk = samples[offset : offset + frame_size]
         if len(chunk) < frame_size:
             chunk = np.pad(chunk, (0, frame_size - len(chunk)))
         frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
         frame.sample_rate = 16000
-        frame.pts = offset
+        frame.pts = first + offset
         for packet in stream.encode(frame):
             container.mux(packet)
     for packet in stream.encode():

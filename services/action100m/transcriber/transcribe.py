@@ -29,7 +29,7 @@ from action100m.common.batching import (
 from action100m.common.release.metadata import seconds_text
 from action100m.common.video import VideoFile
 
-from .audio import SAMPLE_RATE, read_audio
+from .audio import SAMPLE_RATE, Audio, read_audio
 from .vad import VoiceActivity, Window, whole, windows
 from .whisper import Spoken
 
@@ -65,6 +65,14 @@ class TranscribeStats:
 class Soundtrack:
     audio_seconds: float
     speech_seconds: float
+    starts_at: float = 0.0  # where the audio starts on the video's clock
+    video_seconds: float | None = None  # the video's length, when the file says it
+
+    @property
+    def end(self) -> float:
+        """The last moment anything heard can be placed at: the video's end, else the audio's."""
+        audio_end = self.starts_at + self.audio_seconds
+        return min(audio_end, self.video_seconds) if self.video_seconds is not None else audio_end
 
 
 @dataclass
@@ -97,13 +105,16 @@ class _Session:
         entries: list[dict[str, str]] = []
         votes: Counter[str] = Counter()
         last = Decimal(0)
-        end = Decimal(f"{self.sound.audio_seconds:.2f}")
+        end = Decimal(f"{self.sound.end:.2f}")
         for index in sorted(self.results):
             window, language, spoken = self.results[index]
             votes[language] += len(window.audio)
             for segment in spoken:
                 # on the video's clock, in the release's precision, in order and inside the video
-                at = min(max(Decimal(f"{window.video_seconds(segment.start):.2f}"), last), end)
+                at = max(Decimal(f"{self.sound.starts_at + window.video_seconds(segment.start):.2f}"), last)
+                if at >= end and self.sound.video_seconds is not None:
+                    continue  # said after the video's last frame: not in the video
+                at = min(at, end)
                 entries.append({"time": seconds_text(at), "text": segment.text})
                 last = at
         language = votes.most_common(1)[0][0] if entries else ""
@@ -163,12 +174,14 @@ def _soundtracks(
     for uid, video in videos:
         started = time.monotonic()
         try:
-            audio = read_audio(video.path)
-            if audio is None:
-                audio = np.empty(0, np.float32)
+            track = read_audio(video.path) or Audio(np.empty(0, np.float32))
+            audio = track.samples
+            if track.video_seconds is not None:  # what plays after the video's last frame is not heard
+                audio = audio[: max(0, round((track.video_seconds - track.starts_at) * SAMPLE_RATE))]
             regions = (vad.speech(audio) if vad is not None and settings.vad else whole(audio)) if len(audio) else []
             cut = windows(audio, regions)
-            sound = Soundtrack(len(audio) / SAMPLE_RATE, sum(end - start for start, end in regions) / SAMPLE_RATE)
+            speech = sum(end - start for start, end in regions) / SAMPLE_RATE
+            sound = Soundtrack(len(audio) / SAMPLE_RATE, speech, track.starts_at, track.video_seconds)
             stats.audio_seconds += sound.audio_seconds
             stats.speech_seconds += sound.speech_seconds
             yield VideoStarted(uid, sound)

@@ -188,3 +188,35 @@ def test_two_runs_into_one_folder_never_mix_and_each_reports_its_own_videos(many
     finally:
         os.killpg(again.pid, signal.SIGINT)
         again.wait(30)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGHUP], ids=["kill -9 of the run", "SIGHUP to the run"])
+def test_a_killed_run_leaves_nothing_running_and_the_next_run_owns_the_folder(many, tmp_path, signum):
+    """Every process the first run started dies with it within seconds (its services and the DAG's
+    driver watch their parent), so the dataset the next run into the folder makes is its own."""
+    import pyarrow.parquet as pq
+
+    videos, models = many
+    out = tmp_path / "out"
+    run = start_run(videos, out, models)
+    artifacts = out / "artifacts"
+    try:
+        eventually(lambda: count(artifacts, "captions") >= 1 or run.poll() is not None, timeout=600)
+        assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
+        family = descendants(run.pid)
+        assert len(family) >= 5  # four services and the DAG's driver and tasks
+        os.kill(run.pid, signum)
+        run.wait(60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    eventually(lambda: not (family & set(processes())), timeout=30)  # nothing of the first run is left
+    if signum == signal.SIGHUP:
+        assert run.returncode == 130 and "interrupted: stopped every service" in (out / "terminal.txt").read_text()
+
+    second = start_run(videos[:2], out, models)
+    assert second.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
+    uids = sorted(
+        r["video_uid"] for f in (out / "dataset" / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist()
+    )
+    assert uids == ["clip0", "clip1"]

@@ -67,6 +67,7 @@ def test_compile_command_writes_the_dag_with_parallelism_retries_and_no_kfp_cach
         "card",
         "start_from",
         "modes",
+        "claimed",
     }
     # options and addresses are typed dicts by stage, never JSON strings
     assert inputs["options"]["parameterType"] == inputs["addresses"]["parameterType"] == "STRUCT"

@@ -139,3 +139,20 @@ def test_a_publication_stopped_at_any_moment_leaves_the_old_dataset_or_the_new_o
         runs = {p.read_text().split(":")[0] for p in data_folder(case).iterdir()}
         assert runs in ({"old"}, {"new"}), (at, runs)
         assert len(list(data_folder(case).iterdir())) == (1 if runs == {"old"} else 4)
+
+
+def test_a_run_that_no_longer_holds_the_dataset_never_publishes_into_it(local_store):
+    """Run "old" was killed and run "new" took the folder over: old's late publication is refused
+    and the dataset stays new's; new publishes."""
+    import pytest
+
+    from action100m.pipelines.export import PublicationRefused, claim_output
+
+    store, root = local_store
+    claim_output(store, f"{root}/dataset", "old")
+    old = staged_run(store, root, "old", 6)
+    claim_output(store, f"{root}/dataset", "new")
+    publish_dataset(staged_run(store, root, "new", 2), f"{root}/dataset", store, claimed=True)
+    with pytest.raises(PublicationRefused, match="run new holds this dataset now, not run old"):
+        publish_dataset(old, f"{root}/dataset", store, claimed=True)
+    assert sorted(p.read_text() for p in data_folder(root).iterdir()) == ["new:0", "new:1"]

@@ -27,6 +27,9 @@ class PipelineArguments:
     card: dict[str, str] = field(default_factory=dict)  # the dataset card's license and notice (card.CardFacts)
     start_from: dict[str, Any] = field(default_factory=dict)  # datasets and the stages that run (start_from.StartFrom)
     modes: dict[str, str] = field(default_factory=default_modes)  # optional stage -> the videos it runs on
+    # publish only while this run holds the dataset folder (export.claim_output): the one-machine run,
+    # whose output folder a newer run may take over after a kill
+    claimed: bool = False
 
     def parameters(self) -> dict[str, Any]:
         """The pipeline function's keyword arguments."""

@@ -104,11 +104,13 @@ def publish_dataset(
     rows: list[int],
     output_prefix: str,
     card_facts: Dict[str, str],
+    claimed: bool,
     dataset: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
     card: dsl.Output[dsl.Markdown],
 ) -> str:
     """Swaps the run's files into the dataset, writes report.json and the card; a one-line summary.
+    With `claimed`, only while the run still holds the dataset folder (export.claim_output).
     In the KFP UI: the dataset (an artifact naming the output prefix), its counts, and its card."""
     from action100m.common.store import ArtifactStore
     from action100m.pipelines.card import CardFacts
@@ -116,7 +118,8 @@ def publish_dataset(
     from action100m.pipelines.plan import Plan
 
     store = ArtifactStore.from_env()
-    report = publish(Plan.load(store, plan_uri), output_prefix, store, facts=CardFacts.from_dict(card_facts))
+    plan = Plan.load(store, plan_uri)
+    report = publish(plan, output_prefix, store, facts=CardFacts.from_dict(card_facts), claimed=claimed)
     data = output_prefix.rstrip("/") + "/data/"
     dataset.metadata.update({"location": data, "rows": report.export.rows, "files": len(report.files)})
     with open(dataset.path, "w") as handle:

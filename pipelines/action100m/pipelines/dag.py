@@ -91,9 +91,9 @@ def build_pipeline(
         overwrite: bool = False,
         card: Dict[str, str] = {},  # noqa: B006  (the dataset card's license and notice, see card.CardFacts)
         start_from: Dict[str, Any] = {},  # noqa: B006  ({"datasets": [URI...], "stages": ["refine"]}: see start_from.py)
-        modes: Dict[
-            str, str
-        ] = default_modes(),  # optional stage -> the videos it runs on, e.g. {"transcribe": "missing"}
+        # optional stage -> the videos it runs on, e.g. {"transcribe": "missing"}
+        modes: Dict[str, str] = default_modes(),
+        claimed: bool = False,  # publish only while this run holds the dataset folder (export.claim_output)
     ) -> str:
         # Tasks in the loop find the plan from the run's id (the `run` parameter, else KFP's job id),
         # never from an upstream task's output.
@@ -127,7 +127,11 @@ def build_pipeline(
             exported.after(*(tasks[name] for name in last_stages()))
         published = configure(
             steps.publish_dataset(
-                plan_uri=plan_uri, rows=dsl.Collected(exported.output), output_prefix=output_prefix, card_facts=card
+                plan_uri=plan_uri,
+                rows=dsl.Collected(exported.output),
+                output_prefix=output_prefix,
+                card_facts=card,
+                claimed=claimed,
             )
         )
         return published.outputs["Output"]  # type: ignore[no-any-return]

@@ -21,7 +21,7 @@ from action100m.common.artifacts import Annotations, Captions, SegmentTree
 from action100m.common.errors import classify
 from action100m.common.release.assemble import to_row
 from action100m.common.release.files import parquet_bytes, to_table
-from action100m.common.store import ArtifactStore
+from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.version import __version__
 
 from .card import CardFacts, dataset_card
@@ -87,8 +87,43 @@ def collect_report(plan: Plan, store: ArtifactStore, workers: int = 32) -> RunRe
     return report
 
 
+CLAIM_NAME = ".a100m-run"  # beside data/: the id of the run that holds the dataset folder now
+
+
+class PublicationRefused(RuntimeError):
+    """Another run holds the dataset folder now: this run must not publish over it."""
+
+
+def claim_uri(output_prefix: str) -> str:
+    return f"{output_prefix.rstrip('/')}/{CLAIM_NAME}"
+
+
+def claim_output(store: ArtifactStore, output_prefix: str, run: str) -> None:
+    """This run holds the dataset folder from now on (a run still going with an older claim will
+    not publish into it: see `publish_dataset`)."""
+    store.put_bytes(claim_uri(output_prefix), run.encode(), "text/plain")
+
+
+def check_claim(store: ArtifactStore, output_prefix: str, run: str) -> None:
+    """PublicationRefused unless `run` still holds the dataset folder."""
+    try:
+        holder = store.get_bytes(claim_uri(output_prefix)).decode()
+    except ArtifactNotFound:
+        holder = ""
+    if holder != run:
+        raise PublicationRefused(
+            f"{output_prefix}: run {holder or '(none)'} holds this dataset now, not run {run}: "
+            "its files stay unpublished in the staging folder"
+        )
+
+
 def publish_dataset(
-    plan: Plan, output_prefix: str, store: ArtifactStore, workers: int = 32, facts: CardFacts = CardFacts()
+    plan: Plan,
+    output_prefix: str,
+    store: ArtifactStore,
+    workers: int = 32,
+    facts: CardFacts = CardFacts(),
+    claimed: bool = False,
 ) -> RunReport:
     """Publishes the run's staged files as `{output}/data/`, then writes report and card.
 
@@ -96,8 +131,11 @@ def publish_dataset(
     `ArtifactStore.swap_folder`): a reader, or a run stopped at any moment, sees the old dataset or
     the new one. On S3, where no such step exists, the new files are copied in first, `report.json`
     (the list of the dataset's files: what readers follow) is written next, and stale files of
-    earlier runs are removed last."""
+    earlier runs are removed last. With `claimed`, the run (`plan.run`) publishes only while it
+    still holds the folder (`claim_output`): a run killed and replaced never publishes over the new one."""
     output = output_prefix.rstrip("/")
+    if claimed:
+        check_claim(store, output, plan.run)
     report = collect_report(plan, store, workers)
     names = [data_file(i, plan.shards) for i in range(plan.shards)]
     staging = staging_prefix(output, plan.run)

@@ -364,8 +364,10 @@ def serve_main(name: str, serve_from_env: Callable[[], int]) -> int:
     """A service's entry point (`python -m action100m.<service>`, `a100m serve`): a setting that is
     missing or wrong (no artifact roots, A100M_MAX_CONCURRENT=0, a batch size that is not a number)
     stops it at start with one line naming the variable, exit code 2."""
+    from .lifeline import die_with_parent
     from .uris import UriError
 
+    die_with_parent()  # started by an `a100m run`: dies with it
     try:
         return serve_from_env()
     except (ValueError, UriError) as error:

@@ -92,6 +92,7 @@ class RunContext:
             card=self.card_facts().to_dict(),
             start_from=self.start.to_dict() if self.start else {},
             modes=dict(self.settings.modes),
+            claimed=True,
         )
 
     def imported(self) -> dict[str, StageConfig]:

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from action100m.common.lifeline import die_with_parent, parent_env
+
 from .context import RunContext
 from .supervisor import log_tail
 
@@ -89,6 +91,7 @@ def run_in_child(job: PipelineJob, task_log: Path) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **parent_env()},
         )
         try:
             code = child.wait()
@@ -164,6 +167,7 @@ def main(argv: list[str]) -> int:
     # at once: kfp.local's iteration threads would hold a normal exit (one may be sleeping before a
     # task's retry), and the task processes are in this group, stopped by the same signal
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    die_with_parent()  # the run that started it killed (-9): this group (its tasks too) goes with it
     print(run_pipeline(job), flush=True)
     return 0
 

@@ -24,6 +24,7 @@ from action100m.common.text import printable
 from action100m.common.uris import UriError
 
 from ..executor import current_config, options_of
+from ..export import PublicationRefused, claim_output
 from ..memory.facts import UnknownModel
 from ..memory.plan import format_plan, target_gpus
 from ..plan import ManifestError, Plan
@@ -132,6 +133,7 @@ class LocalRun:
         """Plans the run, says which videos fail at plan (NothingToRun when none is left), and which
         stages run; the others' configs go into the plan (their artifacts are all published)."""
         run = self.run
+        claim_output(run.store, run.output_prefix, self.run_id)  # a run killed before this one publishes nothing now
         plan = run.plan(self.run_id)
         videos = [
             video for index in range(plan.shards) for video in plan.shard(run.store, index, run.artifact_prefix).videos
@@ -202,7 +204,7 @@ class LocalRun:
         except PipelineFailed as error:
             print(f"error: the pipeline failed: {error}\n  (the whole log: {self.task_log})", file=sys.stderr)
             return 1
-        except ServiceFailed as error:
+        except (ServiceFailed, PublicationRefused) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         record_run(self.run, self.key, self.plan_uri, configs, report)

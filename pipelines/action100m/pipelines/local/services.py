@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from action100m.common.lifeline import parent_env
+
 from ..registry import STAGES, Stage
 from .supervisor import Supervisor, log_tail
 
@@ -105,6 +107,7 @@ def local_services(
                 "A100M_PORT": str(port),
                 "A100M_METRICS_PORT": str(metrics_port),  # its units of work, for progress (loopback only)
                 "A100M_HOST": "127.0.0.1",
+                **parent_env(),  # it dies with this run, even a run killed with -9
             }
             python = sys.executable
             if spec.in_vllm_env(process_env):

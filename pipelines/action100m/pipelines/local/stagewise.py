@@ -53,7 +53,7 @@ def run_stagewise(
                 states = list(pool.map(one, states))
     for state in states:
         export_shard(state, run.output_prefix, plan, store)
-    return publish_dataset(plan, run.output_prefix, store, facts=run.card_facts()), configs
+    return publish_dataset(plan, run.output_prefix, store, facts=run.card_facts(), claimed=True), configs
 
 
 def plan_configs(plan: Plan) -> dict[str, StageConfig]:

@@ -168,9 +168,10 @@ class Supervisor:
 
 
 def interrupt_on_signals() -> None:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread (which stops the run and every
-    process it started). SIGINT is set explicitly: a process started in the background by a shell
-    inherits it ignored, and then neither Ctrl-C nor `_thread.interrupt_main` would reach it."""
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) raise KeyboardInterrupt in the main thread
+    (which stops the run and every process it started). SIGINT is set explicitly: a process started
+    in the background by a shell inherits it ignored, and then neither Ctrl-C nor
+    `_thread.interrupt_main` would reach it."""
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -178,6 +179,7 @@ def interrupt_on_signals() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -173,3 +173,18 @@ def test_a_node_whose_whole_prompt_would_not_fit_the_context_gets_a_shallower_su
         context.templates.instructions + context.prefix + context._segment(root, context.view.render(root, depth + 1))
     )
     assert words(deeper) > limit  # the deepest subtree that fits
+
+
+def test_one_oversized_transcript_entry_is_cut_where_it_is_rendered_not_only_where_it_is_measured(sample):
+    """A 1 MB cue (a broken subtitle file) among short ones: the transcript still fits the shared head
+    once its entries are bounded, and the head holds the bounded entry, never the megabyte."""
+    _, tree, captions, metadata = sample
+    cue = "w" * 1_000_000
+    transcript = [{"time": "1.0", "text": "hello"}, {"time": "2.0", "text": cue}]
+    context = VideoContext(TreeView(tree, captions.nodes), dict(metadata, transcript=transcript))
+    limit = PromptLimits().transcript_entry_chars
+    assert not context.transcript_in_segments
+    assert "w" * limit in context.prefix and "w" * (limit + 1) not in context.prefix
+    assert len(context.prefix) < 200_000
+    segment, _ = context.segment_text(eligible_nodes(tree)[0], words)
+    assert "w" * (limit + 1) not in segment

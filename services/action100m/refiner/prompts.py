@@ -126,6 +126,7 @@ class PromptLimits:
     transcript_margin_seconds: float = 30.0
     title_chars: int = 300
     description_chars: int = 3000
+    transcript_entry_chars: int = 500  # one transcript entry (a runaway cue of a megabyte is cut)
 
 
 # Room kept beyond the first turn for later rounds: the previous answer sent back (the annotation's
@@ -157,7 +158,9 @@ class VideoContext:
     def __post_init__(self) -> None:
         meta = self.metadata or {}
         transcript = meta.get("transcript") or []
-        self.transcript = [(float(e.get("time") or 0), str(e.get("text") or "")) for e in transcript]
+        # every entry bounded once, here: what is measured below is what is rendered
+        entry_chars = self.limits.transcript_entry_chars
+        self.transcript = [(float(e.get("time") or 0), _trim(e.get("text") or "", entry_chars) or "") for e in transcript]
         full = _transcript_yaml(self.transcript)
         self.transcript_in_segments = len(full) > self.limits.shared_transcript_chars
         shared = {
@@ -229,5 +232,5 @@ def _trim(value: Any, limit: int) -> str | None:
 def _transcript_yaml(entries: list[tuple[float, str]]) -> str:
     if not entries:
         return ""
-    rows = [{"time": f"{t:.2f}", "text": _trim(x, 500)} for t, x in entries]
+    rows = [{"time": f"{t:.2f}", "text": x} for t, x in entries]
     return yaml.safe_dump(rows, sort_keys=False, allow_unicode=True, width=100)

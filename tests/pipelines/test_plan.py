@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from action100m.common.store import ArtifactStore
 from action100m.common.uris import parse_uri
 from action100m.pipelines.plan import ManifestError, Plan, plan_run
 from action100m.pipelines.registry import stage
@@ -397,3 +398,41 @@ def test_an_s3_videos_own_tags_are_read_from_its_header_through_a_presigned_url(
     meta = json.loads(store.get_bytes(bike.metadata_uri))
     assert (meta["title"], meta["duration"], meta["upload_date"]) == ("Fixing a chain", 2, "20210630")
     assert "title=container" in bike.metadata_sources
+
+
+@pytest.mark.timeout(120)  # before: the FIFO blocked planning for ever, the device filled memory
+def test_a_fifo_or_a_device_as_an_input_fails_its_video_at_plan_and_blocks_nothing(local_store, tmp_path):
+    import os
+
+    store, root = local_store
+    folder = parse_uri(root).path / "videos"
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        store.put_bytes(f"{root}/videos/{name}", b"video bytes")
+    os.mkfifo(folder / "a.vtt")  # a subtitle file that is a FIFO: reading it would wait for a writer
+    os.mkfifo(folder / "fifo.mp4")
+    rows = [
+        {"video_uid": "a", "uri": f"{root}/videos/a.mp4"},
+        {"video_uid": "b", "uri": f"{root}/videos/b.mp4", "transcript_uri": "file:///dev/zero"},
+        {"video_uid": "c", "uri": f"{root}/videos/c.mp4"},
+        {"video_uid": "fifo", "uri": f"{root}/videos/fifo.mp4"},
+        {"video_uid": "device", "uri": "file:///dev/zero"},
+    ]
+    store.put_bytes(f"{root}/m.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    roots = ArtifactStore([root], read_only_roots=["file:///dev"])
+    (shard,) = planned_shards(roots, f"{root}/m.jsonl", f"{root}/art", shard_size=8)
+    assert [v.video_uid for v in shard.active()] == ["c"]
+    reasons = {uid: f.reason for uid, f in shard.failed.items()}
+    assert "a.vtt: a FIFO, not a regular file" in reasons["a"]
+    assert "/dev/zero: a character device, not a regular file" in reasons["b"]
+    assert "fifo.mp4: a FIFO, not a regular file" in reasons["fifo"]
+    assert "/dev/zero: a character device, not a regular file" in reasons["device"]
+
+
+def test_an_input_longer_than_its_reader_takes_is_refused_unread(local_store):
+    from action100m.common.store import TooLarge
+
+    store, root = local_store
+    store.put_bytes(f"{root}/big.vtt", b"WEBVTT\n\n" + b"x" * 2000)
+    with pytest.raises(TooLarge, match="2008 bytes, more than the 1000 this input may have"):
+        store.get_bytes(f"{root}/big.vtt", max_bytes=1000)
+    assert len(store.get_bytes(f"{root}/big.vtt", max_bytes=2008)) == 2008

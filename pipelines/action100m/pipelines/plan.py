@@ -39,6 +39,12 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".m
 MANIFEST_EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
 
 
+# The most a run reads of each kind of input (a device node or a runaway file is refused, not read)
+MANIFEST_MAX_BYTES = 2 << 30
+SIDECAR_MAX_BYTES = 16 << 20
+SUBTITLES_MAX_BYTES = 64 << 20
+
+
 def is_manifest(location: str) -> bool:
     return location.lower().endswith(MANIFEST_EXTENSIONS)
 
@@ -78,7 +84,7 @@ def uids_for(uris: Sequence[str]) -> list[str]:
 def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
     """The manifest's rows as `{video_uid, uri, metadata, line}`; a row that cannot be read stops
     planning with its file and line (ManifestError), a bad metadata value only fails its video."""
-    rows = _manifest_rows(uri, store.get_bytes(uri))
+    rows = _manifest_rows(uri, store.get_bytes(uri, MANIFEST_MAX_BYTES))
     videos = []
     for number, row in enumerate(rows, start=1):
         if row is None:
@@ -176,7 +182,9 @@ def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[di
         if not video["sidecar"]:
             return None
         try:
-            return _metadata(json.loads(store.get_bytes(video["sidecar"])))
+            return _metadata(json.loads(store.get_bytes(video["sidecar"], SIDECAR_MAX_BYTES)))
+        except UriError as err:  # a FIFO, a device, too long
+            return MetadataError(f"{video['sidecar']}: {err}")
         except ValueError as err:
             return MetadataError(f"{video['sidecar']}: sidecar metadata is not JSON ({err})")
         except AttributeError:
@@ -319,7 +327,7 @@ def with_transcript(
     if not source:
         return metadata, []
     try:
-        transcript = read_transcript(store.get_bytes(source), source)
+        transcript = read_transcript(store.get_bytes(source, SUBTITLES_MAX_BYTES), source)
     except (ArtifactNotFound, UriError) as error:
         raise MetadataError(f"transcript_uri {source}: {error}") from None
     return {**(metadata or {}), "transcript": transcript}, ["transcript"]

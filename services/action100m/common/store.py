@@ -13,6 +13,7 @@ import errno
 import io
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,6 +35,40 @@ def is_unavailable(error: BaseException) -> bool:
     from minio.error import ServerError
 
     return isinstance(error, (urllib3.exceptions.HTTPError, ServerError, ConnectionError))
+
+
+class NotRegularFile(UriError):
+    """A local location that is a FIFO, a device, a socket: reading it could block or never end."""
+
+
+class TooLarge(UriError):
+    """An input longer than what its reader accepts (a subtitle file of gigabytes)."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def regular_file(path: Path | int, uri: ArtifactUri | str) -> os.stat_result:
+    """The status of a file (a path, or an open descriptor); ArtifactNotFound when it is not there
+    (or is a folder), NotRegularFile when it is a FIFO, a device or a socket."""
+    try:
+        info = path.stat() if isinstance(path, Path) else os.fstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ArtifactNotFound(uri) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ArtifactNotFound(uri)
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegularFile(f"{uri}: {_kind(info.st_mode)}, not a regular file: only files are read")
+    return info
+
+
+def _bounded(uri: ArtifactUri | str, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise TooLarge(f"{uri}: {size} bytes, more than the {max_bytes} this input may have")
 
 
 class ArtifactNotFound(FileNotFoundError):
@@ -266,16 +301,22 @@ class ArtifactStore:
             return self.put_stream(uri, stream, length=os.fstat(stream.fileno()).st_size)
 
     # -- reading ----------------------------------------------------------------------------
-    def get_bytes(self, uri: str | ArtifactUri) -> bytes:
+    def get_bytes(self, uri: str | ArtifactUri, max_bytes: int | None = None) -> bytes:
+        """The artifact's bytes; with `max_bytes`, TooLarge for a longer one (read no further). A
+        local FIFO, device or socket is refused (NotRegularFile), never read."""
         source = self.resolve(uri)
         if source.scheme == "file":
-            try:
-                return source.path.read_bytes()
+            try:  # non-blocking: opening a FIFO must not wait for a writer; regular files read as ever
+                fd = os.open(source.path, os.O_RDONLY | os.O_NONBLOCK)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise ArtifactNotFound(source) from None
+            with os.fdopen(fd, "rb") as handle:
+                _bounded(source, regular_file(fd, source).st_size, max_bytes)
+                return handle.read()
         with self._s3_errors(source):
             response = self._s3.get_object(source.bucket, source.key)
             try:
+                _bounded(source, int(response.headers.get("content-length") or 0), max_bytes)
                 data: bytes = response.read()
                 return data
             finally:
@@ -309,8 +350,7 @@ class ArtifactStore:
         """A local path holding the artifact: the file itself for file://, a temporary copy for s3://."""
         source = self.resolve(uri)
         if source.scheme == "file":
-            if not source.path.is_file():
-                raise ArtifactNotFound(source)
+            regular_file(source.path, source)
             yield source.path
             return
         with tempfile.TemporaryDirectory(prefix="a100m-") as tmp:
@@ -335,13 +375,8 @@ class ArtifactStore:
         file, size and ETag on S3 (ArtifactNotFound when it is missing)."""
         target = self.resolve(uri)
         if target.scheme == "file":
-            try:
-                stat = target.path.stat()
-            except (FileNotFoundError, NotADirectoryError):
-                raise ArtifactNotFound(target) from None
-            if not target.path.is_file():
-                raise ArtifactNotFound(target)
-            return f"size={stat.st_size};mtime_ns={stat.st_mtime_ns}"
+            info = regular_file(target.path, target)
+            return f"size={info.st_size};mtime_ns={info.st_mtime_ns}"
         with self._s3_errors(target):
             info = self._s3.stat_object(target.bucket, target.key)
         return f"size={info.size};etag={info.etag}"

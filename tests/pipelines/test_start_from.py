@@ -144,3 +144,46 @@ def test_recaptioning_with_none_of_the_videos_stops_before_any_service(tmp_path)
     assert done.stderr.startswith("error: none of the 1 videos is in") and "kitchen.mp4" in done.stderr
     blind = subprocess.run(command[:-2], capture_output=True, text=True, timeout=120)
     assert blind.returncode == 2 and "--videos DIR" in blind.stderr
+
+
+def broken_trees() -> dict[str, dict]:
+    """One release row per way a tree can break, each named by the rule it breaks."""
+    import copy
+
+    def variant(uid: str, change) -> dict:
+        row = copy.deepcopy(synthetic_release_row(video_uid=uid))
+        change(row["nodes"])
+        return row
+
+    def nan_span(nodes):
+        nodes[3]["end"] = float("nan")
+
+    def cycle(nodes):  # two nodes each other's parent, cut off from the root
+        nodes[3]["parent_id"], nodes[4]["parent_id"] = nodes[4]["node_id"], nodes[3]["node_id"]
+
+    return {
+        "ids": variant("dup", lambda nodes: nodes[2].update(node_id=nodes[1]["node_id"])),
+        "parent": variant("dangling", lambda nodes: nodes[3].update(parent_id="nobody")),
+        "cycle": variant("cycle", cycle),
+        "span": variant("nan", nan_span),
+        "root": variant("roots", lambda nodes: nodes[1].update(parent_id=None)),
+    }
+
+
+def test_an_imported_tree_that_breaks_a_release_rule_fails_its_video_at_plan_naming_the_rule(tmp_path):
+    """Before: duplicate ids, dangling parents, cycles, NaN spans and two roots were all imported and
+    published as done, and `a100m validate` found 26 problems in the result."""
+    broken = broken_trees()
+    good = synthetic_release_row(video_uid="good")
+    source = write_json([good, *broken.values()], tmp_path / "mixed.json")
+    store = local_store(tmp_path)
+    plan = plan_from_dataset(store, StartFrom([to_uri(source)], ["refine"]), to_uri(tmp_path / "art"), 10, "r")
+    (state,) = [Plan.load(store, plan.uri).shard(store, 0, to_uri(tmp_path / "art"))]
+    assert [v.video_uid for v in state.active()] == ["good"]
+    for rule, row in broken.items():
+        failure = state.failed[row["video_uid"]]
+        rule_named = {"cycle": "parent"}.get(rule, rule)
+        assert failure.stage == "plan" and f"its tree breaks the release's rule [{rule_named}]" in failure.reason, (
+            rule,
+            failure,
+        )

@@ -28,6 +28,7 @@ from action100m.common.artifacts import Captions, NodeCaptions, SegmentTree, Tre
 from action100m.common.errors import StageInputError, classify
 from action100m.common.release.files import NotReleaseFile, check_release_rows, rows_from_bytes
 from action100m.common.release.metadata import MetadataError, normalize_metadata
+from action100m.common.release.rules import check_video
 from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError
 
@@ -209,6 +210,7 @@ def plan_from_dataset(
         uri = files.get(uid, "") if start.needs_videos else source_uri(dataset, uid)
         try:
             check_uid(uid)
+            check_tree(row, start)
             if not uri:
                 raise ArtifactNotFound(f"no video file for {uid!r} in {videos} (looked for {uid}.mp4, .webm, ...)")
             signature = store.signature(uri) if start.needs_videos else digest
@@ -228,6 +230,20 @@ def plan_from_dataset(
         for dataset, rows in source_rows(store, start.datasets):
             planned += pool.map(import_row, [(dataset, row) for row in rows])
     return write_plan(store, planned, artifact_prefix, shard_size, run, configs, workers, made_for)
+
+
+def check_tree(row: dict[str, Any], start: StartFrom) -> None:
+    """A row whose tree breaks a rule of the release (duplicate ids, a dangling parent, a cycle, a
+    NaN span, two roots, children that do not tile their parent...) is not imported: StageInputError
+    naming the rule. The rules on fields this run makes again (gpt; llama3_caption when caption runs)
+    do not apply."""
+    remade = {"gpt"} | ({"llama3_caption"} if start.needs_videos else set())
+    broken = [violation for violation in check_video(row) if violation.rule not in remade]
+    if broken:
+        first = broken[0]
+        node = f" (node {first.node_id})" if first.node_id is not None else ""
+        more = f"; and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise StageInputError(f"its tree breaks the release's rule [{first.rule}]{node}: {first.message}{more}")
 
 
 def _import_artifacts(

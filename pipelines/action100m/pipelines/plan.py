@@ -153,6 +153,10 @@ def _manifest_rows(uri: str, data: bytes) -> list[Any]:
     return rows
 
 
+def _videos_among(names: set[str]) -> set[str]:
+    return {name for name in names if posixpath.splitext(name)[1].lower() in VIDEO_EXTENSIONS}
+
+
 def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[dict[str, Any]]:
     """The videos under a prefix (uids from `uids_for`); a sidecar `clip.json` next to `clip.mp4` is
     its metadata (read concurrently)."""
@@ -168,7 +172,7 @@ def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[di
     for uri, uid in zip(uris, uids_for(uris), strict=True):
         sidecar = f"{posixpath.splitext(uri)[0]}.json"
         folder, name = uri.rsplit("/", 1)
-        subtitles = sidecar_name(name, names_by_folder[folder])
+        subtitles = sidecar_name(name, names_by_folder[folder], _videos_among(names_by_folder[folder]))
         videos.append(
             {
                 "video_uid": uid,
@@ -296,13 +300,12 @@ class LocalSidecars:
         with self._lock:
             if folder not in self._names:
                 try:
-                    self._names[folder] = {
-                        e.name for e in os.scandir(folder) if e.name.lower().endswith(SUBTITLE_EXTENSIONS)
-                    }
+                    kept = (*SUBTITLE_EXTENSIONS, *VIDEO_EXTENSIONS)  # a subtitle file and the videos it may belong to
+                    self._names[folder] = {e.name for e in os.scandir(folder) if e.name.lower().endswith(kept)}
                 except OSError:
                     self._names[folder] = set()
             names = self._names[folder]
-        found = sidecar_name(uri.path.name, names)
+        found = sidecar_name(uri.path.name, names, _videos_among(names))
         return to_uri(folder / found) if found else ""
 
     def subtitles_of(self, entry: dict[str, Any]) -> str:

@@ -160,7 +160,9 @@ class VideoContext:
         transcript = meta.get("transcript") or []
         # every entry bounded once, here: what is measured below is what is rendered
         entry_chars = self.limits.transcript_entry_chars
-        self.transcript = [(float(e.get("time") or 0), _trim(e.get("text") or "", entry_chars) or "") for e in transcript]
+        self.transcript = [
+            (float(e.get("time") or 0), _trim(e.get("text") or "", entry_chars) or "") for e in transcript
+        ]
         full = _transcript_yaml(self.transcript)
         self.transcript_in_segments = len(full) > self.limits.shared_transcript_chars
         shared = {

@@ -57,3 +57,27 @@ def test_windows_line_ends_a_byte_order_mark_and_cue_settings_change_nothing():
     srt = "\ufeff1\r\n00:00:01,000 --> 00:00:02,000\r\nfirst\r\nsecond\r\n\r\n2\r\n00:00:03,500 --> 00:00:04,000\r\nthird\r\n"
     expected = [{"time": "1.0", "text": "first second"}, {"time": "3.5", "text": "third"}]
     assert read_transcript(vtt.encode(), "a.vtt") == read_transcript(srt.encode(), "a.srt") == expected
+
+
+def test_an_arrow_in_a_cues_text_is_text_as_the_formats_say():
+    """The timing is the first of a block's first two lines (after a cue identifier or SRT's counter);
+    what follows is text, `-->` included. Before: "line 4: not a cue timing" failed the video."""
+    vtt = "WEBVTT\n\nintro\n00:00:01.000 --> 00:00:02.000\nturn left --> then right\n\n00:00:03.000 --> 00:00:04.000\nok\n"
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nturn left --> then right\n\n2\n00:00:03,000 --> 00:00:04,000\nok\n"
+    expected = [{"time": "1.0", "text": "turn left --> then right"}, {"time": "3.0", "text": "ok"}]
+    assert read_transcript(vtt.encode(), "a.vtt") == read_transcript(srt.encode(), "a.srt") == expected
+
+
+def test_webvtt_escapes_are_read_as_the_characters_they_stand_for():
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nsalt &amp; pepper, 3 &lt; 4\n"
+    assert read_transcript(vtt.encode(), "a.vtt") == [{"time": "1.0", "text": "salt & pepper, 3 < 4"}]
+
+
+def test_a_subtitle_file_belongs_to_the_video_of_the_longest_stem_it_matches():
+    """`talk.en.vtt` beside `talk.mp4` and `talk.en.mp4` is the second's subtitles, never both's."""
+    videos = {"talk.mp4", "talk.en.mp4"}
+    names = {"talk.en.vtt", "talk.fr.srt"}
+    assert sidecar_name("talk.en.mp4", names, videos) == "talk.en.vtt"
+    assert sidecar_name("talk.mp4", names, videos) == "talk.fr.srt"
+    assert sidecar_name("talk.mp4", {"talk.en.vtt"}, videos) is None
+    assert sidecar_name("talk.mp4", {"talk.en.vtt"}, {"talk.mp4"}) == "talk.en.vtt"  # no other claimant

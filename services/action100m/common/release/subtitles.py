@@ -8,6 +8,7 @@ text, or dropped) is refused with its name and line: planning fails that video, 
 
 from __future__ import annotations
 
+import html
 import io
 import posixpath
 import re
@@ -27,20 +28,29 @@ class SubtitleError(MetadataError):
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)?")
 
 
-def sidecar_name(video_name: str, names: set[str]) -> str | None:
+def _matches(stem: str, name: str) -> bool:
+    """Whether subtitle file `name` is `stem.vtt|srt` or `stem.<lang>.vtt|srt`."""
+    if not name.lower().endswith(SUBTITLE_EXTENSIONS) or not name.startswith(f"{stem}."):
+        return False
+    rest = posixpath.splitext(name[len(stem) + 1 :])[0]
+    return rest == "" or bool(LANGUAGE_TAG.fullmatch(rest))
+
+
+def sidecar_name(video_name: str, names: set[str], videos: set[str] = frozenset()) -> str | None:
     """The subtitle file that belongs to a video, among the file `names` of its folder: `clip.vtt`,
-    `clip.srt`, else the first by name of `clip.<lang>.vtt|srt` (`clip.en.vtt`, `clip.pt-BR.srt`)."""
+    `clip.srt`, else the first by name of `clip.<lang>.vtt|srt` (`clip.en.vtt`, `clip.pt-BR.srt`). A
+    file belongs to the video of the longest stem it matches, never to two: with `talk.mp4` and
+    `talk.en.mp4` both in `videos`, `talk.en.vtt` is the second's."""
     stem = posixpath.splitext(video_name)[0]
+    stems = {posixpath.splitext(v)[0] for v in videos} | {stem}
+
+    def mine(name: str) -> bool:
+        return max((s for s in stems if _matches(s, name)), key=len, default=None) == stem
+
     for ext in SUBTITLE_EXTENSIONS:
-        if f"{stem}{ext}" in names:
+        if f"{stem}{ext}" in names and mine(f"{stem}{ext}"):
             return f"{stem}{ext}"
-    tagged = sorted(
-        name
-        for name in names
-        if name.startswith(f"{stem}.")
-        and name.lower().endswith(SUBTITLE_EXTENSIONS)
-        and LANGUAGE_TAG.fullmatch(posixpath.splitext(name[len(stem) + 1 :])[0])
-    )
+    tagged = sorted(name for name in names if _matches(stem, name) and mine(name))
     return tagged[0] if tagged else None
 
 
@@ -55,7 +65,7 @@ def read_transcript(data: bytes, name: str) -> list[dict[str, str]]:
         line = data[: err.start].count(b"\n") + 1
         raise SubtitleError(f"{name}: line {line}: not UTF-8 text") from None
     kind = "srt" if name.lower().endswith(".srt") else "vtt"
-    _check_timings(text, name)
+    text = _checked_blocks(text, name, escape_arrows=kind == "vtt")
     try:
         cues = webvtt.from_buffer(io.BytesIO(text.encode()), format=kind, strict=True)
     except (MalformedFileError, MalformedCaptionError) as err:
@@ -65,16 +75,36 @@ def read_transcript(data: bytes, name: str) -> list[dict[str, str]]:
         start = clock_seconds(cue.start)
         if start is None:  # the timing check above lets only clock times through
             raise SubtitleError(f"{name}: a cue starts at {cue.start!r}, not a clock time")
-        words = " ".join(line.strip() for line in cue.text.splitlines() if line.strip())
+        lines = cue.text.splitlines()
+        words = " ".join(
+            line.strip() for line in (map(html.unescape, lines) if kind == "vtt" else lines) if line.strip()
+        )
         entries.append({"time": seconds_text(start), "text": words})
     return entries
 
 
-def _check_timings(text: str, name: str) -> None:
-    """Every line that means to be a cue timing is one (the parser would take it as text)."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if TIMING_LIKE.search(line) and not TIMING.match(line):
-            raise SubtitleError(f"{name}: line {number}: not a cue timing (START --> END): {line.strip()[:80]!r}")
+def _checked_blocks(text: str, name: str, escape_arrows: bool) -> str:
+    """The file, checked block by block: the cue timing is the first of a block's first two lines
+    that looks like one (the other is a cue identifier, or SRT's counter), and must be one (the parser
+    would take a broken one as text); the lines after it are the cue's text, `-->` included. With
+    `escape_arrows` (WebVTT, whose parser refuses `-->` in a cue's text) an arrow there is written
+    as WebVTT's escape, read back as an arrow."""
+    lines = text.splitlines()
+    start = 0
+    for end in [*(i for i, line in enumerate(lines) if not line.strip()), len(lines)]:
+        block = range(start, end)
+        start = end + 1
+        head = [i for i in list(block)[:2] if TIMING_LIKE.search(lines[i])]
+        if not head:
+            continue
+        if not TIMING.match(lines[head[0]]):
+            raise SubtitleError(
+                f"{name}: line {head[0] + 1}: not a cue timing (START --> END): {lines[head[0]].strip()[:80]!r}"
+            )
+        if escape_arrows:
+            for i in range(head[0] + 1, end):
+                lines[i] = lines[i].replace("-->", "--&gt;")
+    return "\n".join(lines) + "\n"
 
 
 def _line_of(text: str, message: str) -> int:

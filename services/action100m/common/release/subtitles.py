@@ -12,6 +12,7 @@ import html
 import io
 import posixpath
 import re
+from collections.abc import Set
 
 from .metadata import MetadataError, clock_seconds, seconds_text
 
@@ -36,7 +37,7 @@ def _matches(stem: str, name: str) -> bool:
     return rest == "" or bool(LANGUAGE_TAG.fullmatch(rest))
 
 
-def sidecar_name(video_name: str, names: set[str], videos: set[str] = frozenset()) -> str | None:
+def sidecar_name(video_name: str, names: set[str], videos: Set[str] = frozenset()) -> str | None:
     """The subtitle file that belongs to a video, among the file `names` of its folder: `clip.vtt`,
     `clip.srt`, else the first by name of `clip.<lang>.vtt|srt` (`clip.en.vtt`, `clip.pt-BR.srt`). A
     file belongs to the video of the longest stem it matches, never to two: with `talk.mp4` and

@@ -114,6 +114,28 @@ def test_a_failed_pipeline_is_told_by_its_last_error_line(tmp_path):
     assert pipeline_failure(log).startswith("OSError: [Errno 28] No space left on device")
 
 
+def test_a_failed_pipeline_is_told_by_the_failing_steps_own_error_not_kfps_wrapper(tmp_path):
+    """As kfp.local writes it: the step's traceback indented under its task, then the driver's own
+    "Inner task failed". Before: the user saw only the latter."""
+    log = tmp_path / "pipeline.log"
+    log.write_text(
+        "19:56:07.100 - INFO - Executing task 'publish-dataset'\n"
+        "    Traceback (most recent call last):\n"
+        '      File "/x/export.py", line 114, in check_claim\n'
+        "        raise PublicationRefused(\n"
+        "    action100m.pipelines.export.PublicationRefused: file:///out/dataset: run b holds this dataset now\n"
+        "    \n"
+        "19:56:07.593 - ERROR - Task 'publish-dataset' finished with status FAILURE\n"
+        "Traceback (most recent call last):\n"
+        '  File "/x/kfp_driver.py", line 160, in main\n'
+        "    raise RuntimeError(msg)\n"
+        "RuntimeError: Pipeline 'action100m' finished with status FAILURE. Inner task failed: 'publish-dataset'.\n"
+    )
+    assert pipeline_failure(log) == (
+        "action100m.pipelines.export.PublicationRefused: file:///out/dataset: run b holds this dataset now"
+    )
+
+
 def test_a_video_edited_in_place_is_never_taken_as_done(tmp_path):
     """`a100m run` skips a rerun only when its key matches; the key holds every video's signature."""
     video = tmp_path / "clip.mp4"

@@ -135,12 +135,33 @@ def builtin_print_restored() -> Iterator[None]:
 
 
 def pipeline_failure(task_log: Path) -> str:
-    """The last error line of the kfp.local task log: the reason a step failed, without its traceback."""
-    lines = [line.strip() for line in log_tail(task_log, 20000).splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*:", line) or line.startswith("error:"):
-            return line
-    return lines[-1] if lines else "no log"
+    """Why the pipeline failed, in one line: the error a failing step raised (the last line of the
+    last traceback in the kfp.local task log that is not kfp's own "Inner task failed"), else the
+    last `error:` line, else the last line."""
+    lines = log_tail(task_log, 200_000).splitlines()
+    errors = [line for line in _traceback_ends(lines) if "Inner task failed" not in line]
+    if errors:
+        return errors[-1]
+    said = [line.strip() for line in lines if line.strip().startswith("error:")]
+    if said:
+        return said[-1]
+    kept = [line.strip() for line in lines if line.strip()]
+    return kept[-1] if kept else "no log"
+
+
+def _traceback_ends(lines: list[str]) -> list[str]:
+    """The exception line of each Python traceback in `lines` (a step's output is indented: the
+    exception line is the first after the header at the header's own indentation)."""
+    found = []
+    for index, line in enumerate(lines):
+        if line.strip() != "Traceback (most recent call last):":
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        for after in lines[index + 1 :]:
+            if after.startswith(indent) and after[len(indent) :][:1] not in (" ", "\t", ""):
+                found.append(after.strip())
+                break
+    return found
 
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -64,3 +64,15 @@ def test_a_dataset_folder_is_read_file_after_file_and_other_files_beside_it_are_
     (data / "train-1.json").unlink()
     with pytest.raises(NotReleaseFile, match=r"report\.json: not a release file"):  # alone, it is the error
         list(iter_dataset(tmp_path))
+
+
+def test_a_truncated_parquet_shard_in_a_folder_is_an_error_naming_it(tmp_path):
+    """Before: `stats` and `compare` skipped it silently and exited 0 with part of the dataset."""
+    from action100m.common.release import NotReleaseFile, iter_dataset
+
+    data = tmp_path / "data"
+    write_parquet([{"video_uid": "a", "nodes": []}], data / "train-00000-of-00002.parquet")
+    whole = (data / "train-00000-of-00002.parquet").read_bytes()
+    (data / "train-00001-of-00002.parquet").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(NotReleaseFile, match=r"train-00001-of-00002\.parquet: not a release file \(unreadable parquet"):
+        list(iter_dataset(tmp_path))

@@ -282,3 +282,23 @@ def test_a_folder_stands_for_its_videos_and_recursive_for_its_subfolders_videos(
     (tmp_path / "empty").mkdir()
     with pytest.raises(OSError, match=r"no video files .* \(--recursive looks in its subfolders too\)"):
         video_inputs([str(tmp_path / "empty")])
+
+
+def test_an_output_that_cannot_be_written_or_is_the_input_stops_at_once_in_one_line(tmp_path, synthetic_release):
+    """`--out` on a read-only place, and `--from OUT --out OUT` (before: all the work, then publication refused)."""
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"video")
+    blocked = tmp_path / "a-file"  # a folder cannot be made under a file (as under a read-only mount)
+    blocked.write_text("not a folder")
+    done = a100m_run(str(video), "--out", str(blocked / "out"))
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        f"error: --out {blocked / 'out'}: cannot write there (Not a directory)"
+    ]
+    out = tmp_path / "out"
+    (out / "dataset" / "data").mkdir(parents=True)
+    import shutil
+
+    shutil.copy(synthetic_release, out / "dataset" / "data" / "train.json")
+    done = a100m_run("--from", str(out), "--out", str(out))
+    assert done.returncode == 2 and "is this run's own output (--out" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -374,6 +374,12 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
     stops the run here), and with caption, each row's video looked for in `--videos`."""
     places = OutputPlaces.of(out, settings)
     start = StartFrom(dataset_uris(settings.start_from), settings.stages or [ANNOTATIONS.name])
+    inside = [uri for uri in start.datasets if uri.startswith(places.output_prefix.rstrip("/") + "/")]
+    if inside:  # publication would replace the files the run reads (and refuse at the end, after all the work)
+        raise ValueError(
+            f"--from {inside[0].removeprefix('file://')} is this run's own output (--out {out}): "
+            "give another --out (the dataset there is replaced when the run publishes)"
+        )
     videos_uri = ""
     if start.needs_videos:
         if not settings.videos_dir:

@@ -53,12 +53,16 @@ def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -
     """Everything on this machine; prints progress, the output path and a summary.
     Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input
     (and for an output folder another run is using)."""
-    try:
-        with output_lock(Path(out).resolve()):
-            return _run_main(inputs, out, settings or RunSettings())
-    except FolderBusy as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(output_lock(Path(out).resolve()))
+        except FolderBusy as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except OSError as error:  # the folder cannot be made or written: a read-only disk, no permission
+            print(f"error: --out {out}: cannot write there ({error.strerror or error})", file=sys.stderr)
+            return 2
+        return _run_main(inputs, out, settings or RunSettings())
 
 
 def _run_main(inputs: list[str], out: str, settings: RunSettings) -> int:

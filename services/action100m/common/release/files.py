@@ -145,17 +145,18 @@ def iter_dataset(location: str | os.PathLike[str]) -> Iterator[Row]:
 
 def each_file(location: str | os.PathLike[str], read: Callable[[Path], list[T]]) -> Iterator[T]:
     """What `read` gives for each release file of `location` (see `dataset_files`), file after file;
-    `read` raises NotReleaseFile for a file that is not release rows (skipped beside others, an
-    error alone)."""
+    `read` raises NotReleaseFile for a file that is not release rows: a JSON file beside others is
+    skipped (report.json beside the data), a parquet file (a truncated shard) or a file alone is an
+    error naming it."""
     files = dataset_files(location)
     found = False
     for file in files:
         try:
             items = read(file)
         except NotReleaseFile:
-            if len(files) == 1:
+            if len(files) == 1 or file.suffix == ".parquet":
                 raise
-            continue  # report.json and other files beside the data
+            continue  # report.json and other JSON files beside the data
         found = found or bool(items)
         yield from items
     if not found:

@@ -436,3 +436,23 @@ def test_an_input_longer_than_its_reader_takes_is_refused_unread(local_store):
     with pytest.raises(TooLarge, match="2008 bytes, more than the 1000 this input may have"):
         store.get_bytes(f"{root}/big.vtt", max_bytes=1000)
     assert len(store.get_bytes(f"{root}/big.vtt", max_bytes=2008)) == 2008
+
+
+@pytest.mark.parametrize("date", ["0000-00-00T00:00:00Z", "2021-13-01", "99999999", "20210230"])
+def test_a_container_date_that_is_no_real_day_stays_null_and_the_card_says_why(local_store, date):
+    from action100m.common.release.container import upload_date
+    from action100m.pipelines.card import dataset_card
+    from action100m.pipelines.export import collect_report, export_shard
+
+    assert upload_date(date) is None and upload_date("2021-06-30T12:00:00Z") == "20210630"
+    store, root = local_store
+    tagged_video(parse_uri(root).path / "videos" / "odd.mp4", title="A date from nowhere", date=date)
+    store.put_bytes(f"{root}/m.jsonl", json.dumps({"video_uid": "odd", "uri": f"{root}/videos/odd.mp4"}).encode())
+    plan = Plan.load(store, plan_run(store, f"{root}/m.jsonl", f"{root}/art", 8).uri)
+    (odd,) = plan.shard(store, 0, f"{root}/art").videos
+    meta = json.loads(store.get_bytes(odd.metadata_uri))
+    assert meta["title"] == "A date from nowhere" and meta["upload_date"] is None
+    assert "upload_date=impossible-date" in odd.metadata_sources.split(",")
+    export_shard(plan.shard(store, 0, f"{root}/art"), f"{root}/out", plan, store)
+    card = dataset_card(collect_report(plan, store))
+    assert "| upload_date | null: the file's date is no real day (00000000, month 13, the future) | 1 |" in card

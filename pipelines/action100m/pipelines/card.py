@@ -71,6 +71,7 @@ def _metadata_sources(report: RunReport) -> list[str]:
                 "container": "the video file's container",
                 "subtitles": "a subtitle file",
                 "speech-recognition": "speech recognition (the transcribe stage; null where it heard no speech)",
+                "impossible-date": "null: the file's date is no real day (00000000, month 13, the future)",
             }.get(source, source)
             lines.append(f"| {name} | {where} | {count} |")
     return lines

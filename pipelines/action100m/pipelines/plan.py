@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from action100m.common.errors import StageInputError, classify
-from action100m.common.release.container import FROM_CONTAINER, container_metadata
+from action100m.common.release.container import FROM_CONTAINER, IMPOSSIBLE_DATE, container_metadata
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
 from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.stage import MAX_UID_CHARS
@@ -341,7 +341,9 @@ def with_file_metadata(
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The metadata with the fields it lacks taken from the video file's container (title,
     description, duration, upload date): a local file, or an S3 object through a short-lived
-    presigned URL (FFmpeg reads the header with range requests, not the whole video)."""
+    presigned URL (FFmpeg reads the header with range requests, not the whole video). Also where
+    each came from, as `field=source` ("upload_date=impossible-date": the file's date is no real
+    day, so it stays null)."""
     if all((metadata or {}).get(name) is not None for name in FROM_CONTAINER):
         return metadata, []
     if uri.startswith("file://"):
@@ -352,9 +354,12 @@ def with_file_metadata(
         return metadata, []
     found = container_metadata(source)
     taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
+    refused = (
+        ["upload_date=impossible-date"] if IMPOSSIBLE_DATE in found and not (metadata or {}).get("upload_date") else []
+    )
     if not taken:
-        return metadata, []
-    return {**(metadata or {}), **{name: found[name] for name in taken}}, taken
+        return metadata, refused
+    return {**(metadata or {}), **{name: found[name] for name in taken}}, [f"{n}=container" for n in taken] + refused
 
 
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
@@ -423,7 +428,7 @@ def plan_run(
             running, made = optional_stages(chosen, metadata)
             made_fields = {pair.split("=")[0] for pair in made}  # a stage's output replaces the file's
             made_by_files = [f"{name}=subtitles" for name in from_subtitles if name not in made_fields]
-            sources = ",".join([f"{name}=container" for name in from_container] + made + made_by_files)
+            sources = ",".join([*from_container, *made, *made_by_files])
             metadata_uri = ""
             if metadata is not None:
                 metadata = normalize_metadata(metadata)

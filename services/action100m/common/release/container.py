@@ -14,10 +14,27 @@ FROM_CONTAINER = ("title", "description", "duration", "upload_date")
 DATE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})")
 
 
+# the key under which `container_metadata` names a date tag that is no real day (`00000000`, month
+# 13, `99999999`): the video's upload_date stays null, and the card says why
+IMPOSSIBLE_DATE = "upload_date_impossible"
+FIRST_YEAR = 1900
+
+
 def upload_date(value: str) -> str | None:
-    """`2019-02-12T10:00:00Z`, `2019-02-12` or `20190212` -> `20190212` (None for anything else)."""
+    """`2019-02-12T10:00:00Z`, `2019-02-12` or `20190212` -> `20190212`; None for anything else, and
+    for a date that is no real day (month 13, `00000000`) or lies in the future."""
+    import datetime
+
     match = DATE.match(value)
-    return "".join(match.groups()) if match else None
+    if not match:
+        return None
+    year, month, day = map(int, match.groups())
+    try:
+        day_named = datetime.date(year, month, day)
+    except ValueError:
+        return None
+    latest = datetime.date.today() + datetime.timedelta(days=1)  # a camera's clock a day ahead, not a year
+    return "".join(match.groups()) if FIRST_YEAR <= year and day_named <= latest else None
 
 
 NETWORK_TIMEOUT_US = "15000000"  # a URL that stops answering gives up after 15 s, not forever
@@ -42,7 +59,10 @@ def container_metadata(path: str) -> dict[str, Any]:
         found["description"] = description.strip()
     if seconds is not None and seconds > 0:
         found["duration"] = round(seconds)
-    date = next((d for d in (upload_date(tags.get(k, "")) for k in ("creation_time", "date")) if d), None)
+    dates = [tags[k] for k in ("creation_time", "date") if tags.get(k)]
+    date = next((d for d in map(upload_date, dates) if d), None)
     if date:
         found["upload_date"] = date
+    elif any(DATE.match(value) for value in dates):
+        found[IMPOSSIBLE_DATE] = next(value for value in dates if DATE.match(value)).strip()
     return found

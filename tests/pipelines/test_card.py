@@ -67,3 +67,21 @@ def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tm
         timeout=120,
     )
     assert done.returncode == 2 and "not a dataset folder" in done.stderr
+
+
+def test_push_refuses_a_repo_id_that_is_a_path_and_a_file_that_links_outside_the_dataset(tmp_path):
+    folder = dataset_folder(tmp_path, CardFacts(license="apache-2.0"))
+
+    def dry_run(repo_id: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "action100m.cli", "push", str(folder), repo_id, "--dry-run"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    for bad in ("../x", "a/b/c", "name-only", "me/../../etc"):
+        done = dry_run(bad)
+        assert done.returncode == 2 and f"{bad!r} is not a Hub repository id" in done.stderr, (bad, done.stderr)
+    secret = tmp_path / "secret.parquet"
+    secret.write_bytes(b"not yours")
+    (folder / "data" / "train-00009-of-00009.parquet").symlink_to(secret)
+    done = dry_run("me/my-dataset")
+    assert done.returncode == 2 and "a link or not a regular file of the dataset" in done.stderr
+    assert "secret.parquet" in done.stderr and "train-00009" in done.stderr

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-UPLOADED = ["README.md", "report.json", "data/*.parquet"]
-
 
 def register(commands: Any) -> None:
     push = commands.add_parser(
@@ -26,23 +24,46 @@ def register(commands: Any) -> None:
     push.set_defaults(run=push_command)
 
 
+def check_repo_id(repo_id: str) -> str:
+    """A Hub dataset id, `user-or-org/name`; ValueError naming what is wrong (`../x`, `a/b/c`)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"{repo_id!r} is not a Hub repository id: {str(error).splitlines()[0]}") from None
+    if repo_id.count("/") != 1:
+        raise ValueError(f"{repo_id!r} is not a Hub repository id: expected user-or-org/name")
+    return repo_id
+
+
 def dataset_files(folder: Path) -> list[Path]:
-    """What is uploaded; ValueError when the folder is not a dataset with a card the Hub can read."""
+    """What is uploaded: regular files inside the folder only; ValueError when the folder is not a
+    dataset with a card the Hub can read, or holds a link (to anything outside it, say)."""
     from huggingface_hub import DatasetCard
 
     card = folder / "README.md"
     parquet = sorted((folder / "data").glob("*.parquet"))
     if not card.is_file() or not parquet:
         raise ValueError(f"{folder}: not a dataset folder (README.md and data/*.parquet expected)")
+    report = [folder / "report.json"] if (folder / "report.json").is_file() else []
+    files = [card, *report, *parquet]
+    inside = folder.resolve()
+    for path in files:
+        if path.is_symlink() or not path.is_file() or inside not in path.resolve().parents:
+            raise ValueError(
+                f"{path}: a link or not a regular file of the dataset ({path.resolve()}): only its own files go up"
+            )
     data = DatasetCard.load(card).data
     if not data.get("configs") or not data.get("license"):
         raise ValueError(f"{card}: the card's YAML has no configs or no license")
-    return [card, *([folder / "report.json"] if (folder / "report.json").is_file() else []), *parquet]
+    return files
 
 
 def push_command(args: argparse.Namespace) -> int:
     folder = Path(args.dataset)
     try:
+        check_repo_id(args.repo_id)
         files = dataset_files(folder)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -58,7 +79,8 @@ def push_command(args: argparse.Namespace) -> int:
     api = HfApi(token=os.environ.get("HF_TOKEN") or None)
     try:
         api.create_repo(args.repo_id, repo_type="dataset", private=args.private, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=args.repo_id, repo_type="dataset", allow_patterns=UPLOADED)
+        listed = [path.relative_to(folder).as_posix() for path in files]  # these files, nothing else
+        api.upload_folder(folder_path=str(folder), repo_id=args.repo_id, repo_type="dataset", allow_patterns=listed)
     except Exception as error:  # the Hub client raises HTTP, auth and network errors alike
         print(f"error: the Hub: {type(error).__name__}: {str(error).splitlines()[0][:300]}", file=sys.stderr)
         return 2

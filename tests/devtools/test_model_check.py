@@ -171,3 +171,19 @@ def test_vjepa2_with_the_published_processor(tiny_models, tmp_path):
     assert narrower[192, [0, 383]] == pytest.approx([white] * 2, abs=1e-3) and narrower[192, 192] == pytest.approx(
         black, abs=1e-3
     )
+
+
+def test_an_empty_or_broken_weights_file_is_a_mismatch_and_a_broken_config_one_line(tiny_models, tmp_path, capsys):
+    folder = tmp_path / "gpt_oss"
+    shutil.copytree(tiny_models["gpt_oss"], folder)
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(b"")
+    (report,) = check_models(folder)
+    assert (MISMATCH, f"{weights.name} is empty (0 bytes)") in report.findings
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    (report,) = check_models(folder)
+    assert any(kind == MISMATCH and "is not a safetensors file" in what for kind, what in report.findings)
+    (folder / "config.json").write_text("{not json")
+    assert main(["models", "check", str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {folder / 'config.json'}: not a model's config") and len(error.splitlines()) == 1

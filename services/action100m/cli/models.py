@@ -67,7 +67,7 @@ def check_command(args: argparse.Namespace) -> int:
 
     try:
         reports = check_models(args.dir)
-    except FileNotFoundError as error:
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_reports(reports, show_request=not args.no_request)

@@ -92,15 +92,49 @@ def check_models(directory: str | Path) -> list[StageReport]:
         raise FileNotFoundError(f"{root}: no config.json in it or in its sub-folders")
     reports = []
     for folder in folders:
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+        try:
+            model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+        except (ValueError, AttributeError) as error:  # not JSON, or not an object
+            raise ValueError(f"{folder / 'config.json'}: not a model's config ({error})") from None
         check = CHECKS.get(model_type)
         if check is None:
             reports.append(
                 StageReport(str(folder), model_type, "none", findings=[(MISMATCH, "no stage uses this architecture")])
             )
             continue
-        reports.append(check(folder))
+        report = check(folder)
+        report.findings += weight_findings(folder)
+        if not weight_files(folder):  # the processor and config alone: the format is what is checked
+            report.facts.append("weights: none in the folder (the format alone is checked)")
+        reports.append(report)
     return reports
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+
+
+def weight_findings(folder: Path) -> list[tuple[str, str]]:
+    """What is wrong with the folder's weight files (empty, a safetensors file whose header does not
+    read): a model whose format checks out may still not load."""
+    found = []
+    for path in weight_files(folder):
+        size = path.stat().st_size
+        if size == 0:
+            found.append((MISMATCH, f"{path.name} is empty (0 bytes)"))
+        elif path.suffix == ".safetensors":
+            with open(path, "rb") as handle:
+                length = int.from_bytes(handle.read(8), "little")
+                try:
+                    if not 0 < length <= size - 8:
+                        raise ValueError(f"a header of {length} bytes in a file of {size}")
+                    json.loads(handle.read(length))
+                except ValueError as error:
+                    found.append((MISMATCH, f"{path.name} is not a safetensors file ({str(error)[:120]})"))
+    return found
 
 
 def _settings(report: StageReport, model_type: str, processor: Any) -> None:

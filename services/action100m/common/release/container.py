@@ -34,7 +34,7 @@ def upload_date(value: str) -> str | None:
     except ValueError:
         return None
     latest = datetime.date.today() + datetime.timedelta(days=1)  # a camera's clock a day ahead, not a year
-    return "".join(match.groups()) if FIRST_YEAR <= year and day_named <= latest else None
+    return "".join(match.groups()) if year >= FIRST_YEAR and day_named <= latest else None
 
 
 NETWORK_TIMEOUT_US = "15000000"  # a URL that stops answering gives up after 15 s, not forever

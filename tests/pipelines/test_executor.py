@@ -278,3 +278,78 @@ def test_a_shard_whose_videos_all_failed_at_plan_has_nothing_to_do(local_store):
     report = publish_dataset(plan, f"{root}/out", store)
     assert report.export.rows == 0 and sorted(report.failed) == ["a", "b"]
     assert {f.stage for f in report.failed.values()} == {"plan"} and "a.mp4" in report.failed["a"].reason
+
+
+def test_each_input_that_shapes_an_annotation_alone_recomputes_exactly_the_stages_that_read_it(services, tmp_path):
+    """One video through the DAG's steps again and again, one input changed each time: which stages
+    compute (the others find their artifact), and the transcript exported beside the annotation is
+    the one it was made from. Before: switching a video from Whisper to its subtitle file published
+    the subtitle transcript beside an annotation written from Whisper's."""
+    store, root, addresses = services
+    video = write_video(tmp_path / "talk.mp4", frames=125, fps=25, size=(96, 64), scene_starts=(0, 60), with_audio=True)
+    uri = store.put_file(f"{root}/videos/talk.mp4", video)
+    subtitles = f"{root}/videos/talk.vtt"
+
+    def step(row: dict, options: dict, transcribe: str = "missing") -> tuple[set[str], object]:
+        store.put_bytes(
+            f"{root}/manifest.jsonl", (json.dumps({"video_uid": "talk", "uri": uri, **row}) + "\n").encode()
+        )
+        plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", 1, modes={"transcribe": transcribe})
+        state = plan.shard(store, 0, f"{root}/art")
+        for spec in STAGES:
+            state = ShardState.from_json(execute(state, [spec], addresses, options, store=store).to_json())
+        export_shard(state, f"{root}/dataset", plan, store)
+        report = publish_dataset(plan, f"{root}/dataset", store)
+        assert report.done == ["talk"], report.failed
+        (row_out,) = pq.read_table(report.files[0].removeprefix("file://")).to_pylist()
+        return {name for name, s in report.stats.items() if s.done}, row_out["metadata"]["transcript"]
+
+    options = preset_options("tiny")
+    title = {"title": "Fixing a bike"}
+    said = [{"time": "1.0", "text": "from the manifest"}]
+    everything = {"transcribe", "embed", "segment", "caption", "refine"}
+    assert step(title, options)[0] == everything
+    assert step(title, options)[0] == set()  # nothing changed: nothing computed
+    assert step({"title": "Fixing a bicycle"}, options)[0] == {"refine"}
+    store.put_bytes(subtitles, b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nfrom the file\n")
+    assert step(title, options) == ({"refine"}, [{"time": "1.0", "text": "from the file"}])  # Whisper no longer
+    store.put_bytes(subtitles, b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nedited\n")
+    assert step(title, options) == ({"refine"}, [{"time": "1.0", "text": "edited"}])
+    assert step({**title, "transcript": said}, options) == ({"refine"}, said)  # the manifest's wins over the file
+    # Whisper's transcript replaces the manifest's: its artifact is there already (by the file), the annotation is new
+    computed, transcript = step({**title, "transcript": said}, options, transcribe="always")
+    assert computed == {"refine"} and transcript != said
+    store.delete(subtitles)
+    captions = {**options, "caption": stage("caption").options(caption_max_new_tokens=12, action_max_new_tokens=8)}
+    assert step(title, captions)[0] == {"caption", "refine"}
+    heard = {**captions, "transcribe": stage("transcribe").options(vad=False)}
+    assert step(title, heard)[0] == {"transcribe", "refine"}
+    write_video(video, frames=100, fps=25, size=(96, 64), scene_starts=(0, 50), with_audio=True)
+    store.put_file(f"{root}/videos/talk.mp4", video)  # the same file edited in place: everything again
+    assert step(title, heard)[0] == everything
+
+
+def test_an_annotation_made_from_whispers_transcript_is_not_served_with_the_subtitle_files(services, tmp_path):
+    """`--transcribe always`, then `missing`, on a shard where another video still needs Whisper: the
+    video with a subtitle file is annotated again from it. Before: its annotation's key named neither
+    transcript, so the one made from Whisper's was exported beside the subtitle file's transcript."""
+    store, root, addresses = services
+    rows = []
+    for name in ("talk", "other"):
+        video = write_video(
+            tmp_path / f"{name}.mp4", frames=100, fps=25, size=(96, 64), scene_starts=(0, 50), with_audio=True
+        )
+        rows.append({"video_uid": name, "uri": store.put_file(f"{root}/videos/{name}.mp4", video)})
+    store.put_bytes(f"{root}/videos/talk.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nfrom the file\n")
+    store.put_bytes(f"{root}/manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    def refined(transcribe: str) -> dict[str, int]:
+        plan = plan_run(store, f"{root}/manifest.jsonl", f"{root}/art", 2, modes={"transcribe": transcribe})
+        state = plan.shard(store, 0, f"{root}/art")
+        for spec in STAGES:
+            state = execute(state, [spec], addresses, preset_options("tiny"), store=store)
+        refine = state.stats["refine"]
+        return {"done": refine.done, "cached": refine.cached}
+
+    assert refined("always") == {"done": 2, "cached": 0}
+    assert refined("missing") == {"done": 1, "cached": 1}  # talk's annotation again, from its subtitle file

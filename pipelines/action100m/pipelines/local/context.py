@@ -79,8 +79,9 @@ class RunContext:
         says which of them must run)."""
         return list(self.start.stages) if self.start else [spec.name for spec in STAGES]
 
-    def pipeline_arguments(self, addresses: Mapping[str, str], run_id: str) -> PipelineArguments:
-        """The DAG's parameters for this run on the services at `addresses`."""
+    def pipeline_arguments(self, addresses: Mapping[str, str], run_id: str, claimed: bool = False) -> PipelineArguments:
+        """The DAG's parameters for this run on the services at `addresses`; `claimed`: the run holds
+        its dataset folder (export.claim_output) and publishes only while it does."""
         return PipelineArguments(
             videos=self.manifest,
             artifact_prefix=self.artifact_prefix,
@@ -92,7 +93,7 @@ class RunContext:
             card=self.card_facts().to_dict(),
             start_from=self.start.to_dict() if self.start else {},
             modes=dict(self.settings.modes),
-            claimed=True,
+            claimed=claimed,
         )
 
     def imported(self) -> dict[str, StageConfig]:

@@ -41,9 +41,9 @@ class PipelineJob:
     step_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str) -> PipelineJob:
+    def of(cls, run: RunContext, addresses: Mapping[str, str], run_id: str, claimed: bool = False) -> PipelineJob:
         return cls(
-            arguments=run.pipeline_arguments(addresses, run_id).parameters(),
+            arguments=run.pipeline_arguments(addresses, run_id, claimed).parameters(),
             parallelism=run.settings.parallelism,
             pipeline_root=str(run.out_dir / "kfp"),
             step_env=run.step_env(),

@@ -227,7 +227,7 @@ class LocalRun:
             print(f"  kfp.local task logs: {self.task_log}", flush=True)
             with self._progress(configs):
                 try:
-                    run_in_child(PipelineJob.of(run, addresses, self.run_id), self.task_log)
+                    run_in_child(PipelineJob.of(run, addresses, self.run_id, claimed=True), self.task_log)
                 except PipelineFailed:
                     if self.failure():  # a task failed because a service was stopped
                         raise KeyboardInterrupt from None

@@ -12,14 +12,19 @@ S = SAMPLE_RATE
 
 
 def test_speech_is_packed_without_the_silence_between_and_cut_at_30_seconds():
-    audio = np.arange(100 * S, dtype=np.float32)
+    """A pause of a second or more between two regions stays as one second of silence (Whisper ends
+    a segment there); the rest of the silence is left out."""
+    audio = np.arange(100 * S, dtype=np.float32) + 1
     regions = [(2 * S, 12 * S), (20 * S, 40 * S), (50 * S, 95 * S)]  # 10 s, 20 s, 45 s of speech
     cut = windows(audio, regions)
-    assert [len(w.audio) / S for w in cut] == [30.0, 30.0, 15.0]  # 75 s of speech, no silence
-    assert cut[0].pieces == [Piece(2 * S, 12 * S, 0), Piece(20 * S, 40 * S, 10 * S)]
-    assert cut[1].pieces == [Piece(50 * S, 80 * S, 0)]  # a region longer than a window goes on in the next
-    assert cut[2].pieces == [Piece(80 * S, 95 * S, 0)]
+    assert [len(w.audio) / S for w in cut] == [30.0, 30.0, 17.0]  # 75 s of speech, two 1 s pauses
+    assert cut[0].pieces == [Piece(2 * S, 12 * S, 0), Piece(20 * S, 39 * S, 11 * S)]
+    assert cut[1].pieces == [Piece(39 * S, 40 * S, 0), Piece(50 * S, 78 * S, 2 * S)]  # a region goes on in the next
+    assert cut[2].pieces == [Piece(78 * S, 95 * S, 0)]
     np.testing.assert_array_equal(cut[0].audio[: 10 * S], audio[2 * S : 12 * S])
+    assert not cut[0].audio[10 * S : 11 * S].any()  # the kept pause: silence
+    np.testing.assert_array_equal(cut[0].audio[11 * S :], audio[20 * S : 39 * S])
+    assert [len(w.audio) / S for w in windows(audio, [(2 * S, 12 * S), (12 * S + S // 2, 20 * S)])] == [17.5]
 
 
 @pytest.mark.parametrize(
@@ -27,14 +32,16 @@ def test_speech_is_packed_without_the_silence_between_and_cut_at_30_seconds():
     [
         (0.0, 2.0),  # the start of the first piece
         (9.5, 11.5),
-        (10.0, 20.0),  # the second piece starts 10 s into the window, at 20 s of the video
-        (29.98, 39.98),
-        (31.0, 40.0),  # past the speech: the end of the last piece
+        (10.0, 20.0),  # in the kept pause: the start of the piece after it
+        (10.6, 20.0),
+        (11.0, 20.0),  # the second piece starts 11 s into the window, at 20 s of the video
+        (28.98, 37.98),
+        (30.0, 38.0),  # past the speech: the end of the last piece
     ],
 )
 def test_a_time_in_a_window_is_a_time_of_the_video(inside, on_video):
     audio = np.zeros(60 * S, dtype=np.float32)
-    (window,) = windows(audio, [(2 * S, 12 * S), (20 * S, 40 * S)])
+    (window,) = windows(audio, [(2 * S, 12 * S), (20 * S, 38 * S)])
     assert window.video_seconds(inside) == pytest.approx(on_video)
 
 

@@ -143,9 +143,11 @@ def tone(seconds: float) -> np.ndarray:
     return (0.2 * np.sin(np.arange(int(16000 * seconds)) * 2 * np.pi * 440 / 16000)).astype(np.float32)
 
 
-def spoken(text: str, silence_before: float = 0.0, silence_after: float = 0.0) -> np.ndarray:
+def spoken(
+    text: str, silence_before: float = 0.0, silence_after: float = 0.0, voice: str = "", words_per_minute: int = 0
+) -> np.ndarray:
     """`text` said by Debian's speech synthesizer (`apt-get install espeak-ng`), 16 kHz mono
-    float32, between the given seconds of silence."""
+    float32, between the given seconds of silence; in another `voice` (`en-us+f3`) or speed."""
     import shutil
     import subprocess
     import tempfile
@@ -157,7 +159,8 @@ def spoken(text: str, silence_before: float = 0.0, silence_after: float = 0.0) -
         raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
     with tempfile.TemporaryDirectory() as folder:
         wav = Path(folder) / "speech.wav"
-        subprocess.run([program, "-w", str(wav), text], check=True, capture_output=True)
+        options = [*(["-v", voice] if voice else []), *(["-s", str(words_per_minute)] if words_per_minute else [])]
+        subprocess.run([program, *options, "-w", str(wav), text], check=True, capture_output=True)
         said = read_audio(wav)
     assert said is not None, "espeak-ng wrote no audio"
     speech = said.samples

@@ -16,50 +16,77 @@ from action100m.common.stage import StageServicer, VideoRun, local_video, requir
 from action100m.common.store import ArtifactStore
 from action100m.v1 import common_pb2, transcriber_pb2, transcriber_pb2_grpc
 
-from .transcribe import TranscribeSettings, TranscribeStats, transcribe_videos
+from .transcribe import SpeechModel, TranscribeSettings, TranscribeStats, transcribe_videos
 
 if TYPE_CHECKING:
     from action100m.common.artifacts import Transcript
 
     from .vad import VoiceActivity
-    from .whisper import WhisperEngine
 
 log = logging.getLogger("action100m.transcriber")
 TranscribeResult = transcriber_pb2.TranscribeResult
 SERVICE_NAME = transcriber_pb2.DESCRIPTOR.services_by_name["Transcriber"].full_name
 
 
+BACKENDS = ("auto", "transformers", "ctranslate2")
+
+
 @dataclass
 class TranscriberConfig:
-    """A100M_TRANSCRIBER_MODEL (hub id or local dir), A100M_DEVICE, A100M_DTYPE,
+    """A100M_TRANSCRIBER_MODEL (hub id or local dir), A100M_TRANSCRIBER_BACKEND, A100M_DEVICE,
+    A100M_DTYPE (transformers), A100M_TRANSCRIBER_COMPUTE_TYPE (CTranslate2),
     A100M_TRANSCRIBE_BATCH_SIZE (windows per Whisper batch), A100M_TRANSCRIBE_MAX_NEW_TOKENS."""
 
     model: str = field(default="openai/whisper-large-v3", metadata={"env": "A100M_TRANSCRIBER_MODEL"})
+    # transformers, or ctranslate2 (faster-whisper's engine: int8 on a CPU, float16 on a GPU); auto:
+    # ctranslate2 for a CTranslate2 model folder (model.bin in it), else transformers
+    backend: str = field(default="auto", metadata={"env": "A100M_TRANSCRIBER_BACKEND"})
+    compute_type: str = field(default="auto", metadata={"env": "A100M_TRANSCRIBER_COMPUTE_TYPE"})
     device: str = "auto"
     dtype: str = "auto"
     transcribe_batch_size: int = setting(16, min=1, max=1024)
     # 30 s of fast speech is about 150 tokens; Whisper's decoder holds 448 positions with its prompt
     transcribe_max_new_tokens: int = setting(440, min=1, max=444)
 
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"A100M_TRANSCRIBER_BACKEND={self.backend!r}: expected one of {', '.join(BACKENDS)}")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TranscriberConfig:
         return from_env(cls, env)
+
+    def engine_backend(self) -> str:
+        """The backend that runs the model: the one set, or the one its folder is made for."""
+        from .ct2 import is_ctranslate2_model
+
+        if self.backend != "auto":
+            return self.backend
+        return "ctranslate2" if is_ctranslate2_model(self.model) else "transformers"
 
 
 class TranscriberService(StageServicer, transcriber_pb2_grpc.TranscriberServicer):
     def __init__(self, store: ArtifactStore, config: TranscriberConfig):
         super().__init__(store)
         self.config = config
-        self.engine: WhisperEngine | None = None
+        self.engine: SpeechModel | None = None
         self.vad: VoiceActivity | None = None
 
     def load(self) -> None:
         from .vad import VoiceActivity
-        from .whisper import WhisperEngine
 
-        self.engine = WhisperEngine(
-            self.config.model, self.config.device, self.config.dtype, self.config.transcribe_max_new_tokens
-        )
+        config = self.config
+        if config.engine_backend() == "ctranslate2":
+            from .ct2 import CTranslate2Whisper
+
+            self.engine = CTranslate2Whisper(
+                config.model, config.device, config.compute_type, config.transcribe_max_new_tokens
+            )
+        else:
+            from .whisper import WhisperEngine
+
+            self.engine = WhisperEngine(config.model, config.device, config.dtype, config.transcribe_max_new_tokens)
+        log.info("speech model %s on %s", config.model, self.engine.describe())
         self.vad = VoiceActivity()
 
     @staticmethod
@@ -122,7 +149,13 @@ class TranscriberService(StageServicer, transcriber_pb2_grpc.TranscriberServicer
         if self.engine is not None:
             where = self.engine.describe()
             model.dtype, model.device = where["dtype"], where["device"]
-        settings = {"max_new_tokens": self.config.transcribe_max_new_tokens}
+            if self.config.engine_backend() == "ctranslate2":  # the card names the engine beside the model
+                model.name = f"{self.config.model} (CTranslate2, {model.dtype})"
+        settings: dict[str, object] = {"max_new_tokens": self.config.transcribe_max_new_tokens}
+        backend = self.config.engine_backend()
+        if backend != "transformers":  # named only where it is another engine: earlier fingerprints stand
+            settings["backend"] = backend
+            settings["compute_type"] = model.dtype or self.config.compute_type
         return service_info("transcriber", self.defaults(), [model], settings)
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,9 +35,12 @@ from .whisper import Spoken
 
 
 class SpeechModel(Protocol):
-    """What the loop needs of Whisper (WhisperEngine in production)."""
+    """What the loop needs of Whisper (whisper.WhisperEngine on transformers, ct2.CTranslate2Whisper)."""
 
     name: str
+    languages: dict[int, str]  # the model's languages (by token id)
+
+    def describe(self) -> dict[str, Any]: ...
 
     def features(self, audio: np.ndarray) -> np.ndarray: ...
 

@@ -2,8 +2,10 @@
 (no download, works offline), and the speech cut into Whisper's 30 s windows.
 
 Speech regions are packed into windows of at most 30 s of speech each, the silence between them
-left out, so silence costs nothing and yields no text; each window remembers where its pieces
-lie in the video, to put Whisper's timestamps back on the video's clock.
+left out, so silence costs nothing and yields no text; a pause of a second or more between two regions
+is kept as one second of silence, so that Whisper ends a segment there (two sentences 10 s apart are two
+entries, each at its own time). Each window remembers where its pieces lie in the video, to put
+Whisper's timestamps back on the video's clock.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ STREAM_SECONDS = 60
 MAX_STREAMS = 32
 # A region shorter than this is a click or a breath, not speech Whisper can read.
 MIN_SPEECH_SECONDS = 0.25
+PAUSE_SECONDS = 1.0  # silence this long between two regions is a pause ...
+KEPT_PAUSE_SECONDS = 1.0  # ... and this much of it stays in the window (less, and tiny.en runs on)
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,15 @@ class Window:
 
     def video_seconds(self, window_seconds: float) -> float:
         """A time inside the window (Whisper's timestamp) on the video's clock: in the piece that
-        holds it, else the end of the piece before (a timestamp past the speech)."""
+        holds it; in a kept pause, the start of the piece after it (a segment that starts in a
+        pause starts with the speech after it); past the speech, the end of the last piece."""
         sample = window_seconds * SAMPLE_RATE
-        chosen = self.pieces[0]
         for piece in self.pieces:
-            if piece.offset <= sample:
-                chosen = piece
-        inside = min(max(sample - chosen.offset, 0.0), chosen.end - chosen.start)
-        return (chosen.start + inside) / SAMPLE_RATE
+            if sample < piece.offset:
+                return piece.start / SAMPLE_RATE
+            if sample < piece.offset + piece.end - piece.start:
+                return (piece.start + max(sample - piece.offset, 0.0)) / SAMPLE_RATE
+        return self.pieces[-1].end / SAMPLE_RATE
 
 
 class VoiceActivity:
@@ -110,9 +115,12 @@ def whole(audio: np.ndarray) -> list[tuple[int, int]]:
 def windows(audio: np.ndarray, regions: list[tuple[int, int]]) -> list[Window]:
     """The regions packed in order into windows of at most 30 s; a longer region is cut in 30 s pieces."""
     limit = int(WINDOW_SECONDS * SAMPLE_RATE)
+    pause, kept = int(PAUSE_SECONDS * SAMPLE_RATE), int(KEPT_PAUSE_SECONDS * SAMPLE_RATE)
     packed: list[list[Piece]] = []
     used = limit  # no open window yet
     for start, end in regions:
+        if packed and packed[-1] and start - packed[-1][-1].end >= pause and used + kept < limit:
+            used += kept  # the pause before this region, as silence in the window
         while start < end:
             if used >= limit:
                 packed.append([])
@@ -121,4 +129,13 @@ def windows(audio: np.ndarray, regions: list[tuple[int, int]]) -> list[Window]:
             packed[-1].append(Piece(start, start + take, used))
             used += take
             start += take
-    return [Window(pieces, np.concatenate([audio[p.start : p.end] for p in pieces])) for pieces in packed]
+    return [_window(audio, pieces) for pieces in packed]
+
+
+def _window(audio: np.ndarray, pieces: list[Piece]) -> Window:
+    """The window's audio: each piece at its offset, silence in the pauses kept between them."""
+    last = pieces[-1]
+    samples = np.zeros(last.offset + last.end - last.start, np.float32)
+    for piece in pieces:
+        samples[piece.offset : piece.offset + piece.end - piece.start] = audio[piece.start : piece.end]
+    return Window(pieces, samples)

@@ -1,5 +1,6 @@
 """Whisper through transformers: one encoder pass per batch of windows, the language read from it
-(unless given), then generation with timestamps; bf16 on a GPU.
+(unless given), then generation with timestamps; bf16 on a GPU. (`ct2.py` runs the same contract
+on CTranslate2; `timed_segments` reads what either generates.)
 
 Why transformers: the transcriber shares torch, PyAV and the model cache with the embedder and
 the captioner, batches windows of many videos in one `generate`, and runs the same code on the CPU
@@ -8,7 +9,9 @@ at tiny size (README, "The transcriber" gives the measurements behind the choice
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,36 @@ class Spoken:
 
     start: float
     text: str
+
+
+def timed_segments(
+    ids: Sequence[int], timestamp_begin: int, eos: int, decode: Callable[[list[int]], str]
+) -> list[Spoken]:
+    """The timed segments of one generated sequence, as Whisper writes them whatever runs it: text
+    between a start timestamp and the next timestamp; text without any timestamp counts from the
+    window's start."""
+    spoken: list[Spoken] = []
+    start: float | None = None
+    text: list[int] = []
+
+    def close() -> None:
+        words = decode(text).strip()
+        if words:
+            spoken.append(Spoken(start or 0.0, words))
+        text.clear()
+
+    for token in ids:
+        if token >= timestamp_begin:
+            if text:
+                close()
+            start = (token - timestamp_begin) * TIME_PRECISION
+        elif token == eos:
+            break
+        else:
+            text.append(token)
+    if text:
+        close()
+    return spoken
 
 
 class WhisperEngine:
@@ -71,30 +104,10 @@ class WhisperEngine:
         return [(lang, self.segments(row)) for lang, row in zip(languages, sequences.cpu().tolist(), strict=True)]
 
     def segments(self, ids: list[int]) -> list[Spoken]:
-        """The timed segments of one generated sequence: text between a start timestamp and the next
-        timestamp; text without any timestamp counts from the window's start."""
-        spoken: list[Spoken] = []
-        start: float | None = None
-        text: list[int] = []
-
-        def close() -> None:
-            words = self.processor.tokenizer.decode(text, skip_special_tokens=True).strip()
-            if words:
-                spoken.append(Spoken(start or 0.0, words))
-            text.clear()
-
-        for token in ids:
-            if token >= self.timestamp_begin:
-                if text:
-                    close()
-                start = (token - self.timestamp_begin) * TIME_PRECISION
-            elif token == self.eos:
-                break
-            else:
-                text.append(token)
-        if text:
-            close()
-        return spoken
+        """The timed segments of one generated sequence (see `timed_segments`)."""
+        return timed_segments(
+            ids, self.timestamp_begin, self.eos, partial(self.processor.tokenizer.decode, skip_special_tokens=True)
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"dtype": str(self.dtype).removeprefix("torch."), "device": str(self.device)}

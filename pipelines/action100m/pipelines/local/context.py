@@ -40,7 +40,14 @@ from ..start_from import (
     video_files,
 )
 from ..state import StageConfig
-from .presets import preset_env, preset_options, tiny_models_ready
+from .presets import (
+    REAL_TRANSCRIBER_NOTE,
+    preset_env,
+    preset_options,
+    tiny_models_ready,
+    tiny_preset_notes,
+    whisper_tiny_en,
+)
 from .settings import RunSettings
 
 
@@ -118,10 +125,7 @@ class RunContext:
         """What the dataset card says beyond the report: the license, and that tiny models wrote noise."""
         notice = ""
         if self.settings.preset == "tiny":
-            notice = (
-                "Made with the `tiny` preset: random tiny models, so every caption and annotation is noise. "
-                "It shows the pipeline and the format, not content."
-            )
+            notice = " ".join([*tiny_preset_notes(), "It shows the pipeline and the format, not content."])
         return CardFacts(license=self.settings.license, notice=notice)
 
     def roots_env(self) -> dict[str, str]:
@@ -177,6 +181,8 @@ class OutputPlaces:
         models_dir = Path(settings.models_dir) if settings.models_dir else self.out_dir / "models"
         if settings.preset == "tiny" and not tiny_models_ready(models_dir):
             print(f"building the tiny random models into {models_dir} (once; about a minute) ...", flush=True)
+        if settings.preset == "tiny" and whisper_tiny_en():
+            print(REAL_TRANSCRIBER_NOTE.replace("The transcriber is", "the transcriber is"), flush=True)
         return RunContext(
             settings=settings,
             out_dir=self.out_dir,

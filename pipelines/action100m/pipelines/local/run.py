@@ -34,6 +34,7 @@ from .context import RunContext, settle
 from .kfp_driver import PipelineFailed, PipelineJob, run_in_child
 from .lock import FolderBusy, output_lock
 from .preflight import environment, hardware_problems
+from .presets import REAL_TRANSCRIBER_NOTE, whisper_tiny_en
 from .progress import ProgressWatcher, Terminal
 from .record import known_configs, nothing_to_do, record_run, run_key
 from .schedule import PlanError, RunSchedule, decide_schedule
@@ -160,6 +161,10 @@ class LocalRun:
         if reused:
             plan.add_configs(run.store, reused)
         print(_stages_line(self.running, reused, requested), flush=True)
+        real = whisper_tiny_en()
+        env = run.service_env()
+        if real and any(str(real) in spec.models(env) for spec in STAGES if spec.name in self.running):
+            print(REAL_TRANSCRIBER_NOTE, flush=True)  # the tiny preset, with one real model
 
     @contextlib.contextmanager
     def services(self, only: list[str]) -> Iterator[dict[str, str]]:

@@ -97,8 +97,7 @@ def test_each_service_killed_during_its_stage_is_restarted_and_the_run_finishes(
 def many(tiny_models, tmp_path):
     """Eight one-video shards for two shards in flight: six wait when the run is stopped."""
     videos = [
-        write_video(tmp_path / f"clip{i}.mp4", frames=40, fps=25, size=(96, 64), scene_starts=(0, 20))
-        for i in range(8)
+        write_video(tmp_path / f"clip{i}.mp4", frames=40, fps=25, size=(96, 64), scene_starts=(0, 20)) for i in range(8)
     ]
     return videos, next(iter(tiny_models.values())).parent
 

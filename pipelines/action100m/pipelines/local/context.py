@@ -215,7 +215,6 @@ def settle(inputs: Sequence[str], out: str, settings: RunSettings) -> RunContext
     if not given_manifest:
         write_manifest(store, inputs, manifest)
     videos = plan_entries(store, manifest)  # a manifest that cannot be planned stops the run in a second
-    _say_missing(_missing_local_videos(videos), len(videos), "are missing")
     video_roots = [r for r in read_roots(videos, settings.allowed_roots, has_s3(settings)) if r not in read_only]
     store.allow_reading(video_roots, settings.env)
     return places.context(
@@ -239,28 +238,6 @@ def video_inputs(inputs: Sequence[str], recursive: bool = False) -> list[str]:
             raise OSError(f"{item}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in this folder{deeper}")
         found += videos
     return found
-
-
-def _missing_local_videos(videos: Sequence[dict[str, Any]]) -> list[str]:
-    """The uids of the manifest's local videos that are not there."""
-    missing = []
-    for video in videos:
-        try:
-            uri = parse_uri(str(video["uri"]))
-        except UriError:
-            continue
-        if uri.scheme == "file" and not uri.path.is_file():
-            missing.append(printable(str(video["video_uid"])))
-    return missing
-
-
-def _say_missing(missing: Sequence[str], total: int, how: str, shown: int = 10) -> None:
-    """Videos that will fail at plan, said before any service starts."""
-    if missing:
-        more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
-        print(
-            f"note: {len(missing)} of {total} videos {how} (they will fail at plan): {', '.join(missing[:shown])}{more}"
-        )
 
 
 def manifest_rows(inputs: Sequence[str]) -> bytes:
@@ -400,7 +377,6 @@ def settle_from_dataset(out: str, settings: RunSettings) -> RunContext:
             f"none of the {len(videos)} videos is in {settings.videos_dir} (files named by video_uid, e.g. "
             f"{missing[0]}.mp4): nothing was started"
         )
-    _say_missing(missing, len(videos), f"are not in {settings.videos_dir}")
     return places.context(
         settings,
         read_only_roots=read_only,

@@ -92,3 +92,10 @@ def test_gpu_check_runs_every_stage_in_its_own_service_at_tiny_shapes():
     )  # silence-free speech needs espeak-ng
     gpu_services = {r["service"]: r["plan_gib"] for r in rows if r["plan_gib"] is not None}
     assert set(gpu_services) == {"transcriber", "embedder", "captioner", "refiner"}
+
+
+def test_sampling_benchmark_rows():
+    rows = run_json("sampling.py", "--sizes", "2000", "20000", "--k", "20")
+    assert [r["segments"] for r in rows] == [2000, 20000]
+    assert all(0 < r["unique_texts"] < r["segments"] and r["peak_rss_mib"] > 0 for r in rows)
+    assert rows[1]["unique_texts"] > rows[0]["unique_texts"] and rows[1]["segments_over_first"] == 10

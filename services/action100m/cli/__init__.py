@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 from action100m.common.version import __version__
 
-from . import dataset, models, pipeline, plan, push, refiner, run, serve, view
+from . import dataset, models, pipeline, plan, push, refiner, run, sample, serve, view
 
-FEATURES = (dataset, run, plan, serve, view, push, pipeline, refiner, models)
+FEATURES = (dataset, run, plan, serve, view, push, sample, pipeline, refiner, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,15 +102,25 @@ def many(tiny_models, tmp_path):
     return videos, next(iter(tiny_models.values())).parent
 
 
+def run_until_captioned(videos: list[Path], out: Path, models: Path) -> subprocess.Popen[str]:
+    """A run started, once its first captions are published: mid-pipeline, shards still waiting."""
+    run = start_run(videos, out, models)
+    try:
+        eventually(lambda: count(out / "artifacts", "captions") >= 1 or run.poll() is not None, timeout=600)
+    except AssertionError:
+        os.killpg(run.pid, signal.SIGKILL)
+        raise
+    assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
+    return run
+
+
 @pytest.mark.parametrize("how", ["SIGTERM to the run", "Ctrl-C to its process group"])
 def test_stopping_the_run_leaves_no_process_and_a_rerun_finishes(many, tmp_path, how):
     videos, models = many
     out = tmp_path / "out"
-    run = start_run(videos, out, models)
+    run = run_until_captioned(videos, out, models)
     artifacts = out / "artifacts"
     try:
-        eventually(lambda: count(artifacts, "captions") >= 1 or run.poll() is not None, timeout=600)
-        assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
         before, family = published(artifacts), descendants(run.pid)
         assert len(family) >= 5  # four services and the task processes
         if how == "SIGTERM to the run":
@@ -197,11 +207,8 @@ def test_a_killed_run_leaves_nothing_running_and_the_next_run_owns_the_folder(ma
 
     videos, models = many
     out = tmp_path / "out"
-    run = start_run(videos, out, models)
-    artifacts = out / "artifacts"
+    run = run_until_captioned(videos, out, models)
     try:
-        eventually(lambda: count(artifacts, "captions") >= 1 or run.poll() is not None, timeout=600)
-        assert run.poll() is None, (out / "terminal.txt").read_text()[-3000:]
         family = descendants(run.pid)
         assert len(family) >= 5  # four services and the DAG's driver and tasks
         os.kill(run.pid, signum)

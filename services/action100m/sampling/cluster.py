@@ -24,13 +24,13 @@ class Clusters:
 
 def kmeans(vectors: np.ndarray, texts: list[str], k: int, seed: int, iterations: int = 25) -> Clusters:
     """`k` clusters of the rows of `vectors`; ValueError when there are fewer texts than clusters."""
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader's INFO lines, said on import
     import faiss
 
     if k < 1:
         raise ValueError(f"--k {k}: at least one cluster")
     if k > len(texts):
         raise ValueError(f"--k {k} is more than the {len(texts)} unique texts to cluster")
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader's INFO lines
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     model = faiss.Kmeans(  # however few texts per cluster: a small dataset is sampled too
         data.shape[1], k, niter=iterations, seed=seed, spherical=True, verbose=False, min_points_per_centroid=1

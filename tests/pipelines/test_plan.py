@@ -257,7 +257,7 @@ def test_subtitle_files_beside_the_videos_or_named_become_their_transcripts(loca
     vtt, srt, named, given, none = shard.videos
     assert transcript_of(store, vtt) == [
         {"time": "1.5", "text": "first words"},
-        {"time": "62.25", "text": "second line"},
+        {"time": "62.25", "text": "second\nline"},
     ]
     assert (
         transcript_of(store, srt)
@@ -304,7 +304,7 @@ def test_a_prefix_of_videos_finds_their_subtitles_in_its_listing(local_store):
     store.put_bytes(f"{root}/clips/b.mp4", b"video")
     (shard,) = planned_shards(store, f"{root}/clips/", f"{root}/art", shard_size=8)
     a, b = shard.videos
-    assert transcript_of(store, a)[1] == {"time": "62.25", "text": "second line"} and b.metadata_uri == ""
+    assert transcript_of(store, a)[1] == {"time": "62.25", "text": "second\nline"} and b.metadata_uri == ""
 
 
 def test_a_bad_subtitle_file_fails_its_video_at_plan_with_the_file_and_line(local_store):
@@ -321,22 +321,10 @@ def test_a_bad_subtitle_file_fails_its_video_at_plan_with_the_file_and_line(loca
 
 
 def tagged_video(path, **tags):
-    """A short real video whose container carries these tags (title, comment, creation_time)."""
-    import av
-    import numpy as np
+    """A short real video (2.4 s) whose container carries these tags (title, comment, creation_time)."""
+    from action100m.devtools.synthetic_video import write_video
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        out.metadata.update(tags)
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(60):  # 2.4 s
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_video(path, 60, size=(64, 48), tags=tags)
 
 
 def test_a_local_videos_own_tags_duration_and_date_fill_the_metadata_the_manifest_lacks(local_store, tmp_path):

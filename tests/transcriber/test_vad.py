@@ -49,3 +49,21 @@ def test_without_voice_activity_detection_the_whole_soundtrack_is_read():
     audio = np.zeros(65 * S, dtype=np.float32)
     assert [len(w.audio) / S for w in windows(audio, whole(audio))] == [30.0, 30.0, 5.0]
     assert whole(np.zeros(0, np.float32)) == [] and windows(audio, []) == []
+
+
+def test_segments_placed_at_one_time_are_one_entry_of_the_transcript():
+    """Whisper's segments that land on one time (rounded, or held back to keep the order) are one
+    entry, as the release has no two entries at one time."""
+    import numpy as np
+
+    from action100m.transcriber.transcribe import Soundtrack, _Session
+    from action100m.transcriber.vad import whole, windows
+    from action100m.transcriber.whisper import Spoken
+
+    audio = np.zeros(16000 * 10, np.float32)
+    (window,) = windows(audio, whole(audio))
+    session = _Session("v", "tiny", Soundtrack(audio_seconds=10.0, speech_seconds=10.0))
+    spoken = [Spoken(1.001, " one"), Spoken(1.004, " two"), Spoken(0.5, " three"), Spoken(6.0, " four")]
+    session.results[0] = (window, "en", spoken)
+    times = [(e["time"], e["text"]) for e in session.finish().entries or []]
+    assert times == [("1.0", "one two three"), ("6.0", "four")]  # the release has no edge spaces

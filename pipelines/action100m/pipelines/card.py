@@ -60,8 +60,9 @@ def card_data(report: RunReport, facts: CardFacts, title: str) -> Any:
 
 
 def _metadata_sources(report: RunReport) -> list[str]:
-    """Which metadata fields came from the video files (container tags, duration, date), subtitle
-    files or the transcriber, for how many videos; the rest came from the manifest or are null."""
+    """Which metadata fields came from the files beside the videos (clip.json, yt-dlp's info file,
+    subtitles), the video files (container tags, duration, date) or the transcriber, for how many
+    videos; the rest came from the manifest or are null."""
     if not report.metadata_sources:
         return []
     lines = ["", "## Metadata not from the manifest", "", "| field | from | videos |", "|---|---|---|"]
@@ -69,6 +70,8 @@ def _metadata_sources(report: RunReport) -> list[str]:
         for source, count in sorted(sources.items()):
             where = {
                 "container": "the video file's container",
+                "sidecar": "a JSON file beside the video (clip.json)",
+                "info-json": "yt-dlp's info file beside the video (clip.info.json) or the manifest's info_json_uri",
                 "subtitles": "a subtitle file",
                 "speech-recognition": "speech recognition (the transcribe stage; null where it heard no speech)",
                 "impossible-date": "null: the file's date is no real day (00000000, month 13, the future)",

@@ -4,45 +4,39 @@ The plan is an artifact: `{artifact_prefix}/runs/{run}/plan.json` and one file p
 DAG passes only the plan's URI and shard indices between steps, whatever the number of videos.
 
 Input is a manifest (JSON lines, a JSON array, parquet or CSV rows: `video_uid`, `uri` (a URI, or a path:
-absolute, or relative to the manifest's folder), and optional metadata fields) or a prefix of videos (`s3://bucket/videos/`), whose metadata comes from a sidecar JSON next to each
-video (`clip.mp4` -> `clip.json`) when there is one. Metadata fields absent from the input stay null.
+absolute, or relative to the manifest's folder), optional metadata fields, `transcript_uri` and
+`info_json_uri`) or a prefix of videos (`s3://bucket/videos/`). What is found beside each video
+(`clip.json`, yt-dlp's `clip.info.json`, subtitle files) and the container's own tags fill the
+fields the manifest lacks (`sidecars.merged_metadata`); fields nobody gives stay null.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import posixpath
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from action100m.common.errors import StageInputError, classify
-from action100m.common.release.container import FROM_CONTAINER, IMPOSSIBLE_DATE, container_metadata
 from action100m.common.release.metadata import FIELDS, MetadataError, normalize_metadata
-from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.stage import MAX_UID_CHARS
 from action100m.common.store import ArtifactNotFound, ArtifactStore
-from action100m.common.uris import UriError, parse_uri, resolve_location, to_uri
+from action100m.common.uris import UriError, parse_uri, resolve_location
 
 from .keys import check_uid, metadata_key
 from .registry import OPTIONAL, checked_modes
+from .sidecars import VIDEO_EXTENSIONS, LocalSidecars, beside, merged_metadata
 from .state import Failure, ShardState, StageConfig, VideoEntry
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
 # A manifest: JSON lines, a JSON array of rows, parquet or CSV (a header row naming the columns).
 MANIFEST_EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
 
 
-# The most a run reads of each kind of input (a device node or a runaway file is refused, not read)
-MANIFEST_MAX_BYTES = 2 << 30
-SIDECAR_MAX_BYTES = 16 << 20
-SUBTITLES_MAX_BYTES = 64 << 20
+MANIFEST_MAX_BYTES = 2 << 30  # the most a run reads of a manifest (a runaway file is refused, not read)
 
 
 def is_manifest(location: str) -> bool:
@@ -97,8 +91,8 @@ def read_manifest(store: ArtifactStore, uri: str) -> list[dict[str, Any]]:
         if len(video_uid) > MAX_UID_CHARS:
             raise ManifestError(f"{uri}: line {number}: video_uid is longer than {MAX_UID_CHARS} characters")
         entry = {"video_uid": video_uid, "uri": _located(row["uri"], uri), "metadata": _metadata(row), "line": number}
-        transcript = _located(row.get("transcript_uri") or "", uri)
-        videos.append({**entry, "stream": row.get("stream"), "transcript_uri": transcript})
+        named = {role: _located(row.get(role) or "", uri) for role in ("transcript_uri", "info_json_uri")}
+        videos.append({**entry, "stream": row.get("stream"), **named})
     return videos
 
 
@@ -153,52 +147,19 @@ def _manifest_rows(uri: str, data: bytes) -> list[Any]:
     return rows
 
 
-def _videos_among(names: set[str]) -> set[str]:
-    return {name for name in names if posixpath.splitext(name)[1].lower() in VIDEO_EXTENSIONS}
-
-
-def list_prefix(store: ArtifactStore, prefix: str, workers: int = 32) -> list[dict[str, Any]]:
-    """The videos under a prefix (uids from `uids_for`); a sidecar `clip.json` next to `clip.mp4` is
-    its metadata (read concurrently)."""
+def list_prefix(store: ArtifactStore, prefix: str) -> list[dict[str, Any]]:
+    """The videos under a prefix (uids from `uids_for`), each with the files beside it that
+    planning reads (`sidecars.beside`)."""
     objects = store.list(prefix)
-    present = set(objects)
-    found = [(uri, posixpath.splitext(uri)) for uri in objects]
-    uris = [uri for uri, (_, ext) in found if ext.lower() in VIDEO_EXTENSIONS]
-    videos = []
+    uris = [uri for uri in objects if posixpath.splitext(uri)[1].lower() in VIDEO_EXTENSIONS]
     names_by_folder: dict[str, set[str]] = {}
     for uri in objects:
         folder, name = uri.rsplit("/", 1)
         names_by_folder.setdefault(folder, set()).add(name)
-    for uri, uid in zip(uris, uids_for(uris), strict=True):
-        sidecar = f"{posixpath.splitext(uri)[0]}.json"
-        folder, name = uri.rsplit("/", 1)
-        subtitles = sidecar_name(name, names_by_folder[folder], _videos_among(names_by_folder[folder]))
-        videos.append(
-            {
-                "video_uid": uid,
-                "uri": uri,
-                "sidecar": sidecar if sidecar in present else "",
-                "transcript_uri": f"{folder}/{subtitles}" if subtitles else "",
-            }
-        )
-
-    def read_sidecar(video: dict[str, Any]) -> Any:
-        if not video["sidecar"]:
-            return None
-        try:
-            return _metadata(json.loads(store.get_bytes(video["sidecar"], SIDECAR_MAX_BYTES)))
-        except UriError as err:  # a FIFO, a device, too long
-            return MetadataError(f"{video['sidecar']}: {err}")
-        except ValueError as err:
-            return MetadataError(f"{video['sidecar']}: sidecar metadata is not JSON ({err})")
-        except AttributeError:
-            return MetadataError(f"{video['sidecar']}: sidecar metadata is not a JSON object")
-
-    with ThreadPoolExecutor(workers) as pool:
-        for video, metadata in zip(videos, pool.map(read_sidecar, videos), strict=True):
-            del video["sidecar"]
-            video["metadata"] = metadata
-    return videos
+    return [
+        {"video_uid": uid, "uri": uri, "metadata": None, **beside(uri, names_by_folder[uri.rsplit("/", 1)[0]])}
+        for uri, uid in zip(uris, uids_for(uris), strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -281,90 +242,9 @@ def _stream(value: Any) -> str:
     return str(int(value))
 
 
-class LocalSidecars:
-    """The subtitle files beside local videos of a manifest, each folder read once (a manifest's
-    videos on S3 name theirs with `transcript_uri`: a listing per folder would cost a request each)."""
-
-    def __init__(self) -> None:
-        self._names: dict[Path, set[str]] = {}
-        self._lock = threading.Lock()
-
-    def beside(self, video_uri: str) -> str:
-        try:
-            uri = parse_uri(video_uri)
-        except UriError:
-            return ""
-        if uri.scheme != "file":
-            return ""
-        folder = uri.path.parent
-        with self._lock:
-            if folder not in self._names:
-                try:
-                    kept = (*SUBTITLE_EXTENSIONS, *VIDEO_EXTENSIONS)  # a subtitle file and the videos it may belong to
-                    self._names[folder] = {e.name for e in os.scandir(folder) if e.name.lower().endswith(kept)}
-                except OSError:
-                    self._names[folder] = set()
-            names = self._names[folder]
-        found = sidecar_name(uri.path.name, names, _videos_among(names))
-        return to_uri(folder / found) if found else ""
-
-    def subtitles_of(self, entry: dict[str, Any]) -> str:
-        """The subtitle file a planned entry's transcript comes from: its `transcript_uri`, else a
-        file beside a local video ("" for none)."""
-        return str(entry.get("transcript_uri") or "") or self.beside(str(entry["uri"]))
-
-
-# Both return the metadata (None: none at all) and the fields they took; `normalize_metadata`
-# fills the fields nobody gave with null.
-
-
-def with_transcript(
-    store: ArtifactStore, entry: dict[str, Any], sidecars: LocalSidecars
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """The entry's metadata with the transcript of its subtitle file where it has none; a file that
-    cannot be read raises the video's MetadataError."""
-    metadata = entry.get("metadata")
-    if isinstance(metadata, Exception):
-        raise metadata
-    source = sidecars.subtitles_of(entry) if (metadata or {}).get("transcript") is None else ""
-    if not source:
-        return metadata, []
-    try:
-        transcript = read_transcript(store.get_bytes(source, SUBTITLES_MAX_BYTES), source)
-    except (ArtifactNotFound, UriError) as error:
-        raise MetadataError(f"transcript_uri {source}: {error}") from None
-    return {**(metadata or {}), "transcript": transcript}, ["transcript"]
-
-
-def with_file_metadata(
-    store: ArtifactStore, uri: str, metadata: dict[str, Any] | None
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """The metadata with the fields it lacks taken from the video file's container (title,
-    description, duration, upload date): a local file, or an S3 object through a short-lived
-    presigned URL (FFmpeg reads the header with range requests, not the whole video). Also where
-    each came from, as `field=source` ("upload_date=impossible-date": the file's date is no real
-    day, so it stays null)."""
-    if all((metadata or {}).get(name) is not None for name in FROM_CONTAINER):
-        return metadata, []
-    if uri.startswith("file://"):
-        source = str(parse_uri(uri).path)
-    elif uri.startswith("s3://"):
-        source = store.presigned_get(uri, expires_seconds=600)
-    else:
-        return metadata, []
-    found = container_metadata(source)
-    taken = [name for name in FROM_CONTAINER if name in found and (metadata or {}).get(name) is None]
-    refused = (
-        ["upload_date=impossible-date"] if IMPOSSIBLE_DATE in found and not (metadata or {}).get("upload_date") else []
-    )
-    if not taken:
-        return metadata, refused
-    return {**(metadata or {}), **{name: found[name] for name in taken}}, [f"{n}=container" for n in taken] + refused
-
-
 def plan_entries(store: ArtifactStore, videos: str, workers: int = 32) -> list[dict[str, Any]]:
     """The videos of a manifest or a prefix, each uid once (ManifestError otherwise)."""
-    entries = read_manifest(store, videos) if is_manifest(videos) else list_prefix(store, videos, workers)
+    entries = read_manifest(store, videos) if is_manifest(videos) else list_prefix(store, videos)
     if not entries:
         raise ManifestError(f"{videos}: no videos found")
     first_line: dict[str, int] = {}
@@ -423,12 +303,10 @@ def plan_run(
             check_uid(uid)
             stream = _stream(entry.get("stream"))
             signature = store.signature(uri)
-            metadata, from_subtitles = with_transcript(store, entry, sidecars)
-            metadata, from_container = with_file_metadata(store, str(uri), metadata)
+            metadata, from_files = merged_metadata(store, entry, sidecars)
             running, made = optional_stages(chosen, metadata)
             made_fields = {pair.split("=")[0] for pair in made}  # a stage's output replaces the file's
-            made_by_files = [f"{name}=subtitles" for name in from_subtitles if name not in made_fields]
-            sources = ",".join([*from_container, *made, *made_by_files])
+            sources = ",".join([*(p for p in from_files if p.split("=")[0] not in made_fields), *made])
             metadata_uri = ""
             if metadata is not None:
                 metadata = normalize_metadata(metadata)

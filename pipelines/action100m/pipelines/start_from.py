@@ -33,8 +33,9 @@ from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError
 
 from .keys import check_uid, fingerprint, metadata_key
-from .plan import VIDEO_EXTENSIONS, ManifestError, Plan, plan_run, write_plan
+from .plan import ManifestError, Plan, plan_run, write_plan
 from .registry import ANNOTATIONS, CAPTIONS, STAGES, TREE, stage
+from .sidecars import VIDEO_EXTENSIONS
 from .state import StageConfig, VideoEntry
 
 # The stages a dataset's rows can stand in for: the tree, and the captions.

@@ -9,7 +9,7 @@ cuts are known exactly.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -80,13 +80,15 @@ def write_video(
     soundtrack: np.ndarray | None = None,
     audio_starts: float = 0.0,
     audio_codec: str = "aac",
+    tags: Mapping[str, str] | None = None,
 ) -> Path:
     """Writes a video whose frame i shows scene k for scene_starts[k] <= i < scene_starts[k+1].
 
     `fps` may be a Fraction (24000/1001 for 23.976). `frame_times` (seconds) gives a variable frame
     rate instead. `rotation` stores a display matrix (counter-clockwise degrees) without turning
     the pixels, as phones do. The soundtrack (16 kHz mono) starts `audio_starts` seconds after the
-    first frame, in `audio_codec` (`pcm_f32le` keeps any float, NaN included: in .mkv).
+    first frame, in `audio_codec` (`pcm_f32le` keeps any float, NaN included: in .mkv). `tags` are
+    the container's metadata (`title`, `comment`, `date`, `creation_time`, ...).
     """
     import av
 
@@ -95,6 +97,7 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
     width, height = size
     with av.open(str(path), mode="w") as container:
+        container.metadata.update(tags or {})
         stream: Any = container.add_stream(codec, rate=rate)  # a video stream (PyAV types it as any stream)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"

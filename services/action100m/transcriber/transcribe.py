@@ -27,6 +27,7 @@ from action100m.common.batching import (
     cross_video_batches,
 )
 from action100m.common.release.metadata import seconds_text
+from action100m.common.release.transcripts import tidy_transcript
 from action100m.common.video import VideoFile
 
 from .audio import SAMPLE_RATE, Audio, read_audio
@@ -118,8 +119,9 @@ class _Session:
                 if at >= end and self.sound.video_seconds is not None:
                     continue  # said after the video's last frame: not in the video
                 at = min(at, end)
-                entries.append({"time": seconds_text(at), "text": segment.text})
+                entries.append({"time": seconds_text(at), "text": segment.text.strip()})
                 last = at
+        entries = tidy_transcript(entries)  # two segments at one time (after rounding) are one entry
         language = votes.most_common(1)[0][0] if entries else ""
         return Transcript(
             self.uid,

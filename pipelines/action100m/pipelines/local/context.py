@@ -28,8 +28,9 @@ from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
 from ..arguments import PipelineArguments
 from ..card import CardFacts
 from ..executor import options_dict
-from ..plan import VIDEO_EXTENSIONS, Plan, is_manifest, plan_entries, uids_for
+from ..plan import Plan, is_manifest, plan_entries, uids_for
 from ..registry import ANNOTATIONS, STAGES
+from ..sidecars import VIDEO_EXTENSIONS
 from ..start_from import (
     StartFrom,
     imported_configs,

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..executor import options_dict, options_of
 from ..keys import fingerprint
-from ..plan import LocalSidecars, Plan
+from ..plan import Plan
 from ..registry import FINAL, STAGES, stage
+from ..sidecars import LocalSidecars
 from ..state import RunReport, StageConfig
 from .context import RunContext
 
@@ -67,7 +68,7 @@ def service_settings(run: RunContext) -> dict[str, str]:
 def run_key(run: RunContext) -> str:
     """What decides that a rerun has nothing to do: every argument that shapes the dataset
     (`RunSettings.output_arguments`), the inputs with their content signatures (a video edited in
-    place is never taken as done), the subtitle files beside them, the services' settings, the
+    place is never taken as done), the files beside them (subtitles, metadata), the services' settings, the
     stage options and the package's version."""
     from action100m.common.version import __version__
 
@@ -82,8 +83,8 @@ def run_key(run: RunContext) -> str:
             "arguments": run.settings.output_arguments(),
             "manifest": run.inputs_digest(),
             "inputs": [signature(str(video["uri"])) for video in run.videos],
-            # a subtitle file added or edited beside a video changes its transcript: not "nothing to do"
-            "subtitles": [signature(uri) if uri else "" for uri in subtitle_files(run)],
+            # a subtitle or metadata file added or edited beside a video changes its row: not "nothing to do"
+            "beside": [{role: signature(uri) for role, uri in files.items()} for files in files_beside(run)],
             "settings": service_settings(run),
             "options": run.options_fields(),
             "version": __version__,
@@ -94,10 +95,10 @@ def run_key(run: RunContext) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def subtitle_files(run: RunContext) -> list[str]:
-    """The subtitle file each video's transcript would come from ("" for none)."""
+def files_beside(run: RunContext) -> list[dict[str, str]]:
+    """The files each video's metadata would come from besides its manifest row, by role."""
     sidecars = LocalSidecars()
-    return [sidecars.subtitles_of(video) for video in run.videos]
+    return [sidecars.files_of(video) for video in run.videos]
 
 
 def nothing_to_do(run: RunContext, key: str) -> bool:

@@ -1,8 +1,12 @@
 """Metadata a video file carries itself, for videos whose manifest has none: the container's `title`
-and `description` (or `comment`) tags, its duration (whole seconds, as the release writes it) and
-its creation date (`upload_date`, `YYYYMMDD`, from `creation_time` or `date`). Read with PyAV from
-the container's header only (no frame is decoded), from a local path or an http(s) URL (a presigned
-S3 URL: FFmpeg fetches the header with range requests).
+and `description` (or `synopsis`, or a `comment` that is more than a link) tags, its duration
+(whole seconds, as the release writes it) and its date (`upload_date`, `YYYYMMDD`: the `date` tag,
+else `creation_time`). Read with PyAV from the container's header only (no frame is decoded), from
+a local path or an http(s) URL (a presigned S3 URL: FFmpeg fetches the header with range requests).
+
+yt-dlp's `--embed-metadata` writes the upload date as `date`, the description as `description`
+and `synopsis`, and the video's page URL as `comment`; `creation_time` is when the file was muxed.
+So `date` wins over `creation_time`, and a comment that is only a URL is not a description.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 FROM_CONTAINER = ("title", "description", "duration", "upload_date")
 DATE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})")
+ONLY_A_LINK = re.compile(r"^\s*[a-z][a-z0-9+.-]*://\S+\s*$", re.IGNORECASE)
 
 
 # the key under which `container_metadata` names a date tag that is no real day (`00000000`, month
@@ -54,12 +59,13 @@ def container_metadata(path: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if tags.get("title"):
         found["title"] = tags["title"].strip()
-    description = tags.get("description") or tags.get("comment") or tags.get("synopsis")
+    comment = tags.get("comment", "")
+    description = tags.get("description") or tags.get("synopsis") or ("" if ONLY_A_LINK.match(comment) else comment)
     if description:
         found["description"] = description.strip()
     if seconds is not None and seconds > 0:
         found["duration"] = round(seconds)
-    dates = [tags[k] for k in ("creation_time", "date") if tags.get(k)]
+    dates = [tags[k] for k in ("date", "creation_time") if tags.get(k)]
     date = next((d for d in map(upload_date, dates) if d), None)
     if date:
         found["upload_date"] = date

@@ -1,6 +1,13 @@
 """Transcripts users already have, as subtitle files: WebVTT (`.vtt`) and SRT (`.srt`), read with
 webvtt-py and turned into the release's transcript (`[{"time": "3.45", "text": ...}, ...]`: one entry
-per cue, its start in seconds as the release writes them, its lines joined, markup removed).
+per cue, its start in seconds as the release writes them, markup removed, its lines kept as lines:
+the release keeps a caption's own line breaks, `\n` inside the entry). Entries follow the
+release's conventions (`transcripts.tidy_transcript`: strictly increasing times, no empty entry).
+
+Automatic captions as yt-dlp saves them (YouTube's "rolling" cues) show each line three times: as
+it is spoken (with word timings), alone in a 10 ms cue, and as the first line of the next cue. A file
+whose cues mostly begin with the previous cue's last line is read as rolling: one entry per line, at
+the time it first appears.
 
 A file the parser would read past (a cue timing line it does not recognise is otherwise taken as
 text, or dropped) is refused with its name and line: planning fails that video, not the run.
@@ -15,6 +22,7 @@ import re
 from collections.abc import Set
 
 from .metadata import MetadataError, clock_seconds, seconds_text
+from .transcripts import tidy_transcript
 
 SUBTITLE_EXTENSIONS = (".vtt", ".srt")
 # A line that means to be a cue timing (an arrow between two things), and one that is.
@@ -71,16 +79,37 @@ def read_transcript(data: bytes, name: str) -> list[dict[str, str]]:
         cues = webvtt.from_buffer(io.BytesIO(text.encode()), format=kind, strict=True)
     except (MalformedFileError, MalformedCaptionError) as err:
         raise SubtitleError(f"{name}: line {_line_of(text, str(err))}: {_first_line(str(err))}") from None
-    entries = []
+    timed = []
     for cue in cues.captions:
         start = clock_seconds(cue.start)
         if start is None:  # the timing check above lets only clock times through
             raise SubtitleError(f"{name}: a cue starts at {cue.start!r}, not a clock time")
         lines = cue.text.splitlines()
-        words = " ".join(
-            line.strip() for line in (map(html.unescape, lines) if kind == "vtt" else lines) if line.strip()
-        )
-        entries.append({"time": seconds_text(start), "text": words})
+        kept = [line.strip() for line in (map(html.unescape, lines) if kind == "vtt" else lines) if line.strip()]
+        timed.append((seconds_text(start), kept))
+    if is_rolling([lines for _, lines in timed]):
+        return tidy_transcript(first_appearances(timed), joiner=" ")
+    return tidy_transcript(({"time": time, "text": "\n".join(lines)} for time, lines in timed), joiner="\n")
+
+
+def _carried(previous: list[str], lines: list[str]) -> int:
+    """How many of `lines` open the cue by repeating the end of the previous cue."""
+    return max((k for k in range(1, min(len(previous), len(lines)) + 1) if previous[-k:] == lines[:k]), default=0)
+
+
+def is_rolling(cues: list[list[str]]) -> bool:
+    """Whether most cues (with lines, after the first) open with the last line(s) of the cue before."""
+    pairs = [(a, b) for a, b in zip(cues, cues[1:], strict=False) if a and b]
+    return len(pairs) >= 2 and sum(_carried(a, b) > 0 for a, b in pairs) * 2 > len(pairs)
+
+
+def first_appearances(timed: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """Rolling cues as one entry per line, at the start of the cue where it first appears."""
+    entries = []
+    previous: list[str] = []
+    for time, lines in timed:
+        entries += [{"time": time, "text": line} for line in lines[_carried(previous, lines) :]]
+        previous = lines or previous
     return entries
 
 

@@ -31,12 +31,12 @@ Kind: captions
 Language: en
 
 00:00:03.450 --> 00:00:05.960 align:start position:0%
- 
+·
 hey<00:00:03.900><c> guys</c><00:00:04.200><c> it's</c><00:00:04.500><c> Joe</c>
 
 00:00:05.960 --> 00:00:05.970 align:start position:0%
 hey guys it's Joe
- 
+·
 
 00:00:05.970 --> 00:00:07.790 align:start position:0%
 hey guys it's Joe
@@ -44,12 +44,12 @@ welcome<00:00:06.300><c> back</c><00:00:06.700><c> to</c><00:00:07.000><c> the</
 
 00:00:07.790 --> 00:00:07.800 align:start position:0%
 welcome back to the channel
- 
+·
 
 00:00:07.800 --> 00:00:09.650 align:start position:0%
 welcome back to the channel
 today<00:00:08.100><c> a</c><00:00:08.300><c> simple</c><00:00:08.700><c> journal</c>
-"""
+""".replace("·", " ")  # YouTube writes a line of one space
 # yt-dlp's --embed-metadata tags: the page URL as the comment, the upload date as `date`; the
 # container's creation_time is when the file was muxed (today), not when the video was published.
 YTDLP_TAGS = {

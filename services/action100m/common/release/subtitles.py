@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import posixpath
 import re
 from collections.abc import Set
@@ -99,7 +100,7 @@ def _carried(previous: list[str], lines: list[str]) -> int:
 
 def is_rolling(cues: list[list[str]]) -> bool:
     """Whether most cues (with lines, after the first) open with the last line(s) of the cue before."""
-    pairs = [(a, b) for a, b in zip(cues, cues[1:], strict=False) if a and b]
+    pairs = [(a, b) for a, b in itertools.pairwise(cues) if a and b]
     return len(pairs) >= 2 and sum(_carried(a, b) > 0 for a, b in pairs) * 2 > len(pairs)
 
 

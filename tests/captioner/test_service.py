@@ -120,3 +120,39 @@ def test_finished_captions_are_not_recomputed(captioner):
     assert first.status.outcome == common_pb2.OUTCOME_DONE
     (again,) = stub.Caption(captioner_pb2.CaptionRequest(videos=[item(root, "scenes")], options=OPTIONS), timeout=60)
     assert again.status.outcome == common_pb2.OUTCOME_CACHED
+
+
+def test_sampled_captions_are_the_same_batched_or_alone_and_decoding_is_in_the_fingerprint(
+    tiny_models, serve_in_process, local_store
+):
+    import numpy as np
+
+    from action100m.captioner.backends import CaptionJob
+    from action100m.common.decoding import Decoding
+    from action100m.pipelines.executor import RetryPolicy, stage_config
+    from action100m.pipelines.registry import stage
+
+    sampled = {"video": Decoding(1.0, 1.0, seed=1), "image": Decoding(1.0, 1.0, seed=1)}
+    backend = TransformersCaptioner(
+        str(tiny_models["perception_lm"]), str(tiny_models["mllama"]), "cpu", "auto", sampled
+    )
+    backend.load()
+    pictures = np.random.default_rng(0).integers(0, 255, (3, 1, 64, 64, 3), dtype=np.uint8)
+    jobs = [CaptionJob("v", f"n{i}", "llama3_caption", pictures[i], 8) for i in range(3)]
+    batched = backend.generate(jobs)
+    assert backend.generate(jobs[1:2])[0] == batched[1]
+    backend.decoding = {"video": Decoding(1.0, 1.0, seed=2), "image": Decoding(1.0, 1.0, seed=2)}
+    assert [g.text for g in backend.generate(jobs)] != [g.text for g in batched]
+
+    fingerprints = []
+    for temperature in (0.6, 0.9):
+        config = CaptionerConfig(str(tiny_models["perception_lm"]), str(tiny_models["mllama"]), "cpu")
+        config.image_temperature = temperature
+        service = CaptionerService(local_store[0], config, backend)
+        _, channel = serve_in_process(service, captioner_pb2_grpc.add_CaptionerServicer_to_server, SERVICE_NAME)
+        stub = captioner_pb2_grpc.CaptionerStub(channel)
+        info = stub.Info(common_pb2.InfoRequest())
+        assert info.output_settings["decoding"]["image"]["temperature"] == temperature
+        spec = stage("caption")
+        fingerprints.append(stage_config(stub, spec, spec.options(), {}, RetryPolicy()).fingerprint)
+    assert fingerprints[0] != fingerprints[1]

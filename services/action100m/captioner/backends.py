@@ -1,8 +1,9 @@
 """Caption generation behind one interface.
 
 `TransformersCaptioner` runs the paper's two models (Perception-LM for videos, Llama-3.2-Vision for
-images; vLLM 0.32 serves neither) with their own processors, greedy decoding, batched, bf16 on a
-GPU. Another backend (vLLM, for VLMs it serves) would implement the same `generate`.
+images; vLLM 0.32 serves neither) with their own processors, batched, bf16 on a GPU, each decoding
+as its publisher documents (`common/decoding.py`: greedy for Perception-LM, temperature 0.6 and
+top_p 0.9 for Llama-3.2-Vision), each caption sampled from its own seeded generator. Another backend (vLLM, for VLMs it serves) would implement the same `generate`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from action100m.common.decoding import LLAMA_VISION, PERCEPTION_LM, Decoding, per_row_sampler
 from action100m.common.devices import pick_device, pick_dtype
 
 from .prompts import IMAGE_CAPTION_PROMPT, VIDEO_ACTION_PROMPT, VIDEO_CAPTION_PROMPT
@@ -71,8 +73,16 @@ class CaptionBackend(Protocol):
 class TransformersCaptioner:
     """Perception-LM and Llama-3.2-Vision through transformers' generate()."""
 
-    def __init__(self, video_model: str, image_model: str, device: str = "auto", dtype: str = "auto"):
+    def __init__(
+        self,
+        video_model: str,
+        image_model: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        decoding: dict[str, Decoding] | None = None,
+    ):
         self.models = {"video": video_model, "image": image_model}
+        self.decoding = decoding or {"video": PERCEPTION_LM, "image": LLAMA_VISION}
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         self._loaded: dict[str, tuple] = {}
@@ -113,7 +123,12 @@ class TransformersCaptioner:
                 inputs[key] = value.to(self.dtype)
         limit = max(job.max_new_tokens for job in jobs)
         pad = processor.tokenizer.pad_token_id
-        output = model.generate(**inputs, max_new_tokens=limit, do_sample=False, pad_token_id=pad)
+        decoding = self.decoding[kind]
+        sampling = {}
+        if not decoding.greedy:  # each caption from its own generator: the same text batched or alone
+            keys = [f"{job.video_uid}/{job.node_id}/{job.field}" for job in jobs]
+            sampling = {"logits_processor": [per_row_sampler(decoding, keys)]}
+        output = model.generate(**inputs, max_new_tokens=limit, do_sample=False, pad_token_id=pad, **sampling)
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
         counts = (new_tokens != pad).sum(dim=1).tolist()

@@ -10,6 +10,7 @@ import grpc
 
 from action100m.common.artifacts import SegmentTree
 from action100m.common.config import from_env, setting
+from action100m.common.decoding import LLAMA_VISION, PERCEPTION_LM, Decoding
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
@@ -38,10 +39,25 @@ class CaptionerConfig:
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = setting(8, env="A100M_CAPTION_BATCH_SIZE", min=1, max=4096)
+    # decoding: each model's publisher's defaults (common/decoding.py says where each comes from)
+    video_temperature: float = setting(
+        PERCEPTION_LM.temperature, env="A100M_CAPTIONER_VIDEO_TEMPERATURE", min=0, max=10
+    )
+    video_top_p: float = setting(PERCEPTION_LM.top_p, env="A100M_CAPTIONER_VIDEO_TOP_P", min=0.001, max=1)
+    image_temperature: float = setting(LLAMA_VISION.temperature, env="A100M_CAPTIONER_IMAGE_TEMPERATURE", min=0, max=10)
+    image_top_p: float = setting(LLAMA_VISION.top_p, env="A100M_CAPTIONER_IMAGE_TOP_P", min=0.001, max=1)
+    seed: int = setting(0, env="A100M_CAPTIONER_SEED", min=0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CaptionerConfig:
         return from_env(cls, env)
+
+    def decoding(self) -> dict[str, Decoding]:
+        """How each model decodes, by the kind of media it captions."""
+        return {
+            "video": Decoding(self.video_temperature, self.video_top_p, self.seed),
+            "image": Decoding(self.image_temperature, self.image_top_p, self.seed),
+        }
 
 
 class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
@@ -51,7 +67,7 @@ class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
         super().__init__(store)
         self.config = config
         self.backend = backend or TransformersCaptioner(
-            config.video_model, config.image_model, config.device, config.dtype
+            config.video_model, config.image_model, config.device, config.dtype, config.decoding()
         )
 
     def load(self) -> None:
@@ -106,7 +122,8 @@ class CaptionerService(StageServicer, captioner_pb2_grpc.CaptionerServicer):
             common_pb2.ModelInfo(role="video_captioner", name=self.config.video_model),
             common_pb2.ModelInfo(role="image_captioner", name=self.config.image_model),
         ]
-        return service_info("captioner", self.defaults(), models)
+        decoding = {kind: value.describe() for kind, value in self.config.decoding().items()}
+        return service_info("captioner", self.defaults(), models, {"decoding": decoding})
 
 
 def _result(item, run: VideoRun, video: CaptionedVideo | None) -> captioner_pb2.CaptionResult:

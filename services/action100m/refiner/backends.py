@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from action100m.common.decoding import GPT_OSS, Decoding, per_row_sampler
+
 from .harmony import HarmonyFormat, NoFinalAnswer, is_harmony_model
 
 log = logging.getLogger("action100m.refiner")
@@ -76,6 +78,7 @@ class GenerationSettings:
     reasoning_effort: str = "high"
     conversation_date: str = ""  # harmony's "Current date:" line; "" leaves it out
     max_reasoning_tokens: int = 0  # harmony: the analysis message ends after this many (0: no limit)
+    decoding: Decoding = GPT_OSS  # each request seeded from its id (video/node/round)
 
 
 # Where each message's content goes in the rendered template: private-use characters no tokenizer
@@ -212,9 +215,12 @@ class VllmBackend(_TokenizerMixin):
             constraint = StructuredOutputsParams(structural_tag=json.dumps(tag))
         else:
             constraint = StructuredOutputsParams(json=self.settings.schema)
+        decoding = self.settings.decoding
         params = SamplingParams(
             max_tokens=self.settings.max_output_tokens,
-            temperature=0.0,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            seed=None if decoding.greedy else decoding.request_seed(request_id),
             skip_special_tokens=False,
             structured_outputs=constraint,
             stop_token_ids=harmony.stop_token_ids() if harmony is not None else None,
@@ -282,7 +288,9 @@ class OpenAIBackend(_TokenizerMixin):
                     response = await self.client.chat.completions.create(
                         model=self.served_model,
                         messages=self.defuse(messages),
-                        temperature=0.0,
+                        temperature=self.settings.decoding.temperature,
+                        top_p=self.settings.decoding.top_p,
+                        seed=self.settings.decoding.request_seed(request_id),
                         max_tokens=self.settings.max_output_tokens,
                         response_format=response_format,
                         extra_body={"reasoning_effort": self.reasoning_effort},
@@ -343,10 +351,13 @@ class TransformersBackend(_TokenizerMixin):
                     attention_mask=torch.ones_like(inputs),
                     do_sample=False,
                     max_new_tokens=self.settings.max_output_tokens,
+                    **sampling,
                     **ends,
                 )
             return out[0, len(ids) :].tolist()
 
+        decoding = self.settings.decoding
+        sampling = {} if decoding.greedy else {"logits_processor": [per_row_sampler(decoding, [request_id])]}
         if self.harmony is not None:
             ends = {
                 "eos_token_id": self.harmony.stop_token_ids(),

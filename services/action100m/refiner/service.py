@@ -23,6 +23,7 @@ import grpc
 from action100m.common import paper
 from action100m.common.artifacts import Annotations, Captions, SegmentTree, Transcript
 from action100m.common.config import from_env, setting
+from action100m.common.decoding import GPT_OSS, Decoding
 from action100m.common.errors import StageInputError
 from action100m.common.grpc_server import serve
 from action100m.common.options import resolve_checked
@@ -55,6 +56,11 @@ class RefinerConfig:
     # GPT-OSS's "Current date:" line, YYYY-MM-DD; empty leaves it out, so prompts do not change by the day
     conversation_date: str = field(default="", metadata={"env": "A100M_REFINER_CONVERSATION_DATE"})
     max_output_tokens: int = setting(8192, env="A100M_REFINER_MAX_OUTPUT_TOKENS", min=1)
+    # decoding: GPT-OSS's publisher's recommendation (common/decoding.py); the seed makes each
+    # request's draws depend on the node and round only
+    temperature: float = setting(GPT_OSS.temperature, env="A100M_REFINER_TEMPERATURE", min=0, max=10)
+    top_p: float = setting(GPT_OSS.top_p, env="A100M_REFINER_TOP_P", min=0.001, max=1)
+    seed: int = setting(0, env="A100M_REFINER_SEED", min=0)
     # GPT-OSS: the reasoning ends after this many tokens, so the answer has room (0: no limit)
     max_reasoning_tokens: int = setting(0, env="A100M_REFINER_MAX_REASONING_TOKENS", min=0)
     max_string_chars: int = setting(6000, env="A100M_REFINER_MAX_STRING_CHARS", min=1)
@@ -90,6 +96,7 @@ class RefinerConfig:
             self.reasoning_effort,
             self.conversation_date,
             self.max_reasoning_tokens,
+            Decoding(self.temperature, self.top_p, self.seed),
         )
         if self.backend == "vllm":
             return VllmBackend(
@@ -226,6 +233,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
             "max_reasoning_tokens": self.config.max_reasoning_tokens,
             "max_output_tokens": self.config.max_output_tokens,
             "max_string_chars": self.config.max_string_chars,
+            "decoding": Decoding(self.config.temperature, self.config.top_p, self.config.seed).describe(),
             "prompt": {"profile": self.profile.name.split(":", 1)[0], "words": self.profile.fingerprint()},
             # how the messages become tokens: GPT-OSS's harmony (openai_harmony), else the model's
             # template; behind the openai backend, whatever its server does

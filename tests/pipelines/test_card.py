@@ -85,3 +85,76 @@ def test_push_refuses_a_repo_id_that_is_a_path_and_a_file_that_links_outside_the
     done = dry_run("me/my-dataset")
     assert done.returncode == 2 and "a link or not a regular file of the dataset" in done.stderr
     assert "secret.parquet" in done.stderr and "train-00009" in done.stderr
+
+
+def made_by(serve_in_process, local_store, tiny_models, temperature: float, date: str = ""):
+    """The refine and caption configs as a run records them, from their services' Info over gRPC
+    (the services are built, not loaded: Info needs no model)."""
+    from action100m.captioner.service import SERVICE_NAME as CAPTIONER
+    from action100m.captioner.service import CaptionerConfig, CaptionerService
+    from action100m.pipelines.executor import RetryPolicy, stage_config
+    from action100m.pipelines.registry import stage
+    from action100m.refiner.service import SERVICE_NAME as REFINER
+    from action100m.refiner.service import RefinerConfig, RefinerService
+    from action100m.v1 import captioner_pb2_grpc, refiner_pb2_grpc
+
+    store = local_store[0]
+    refiner = RefinerConfig(backend="transformers", model=str(tiny_models["gpt_oss"]), temperature=temperature)
+    refiner.conversation_date = date
+    captioner = CaptionerConfig(str(tiny_models["perception_lm"]), str(tiny_models["mllama"]), "cpu")
+    configs = {}
+    for name, service, add, full_name, stub in (
+        ("refine", RefinerService(store, refiner), refiner_pb2_grpc.add_RefinerServicer_to_server, REFINER,
+         refiner_pb2_grpc.RefinerStub),
+        ("caption", CaptionerService(store, captioner), captioner_pb2_grpc.add_CaptionerServicer_to_server,
+         CAPTIONER, captioner_pb2_grpc.CaptionerStub),
+    ):  # fmt: skip
+        _, channel = serve_in_process(service, add, full_name)
+        spec = stage(name)
+        configs[name] = stage_config(stub(channel), spec, spec.options(), {}, RetryPolicy())
+    return configs
+
+
+def test_the_card_and_report_name_every_choice_that_shapes_the_text_and_compare_sets_them_side_by_side(
+    serve_in_process, local_store, tiny_models, tmp_path
+):
+    import json
+
+    sampled = made_by(serve_in_process, local_store, tiny_models, temperature=1.0)
+    cooler = made_by(serve_in_process, local_store, tiny_models, temperature=0.7, date="2026-01-15")
+    assert sampled["refine"].fingerprint != cooler["refine"].fingerprint  # decoding is in the fingerprint
+    assert sampled["caption"].fingerprint == cooler["caption"].fingerprint
+
+    folders = []
+    for name, stages in (("sampled", sampled), ("cooler", cooler)):
+        folder = tmp_path / name
+        write_parquet([synthetic_release_row("v1", seconds=30.0)], folder / "data" / "train-00000-of-00001.parquet")
+        report = RunReport(run=name, videos=1, done=["v1"], stages=stages, version="0.2.0")
+        (folder / "report.json").write_text(report.to_json())
+        (folder / "README.md").write_text(dataset_card(report))
+        folders.append(folder)
+    card = (folders[0] / "README.md").read_text()
+    assert "## Choices that shape the text" in card
+    for row in (
+        "| refine: prompt profile | ours |",
+        "| refine: reasoning effort | high in each of the 3 rounds |",
+        "| refine: decoding | temperature 1, top_p 1, seed 0 (each request seeded by its node) |",
+        "| refine: Current date | left out (prompts do not change by the day) |",
+        "| caption: decoding of plm_caption, plm_action | greedy |",
+        "| caption: decoding of llama3_caption | temperature 0.6, top_p 0.9, seed 0 (each request seeded by its node) |",
+    ):
+        assert row in card
+    choices = json.loads((folders[1] / "report.json").read_text())["choices"]
+    assert choices["refine: Current date"] == "2026-01-15"
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "compare", str(folders[0]), str(folders[1])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "refine: decoding | temperature 1, top_p 1, seed 0 (each request seeded by its node) | temperature 0.7" in shown
+    )
+    assert "refine: Current date | left out (prompts do not change by the day) | 2026-01-15   <- differs" in shown
+    assert shown.index("choice | A | B") < shown.index("videos")

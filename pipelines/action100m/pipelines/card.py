@@ -13,6 +13,7 @@ from typing import Any
 
 from action100m.common.text import printable
 
+from .choices import text_choices
 from .registry import STAGES
 from .state import RunReport
 
@@ -80,6 +81,15 @@ def _metadata_sources(report: RunReport) -> list[str]:
     return lines
 
 
+def _choices(report: RunReport) -> list[str]:
+    """The choices that shape the text (prompt profile, reasoning effort, decoding, date)."""
+    choices = text_choices(report.stages)
+    if not choices:
+        return []
+    lines = ["", "## Choices that shape the text", "", "| choice | this dataset |", "|---|---|"]
+    return lines + [f"| {name} | {value} |" for name, value in choices.items()]
+
+
 def _field_origins(report: RunReport) -> list[str]:
     """Where each field came from, for a run started from a dataset (`a100m run --from`): imported
     fields are the source's, byte for byte; the others this run made."""
@@ -124,6 +134,7 @@ def dataset_card(report: RunReport, facts: CardFacts = CardFacts(), title: str =
             continue
         options = json.dumps(config.options, sort_keys=True)
         lines.append(f"| {spec.name} | `{config.fingerprint}` | {', '.join(config.models) or '-'} | `{options}` |")
+    lines += _choices(report)
     lines += _field_origins(report)
     lines += _metadata_sources(report)
     lines += ["", "## Stages", "", "| stage | done | cached | joined | failed | calls | retries | seconds |"]

@@ -146,7 +146,8 @@ def stage_config(
     effective = spec.options()
     effective.CopyFrom(defaults)
     effective.MergeFrom(options)  # the request's set fields over the defaults
-    return StageConfig(fp, models, options_dict(effective), info.version)
+    settings = json_format.MessageToDict(info.output_settings)
+    return StageConfig(fp, models, options_dict(effective), info.version, settings=settings)
 
 
 def current_config(

@@ -123,6 +123,8 @@ class StageConfig:
     # its service was not needed: every video's artifact was already published under this config,
     # as an earlier run found it (registry.stages_to_run)
     reused: bool = False
+    # the settings its service said change the output (Info's output_settings: decoding, prompt ...)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settled(self) -> bool:
@@ -233,7 +235,9 @@ class RunReport:
             self.export.merge(shard.export)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+        from .choices import text_choices
+
+        return json.dumps({**asdict(self), "choices": text_choices(self.stages)}, indent=1, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> RunReport:

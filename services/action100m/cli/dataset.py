@@ -141,8 +141,12 @@ def compare_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from action100m.pipelines.choices import choices_table, dataset_choices
+
+    choices = {"a": dataset_choices(args.a), "b": dataset_choices(args.b)}
     if args.json:
-        print(json.dumps(comparison.to_dict(), indent=1, ensure_ascii=False))
+        print(json.dumps({"choices": choices, **comparison.to_dict()}, indent=1, ensure_ascii=False))
     else:
+        print(choices_table(choices["a"], choices["b"], "A", "B"))
         print(format_comparison(comparison, fields, args.a, args.b))
     return 0

@@ -10,6 +10,7 @@ import urllib.request
 import jsonschema
 import pytest
 
+from action100m.common.decoding import Decoding
 from action100m.devtools.tiny_models import build_tiny_models
 from action100m.refiner.backends import GenerationSettings, OpenAIBackend
 from action100m.refiner.refine import RefineJob, refine_videos
@@ -18,6 +19,9 @@ from action100m.refiner.schema import annotation_schema
 from ..support import CHAT_INJECTION, HOSTILE_METADATA, free_port, need_vllm_env, small_tree, vllm_env, wait_for
 
 MAX_CHARS = 40
+# Greedy here: vLLM 0.32 on a CPU cannot seed a request whose prompt it prefills in chunks (its CPU
+# generator has no offset to rewind: the engine dies), and this server runs on the CPU.
+GREEDY = Decoding(temperature=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,11 @@ def test_openai_backend_refines_every_eligible_node_with_schema_valid_answers(op
     url, model = openai_server
     schema = annotation_schema(MAX_CHARS)
     backend = OpenAIBackend(
-        url, "tiny-llama", GenerationSettings(schema, max_output_tokens=400), tokenizer=str(model), concurrency=4
+        url,
+        "tiny-llama",
+        GenerationSettings(schema, max_output_tokens=400, decoding=GREEDY),
+        tokenizer=str(model),
+        concurrency=4,
     )
     tree, captions = small_tree()
 
@@ -94,7 +102,7 @@ def test_openai_backend_gives_up_after_retries_on_a_dead_endpoint(tiny_models):
     backend = OpenAIBackend(
         f"http://127.0.0.1:{free_port()}/v1",
         "nothing",
-        GenerationSettings(annotation_schema(40)),
+        GenerationSettings(annotation_schema(40), decoding=GREEDY),
         tokenizer=str(tiny_models["gpt_oss"]),
         retries=1,
         timeout=5,
@@ -118,7 +126,9 @@ def test_the_server_reads_no_control_token_from_what_the_backend_sends(openai_se
     """vLLM's server tokenizes the chat itself: its /tokenize answer for the messages the backend
     sends holds the template's control tokens only, while the raw messages would inject more."""
     url, model = openai_server
-    backend = OpenAIBackend(url, "tiny-llama", GenerationSettings(annotation_schema(MAX_CHARS)), tokenizer=str(model))
+    backend = OpenAIBackend(
+        url, "tiny-llama", GenerationSettings(annotation_schema(MAX_CHARS), decoding=GREEDY), tokenizer=str(model)
+    )
     backend._load_tokenizer()
     special = {backend.tokenizer.convert_tokens_to_ids(t) for t in backend.special_tokens()}
 

@@ -29,8 +29,7 @@ from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transc
 from action100m.common.release.ytdlp import INFO_JSON, info_json_name, info_metadata
 from action100m.common.store import ArtifactNotFound, ArtifactStore
 from action100m.common.uris import UriError, parse_uri, to_uri
-
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
+from action100m.common.video import VIDEO_EXTENSIONS
 
 # The most a run reads of each kind of file beside a video (a device node or a runaway file is
 # refused, not read); yt-dlp's info files carry every format's URL: a few MB for a long video.

@@ -57,7 +57,14 @@ def register(commands: Any) -> None:
         "--fps",
         type=float,
         default=None,
-        help="the videos' frame rate when known (default: inferred per video from its boundaries)",
+        help="the videos' frame rate when known (default: read from --videos, else inferred per video from its "
+        "boundaries; grid figures are withheld when too few boundaries fit the inferred rate)",
+    )
+    stats.add_argument(
+        "--videos",
+        default=None,
+        metavar="DIR",
+        help="the video files, matched by file stem: their frame rates are read",
     )
     stats.add_argument("--json", action="store_true", help='print {"rows": [...]} instead of the table')
     stats.set_defaults(run=stats_command)
@@ -104,12 +111,13 @@ def stats_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from action100m.common.release import iter_dataset
-    from action100m.common.release.stats import dataset_figures, figures_rows, figures_table
+    from action100m.common.release.stats import dataset_figures, figures_rows, figures_table, frame_rates_in
 
     columns = {}
     try:  # one file in memory at a time, however large the dataset
+        fps_of = frame_rates_in(Path(args.videos)) if args.videos else None
         for location in args.datasets:
-            columns[Path(location).name or location] = dataset_figures(iter_dataset(location), args.fps)
+            columns[Path(location).name or location] = dataset_figures(iter_dataset(location), args.fps, fps_of)
         if args.against:
             reference = (row for location in args.against for row in iter_dataset(location))
             columns["reference"] = dataset_figures(reference)

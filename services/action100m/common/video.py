@@ -24,6 +24,10 @@ Size = tuple[int, int]  # (width, height)
 K = TypeVar("K", bound=Hashable)  # whatever a caller names its requests by
 
 
+# The files taken as videos, by extension (folders of inputs, files beside a dataset)
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".mpg", ".mpeg")
+
+
 class VideoError(Exception):
     """A video that cannot be read; the message names the file and the problem."""
 

@@ -190,10 +190,18 @@ class VllmBackend(_TokenizerMixin):
             },
         )
         self.engine: Any = None
+        self.seeded = True
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
+
+        # vLLM 0.32 on a CPU dies on a seeded request whose prompt it prefills in chunks (its CPU
+        # generator has no offset to rewind): there, sampled draws come from the engine's generator
+        self.seeded = not current_platform.is_cpu()
+        if not self.seeded and not self.settings.decoding.greedy:
+            log.warning("vLLM on a CPU: requests cannot be seeded; sampled answers differ from run to run")
 
         self._choose_format(self.settings, is_harmony_model(self.model))
         started = time.monotonic()
@@ -220,7 +228,7 @@ class VllmBackend(_TokenizerMixin):
             max_tokens=self.settings.max_output_tokens,
             temperature=decoding.temperature,
             top_p=decoding.top_p,
-            seed=None if decoding.greedy else decoding.request_seed(request_id),
+            seed=decoding.request_seed(request_id) if self.seeded and not decoding.greedy else None,
             skip_special_tokens=False,
             structured_outputs=constraint,
             stop_token_ids=harmony.stop_token_ids() if harmony is not None else None,

@@ -28,12 +28,12 @@ from typing import Any
 from action100m.common.release.files import each_file
 from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError, parse_uri, split_roots, to_uri
+from action100m.common.video import VIDEO_EXTENSIONS
 
 from .rows import TEXT_FIELDS, RowReader, VideoEntry, nodes_of, transcript_of
 
 log = logging.getLogger("action100m.viewer")
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi")
 SEARCH_PART_NODES = 20_000  # ~10 MB of text: a browser reads and scans a part in well under a second
 
 
@@ -149,7 +149,7 @@ def _run_sources(location: Path) -> tuple[dict[str, str], list[str]]:
 def is_video_file(path: Path) -> bool:
     """A video container by its name and its content (a video stream FFmpeg can open), not any file:
     checked when the file is served, not for every video of the catalog when it loads."""
-    if not path.name.lower().endswith(VIDEO_SUFFIXES) or not path.is_file():
+    if not path.name.lower().endswith(VIDEO_EXTENSIONS) or not path.is_file():
         return False
     try:
         import av
@@ -165,7 +165,7 @@ def _listed_videos(store: ArtifactStore, root: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for uri in store.list(root):
         name = uri.rsplit("/", 1)[-1]
-        if name.lower().endswith(VIDEO_SUFFIXES):
+        if name.lower().endswith(VIDEO_EXTENSIONS):
             found.setdefault(name.rsplit(".", 1)[0], uri)
             found.setdefault(name, uri)
     return found
@@ -209,7 +209,7 @@ def load_catalog(
             if candidate and store is not None:
                 try:
                     store.resolve(candidate)
-                    if not candidate.lower().endswith(VIDEO_SUFFIXES):  # its content is checked when served
+                    if not candidate.lower().endswith(VIDEO_EXTENSIONS):  # its content is checked when served
                         raise UriError(f"{candidate}: not a video file")
                     video.source = candidate
                 except UriError as error:

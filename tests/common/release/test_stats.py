@@ -97,5 +97,52 @@ def test_the_frame_rate_is_inferred_from_the_boundary_grid_not_a_finer_one_that_
 def test_stats_takes_the_frame_rate_when_known_and_says_it(release_file):
     rows = list(read_rows(release_file))
     given = {f.name: f.value for f in dataset_figures(rows, fps=30.0)}
-    assert given["frame rate, median over videos (inferred unless --fps)"] == 30.0
+    assert given["frame rate, median over videos"] == 30.0
     assert 0 <= given["internal boundaries on that frame grid"] <= 100
+
+
+def flat_row(uid: str, fps: float, seconds: float = 120.0, seed: int = 0) -> dict:
+    """A video at `fps` whose leaves cut it where the tree rules put boundaries: midway between
+    sampled frames, (k - 0.5) * 4 / fps, rounded to 0.01 s."""
+    import random
+
+    rng = random.Random(seed)
+    ks = sorted(rng.sample(range(2, int(seconds * fps / 4) - 1), 40))
+    cuts = [0.0, *(round((k - 0.5) * 4 / fps, 2) for k in ks), seconds]
+    leaves = [
+        {"node_id": f"{uid}-{i}", "parent_id": f"{uid}-root", "level": 1, "start": a, "end": b}
+        for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))
+    ]
+    root = {"node_id": f"{uid}-root", "parent_id": None, "level": 0, "start": 0.0, "end": seconds}
+    return {"video_uid": uid, "metadata": {}, "nodes": [root, *leaves]}
+
+
+def test_an_unlisted_frame_rate_withholds_the_grid_figures_unless_the_rate_is_given_or_read(tmp_path):
+    from action100m.common.release import write_json
+    from action100m.common.release.stats import GRID_FIGURES, frame_rates_in
+    from action100m.devtools.synthetic_video import write_video
+
+    rows = [flat_row(f"v{i}", 12.5, seed=i) for i in range(3)]
+    figures = {f.name: f for f in dataset_figures(rows)}
+    for name in GRID_FIGURES:
+        assert figures[name].value is None and "withheld" == figures[name].text()
+        assert "of the boundaries lie on the grid of any listed frame rate" in figures[name].withheld
+    assert figures["nodes per video-minute"].value is not None  # the rest stands
+
+    given = {f.name: f.value for f in dataset_figures(rows, fps=12.5)}
+    assert given[GRID_FIGURES[0]] == 12.5 and given[GRID_FIGURES[1]] == 100.0
+
+    for i in range(3):
+        write_video(tmp_path / "videos" / f"v{i}.mp4", frames=25, fps=12.5, size=(64, 48))
+    read = {f.name: f.value for f in dataset_figures(rows, fps_of=frame_rates_in(tmp_path / "videos"))}
+    assert read[GRID_FIGURES[0]] == pytest.approx(12.5) and read[GRID_FIGURES[1]] == 100.0
+
+    listed = {f.name: f.value for f in dataset_figures([flat_row("w", 25.0)])}
+    assert listed[GRID_FIGURES[0]] == 25.0 and listed[GRID_FIGURES[1]] == 100.0  # a listed rate is inferred
+
+    write_json(rows, tmp_path / "odd.json")
+    shown = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "stats", str(tmp_path / "odd.json")], capture_output=True, text=True
+    )
+    assert shown.returncode == 0 and "odd.json: grid figures withheld: only" in shown.stdout
+    assert "give --fps, or --videos" in shown.stdout

@@ -54,6 +54,9 @@ def preset_env(preset: str, models_dir: Path) -> dict[str, str]:
         "A100M_REFINER_KV_CACHE_GIB": "1",
         "A100M_REFINER_ENFORCE_EAGER": "1",
         "A100M_REFINER_MAX_NUM_SEQS": "32",
+        # greedy: vLLM on a CPU cannot seed requests (see refiner/backends.py), and sampling random
+        # weights would only make runs differ
+        "A100M_REFINER_TEMPERATURE": "0",
         "A100M_DEVICE": "cpu",
         "VLLM_CPU_KVCACHE_SPACE": "1",
         "A100M_CAPTION_BATCH_SIZE": "16",

@@ -6,15 +6,21 @@ the tubelet alignment of boundaries differ from the release's, the segmentation 
 
 Tubelet alignment: V-JEPA 2 encodes pairs of sampled frames (2m, 2m+1) as one token; a boundary
 between sampled frames k-1 and k sits at (k - 0.5) * 4 / fps (SPEC.md, "times"), and is aligned to
-the tubelets when k is even. The release carries no fps, so it is inferred per video: the common
-frame rate whose grid holds the most internal boundaries (within the 0.01 s rounding).
+the tubelets when k is even. The release carries no fps, so it is read from the video files when
+they are at hand (`--videos`), given (`--fps`), or else inferred per video: the common frame rate
+whose grid holds the most internal boundaries (within the 0.01 s rounding). At a video's true rate
+every internal boundary lies on the grid (100 % on the released sample); a rate outside the list
+(12.5 or 27 fps) fits none, and the best listed one holds a fraction (18 % for 12.5 fps, read as
+59.94). So the figures that hang on the grid are withheld, with the reason, when fewer than
+`MIN_ON_GRID_PERCENT` of the boundaries of the inferred videos lie on their grids.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from action100m.common import paper
@@ -22,6 +28,12 @@ from action100m.common import paper
 FRAME_RATES = (10.0, 12.0, 15.0, 20.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
 SAMPLE_EVERY = 4  # decoded frames per sampled frame (SPEC.md, "frame sampling")
 GRID_TOLERANCE = 0.006  # seconds: the release rounds times to 0.01 s and stores float32
+MIN_ON_GRID_PERCENT = 90.0  # below it, an inferred frame rate is a guess: grid figures are withheld
+GRID_FIGURES = (
+    "frame rate, median over videos",
+    "internal boundaries on that frame grid",
+    "internal boundaries tubelet-aligned",
+)
 DURATION_BINS = ((0.0, 3.0, "0-3 s"), (3.0, 10.0, "3-10 s"), (10.0, 60.0, "10-60 s"), (60.0, float("inf"), "> 60 s"))
 TEXT_FIELDS = (
     ("plm_caption", ("plm_caption",)),
@@ -40,8 +52,11 @@ class Figure:
     name: str
     value: float | None
     unit: str = ""  # "%" values are shares in percent
+    withheld: str = ""  # why there is no value although the data has one (a guess is not reported)
 
     def text(self) -> str:
+        if self.withheld:
+            return "withheld"
         if self.value is None:
             return "-"
         if self.unit == "%":
@@ -103,9 +118,13 @@ def _text_of(node: dict[str, Any], path: tuple[str, ...]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) -> list[Figure]:
+def dataset_figures(
+    rows: Iterable[dict[str, Any]], fps: float | None = None, fps_of: Callable[[str], float | None] | None = None
+) -> list[Figure]:
     """The figures of a dataset (release rows), in display order. The videos' frame rate, which the
-    release does not carry, is `fps` when known, else inferred per video from its boundaries."""
+    release does not carry, is `fps` when known, else `fps_of(video_uid)` (read from its file), else
+    inferred per video from its boundaries; grid figures resting on inferred rates that fit too few
+    boundaries are withheld (see the module)."""
     videos = seconds = 0.0
     node_count = leaf_count = 0
     depths: list[float] = []
@@ -113,6 +132,7 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
     durations: list[float] = []
     aligned = on_grid = boundary_count = 0
     inferred: list[float] = []
+    guessed_on_grid = guessed_boundaries = 0
     eligible = annotated = 0
     words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
     transcribed = transcribed_seconds = transcript_words = 0.0
@@ -147,11 +167,14 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
             for t in (float(node["start"]), float(node["end"])):
                 if 1e-6 < t < length - 1e-6:
                     internal.add(round(t, 2))
-        video_fps = fps or infer_fps(sorted(internal))
+        known = fps or (fps_of(str(row.get("video_uid"))) if fps_of else None)
+        video_fps = known or infer_fps(sorted(internal))
         if video_fps is not None:
             inferred.append(video_fps)
             a, g = tubelet_aligned(sorted(internal), video_fps)
             aligned, on_grid, boundary_count = aligned + a, on_grid + g, boundary_count + len(internal)
+            if not known:
+                guessed_on_grid, guessed_boundaries = guessed_on_grid + g, guessed_boundaries + len(internal)
     minutes = seconds / 60
     figures = [
         Figure("videos", videos),
@@ -168,10 +191,21 @@ def dataset_figures(rows: Iterable[dict[str, Any]], fps: float | None = None) ->
         share = sum(1 for d in durations if low <= d < high) / len(durations) * 100 if durations else None
         figures.append(Figure(f"node durations {label}", share, "%"))
     rate = statistics.median(inferred) if inferred else None
-    figures.append(Figure("frame rate, median over videos (inferred unless --fps)", rate, "fps"))
     grid_share = on_grid / boundary_count * 100 if boundary_count else None
-    figures.append(Figure("internal boundaries on that frame grid", grid_share, "%"))
-    figures.append(Figure("internal boundaries tubelet-aligned", aligned / on_grid * 100 if on_grid else None, "%"))
+    grid = [
+        Figure(GRID_FIGURES[0], rate, "fps"),
+        Figure(GRID_FIGURES[1], grid_share, "%"),
+        Figure(GRID_FIGURES[2], aligned / on_grid * 100 if on_grid else None, "%"),
+    ]
+    guessed_share = guessed_on_grid / guessed_boundaries * 100 if guessed_boundaries else 100.0
+    if guessed_share < MIN_ON_GRID_PERCENT:
+        why = (
+            f"only {guessed_share:.0f} % of the boundaries lie on the grid of any listed frame rate (at the "
+            f"videos' true rate all do; below {MIN_ON_GRID_PERCENT:g} % the rate is a guess): give --fps, or "
+            "--videos to read it from the files"
+        )
+        grid = [Figure(f.name, None, f.unit, withheld=why) for f in grid]
+    figures += grid
     gpt_share = annotated / eligible * 100 if eligible else None
     figures.append(Figure(f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s", gpt_share, "%"))
     figures.append(Figure("videos with a transcript", transcribed / videos * 100 if videos else None, "%"))
@@ -197,6 +231,7 @@ def figures_table(columns: dict[str, list[Figure]]) -> str:
     for index, name in enumerate(names):
         cells.append([name, *(column[index].text() for column in columns.values())])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    withheld = {label: f.withheld for label, column in columns.items() for f in column if f.withheld}
     lines = []
     for number, row in enumerate(cells):
         lines.append(
@@ -206,13 +241,42 @@ def figures_table(columns: dict[str, list[Figure]]) -> str:
         )
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
+    lines += [f"\n{label}: grid figures withheld: {why}" for label, why in sorted(withheld.items())]
     return "\n".join(lines)
 
 
 def figures_rows(columns: dict[str, list[Figure]]) -> list[dict[str, Any]]:
     """The same as rows for `--json`: {"figure": name, "unit": unit, <column>: value, ...}."""
     names = next(iter(columns.values()))
-    return [
-        {"figure": figure.name, "unit": figure.unit, **{label: column[i].value for label, column in columns.items()}}
-        for i, figure in enumerate(names)
-    ]
+    rows = []
+    for i, figure in enumerate(names):
+        row = {
+            "figure": figure.name,
+            "unit": figure.unit,
+            **{label: column[i].value for label, column in columns.items()},
+        }
+        withheld = {label: column[i].withheld for label, column in columns.items() if column[i].withheld}
+        rows.append({**row, "withheld": withheld} if withheld else row)
+    return rows
+
+
+def frame_rates_in(folder: Path) -> Callable[[str], float | None]:
+    """video_uid -> the frame rate of its file in `folder` (matched by file stem, read from its
+    header when first asked); None for a video without a readable file there. OSError for no folder."""
+    from action100m.common.video import VIDEO_EXTENSIONS, VideoReader
+
+    if not folder.is_dir():
+        raise OSError(f"--videos {folder}: no such folder")
+    files = {path.stem: path for path in sorted(folder.iterdir()) if path.suffix.lower() in VIDEO_EXTENSIONS}
+    rates: dict[str, float | None] = {}
+
+    def fps_of(uid: str) -> float | None:
+        if uid not in rates:
+            path = files.get(uid)
+            try:
+                rates[uid] = VideoReader(str(path)).probe().fps if path is not None else None
+            except Exception:  # not a readable video: its rate is inferred like any other's
+                rates[uid] = None
+        return rates[uid]
+
+    return fps_of

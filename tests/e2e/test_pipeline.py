@@ -123,7 +123,7 @@ def test_two_rows_in_the_release_schema_and_the_corrupt_video_reported(first, ru
         local[-1].write_bytes(data)
     tables = [pq.read_table(p) for p in local]
     assert sum(t.num_rows for t in tables) == 2
-    expected = RELEASE_SCHEMA  # built from SPEC.md "Output"
+    expected = RELEASE_SCHEMA  # built from docs/method.md, "Output"
     for table in tables:
         assert table.schema.remove_metadata() == expected
 

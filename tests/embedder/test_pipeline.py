@@ -38,7 +38,7 @@ class CountingEncoder:
 
 
 def reference_features(encoder: VJepa2Encoder, path, stride=4, window=64, step=8) -> np.ndarray:
-    """SPEC.md Stage 1 written plainly: all frames in memory, one window at a time."""
+    """docs/method.md, "Stage 1", written plainly: all frames in memory, one window at a time."""
     reader = VideoReader(path)
     info = reader.probe()
     frames, _ = reader.read_every(stride, encoder.decode_size(info.width, info.height))

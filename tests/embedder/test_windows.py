@@ -1,4 +1,4 @@
-"""Window placement and the token-to-frame interpolation of SPEC.md Stage 1."""
+"""Window placement and the token-to-frame interpolation of docs/method.md, "Stage 1"."""
 
 from __future__ import annotations
 

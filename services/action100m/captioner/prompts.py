@@ -1,4 +1,4 @@
-"""What the captioner asks, and how much it lets each model say (SPEC.md, Stage 2)."""
+"""What the captioner asks, and how much it lets each model say (docs/method.md, "Stage 2")."""
 
 from __future__ import annotations
 

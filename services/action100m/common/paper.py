@@ -1,4 +1,4 @@
-"""The paper's parameters (SPEC.md), defined once.
+"""The paper's parameters (docs/method.md says where each comes from), defined once.
 
 Every service takes its stage's defaults from here, and so do its `Info` answer (which the
 pipeline folds into the artifact fingerprints), the validator and the CLI; the chart and the

@@ -1,4 +1,4 @@
-"""The windowing of SPEC.md Stage 1, independent of any model.
+"""The windowing of docs/method.md, "Stage 1", independent of any model.
 
 Sampled frames (every 4th decoded frame) are encoded in windows of 64 with a stride of 8, plus one
 window anchored at the last 64 frames; a video shorter than a window is padded by repeating its

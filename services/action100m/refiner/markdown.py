@@ -1,4 +1,4 @@
-"""A tree of captioned segments as Markdown (SPEC.md, Stage 3).
+"""A tree of captioned segments as Markdown (docs/method.md, "Stage 3").
 
 Depth first. The top node is a `##` heading `{start}s → {end}s (duration: {d}s)`; depths 1 and 2 get
 `###` / `####` headings `Segment 1.2 — {times}`; deeper nodes a bold line. Under each heading the

@@ -1,4 +1,4 @@
-"""The refiner's request for one segment, in our own words (SPEC.md, Stage 3).
+"""The refiner's request for one segment, in our own words (docs/method.md, "Stage 3").
 
 Our instructions are the system message (the same for every request; GPT-OSS reads them as the
 developer's, above the user's turn where all untrusted text is). Order matters for the engine's

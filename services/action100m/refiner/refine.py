@@ -1,4 +1,4 @@
-"""Self-Refine for the eligible segments of several videos (SPEC.md, Stage 3).
+"""Self-Refine for the eligible segments of several videos (docs/method.md, "Stage 3").
 
 Eligible: non-leaf nodes lasting at least 4 s, the root included. Each gets a draft, then
 "verify and revise" turns in the same conversation (3 rounds in all). All nodes of all videos run

@@ -1,4 +1,4 @@
-"""From a dendrogram over sampled frames to the released tree of segments (SPEC.md, Stage 1).
+"""From a dendrogram over sampled frames to the released tree of segments (docs/method.md, "Stage 1" and "The tree rules").
 
 - Root = [0, decoded duration]; a boundary between sampled frames k-1 and k sits midway between
   their times ((k - 0.5) * stride / fps at a constant rate); times rounded to 0.01 s.

@@ -11,7 +11,7 @@ import pytest
 from action100m.common.release import RELEASE_SCHEMA, read_rows, write_json, write_parquet
 from action100m.common.release.files import to_table
 
-# SPEC.md "Output", field by field, as Arrow prints the types.
+# docs/method.md, "Output",, field by field, as Arrow prints the types.
 EXPECTED_TYPES = {
     "video_uid": "string",
     "metadata": "struct<title: string, description: string, view_count: int64, like_count: int64, duration: int64, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import subprocess
@@ -111,7 +112,7 @@ def flat_row(uid: str, fps: float, seconds: float = 120.0, seed: int = 0) -> dic
     cuts = [0.0, *(round((k - 0.5) * 4 / fps, 2) for k in ks), seconds]
     leaves = [
         {"node_id": f"{uid}-{i}", "parent_id": f"{uid}-root", "level": 1, "start": a, "end": b}
-        for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))
+        for i, (a, b) in enumerate(itertools.pairwise(cuts))
     ]
     root = {"node_id": f"{uid}-root", "parent_id": None, "level": 0, "start": 0.0, "end": seconds}
     return {"video_uid": uid, "metadata": {}, "nodes": [root, *leaves]}
@@ -125,7 +126,7 @@ def test_an_unlisted_frame_rate_withholds_the_grid_figures_unless_the_rate_is_gi
     rows = [flat_row(f"v{i}", 12.5, seed=i) for i in range(3)]
     figures = {f.name: f for f in dataset_figures(rows)}
     for name in GRID_FIGURES:
-        assert figures[name].value is None and "withheld" == figures[name].text()
+        assert figures[name].value is None and figures[name].text() == "withheld"
         assert "of the boundaries lie on the grid of any listed frame rate" in figures[name].withheld
     assert figures["nodes per video-minute"].value is not None  # the rest stands
 

@@ -1,4 +1,4 @@
-"""The tree rules every released video obeys (SPEC.md), checked node by node.
+"""The tree rules every released video obeys (docs/method.md, "The tree rules"), checked node by node.
 
 Times are float32 in the release, so comparisons allow a small tolerance.
 """

@@ -1,4 +1,4 @@
-"""The Arrow schema of the released parquet, exactly as SPEC.md "Output" states it.
+"""The Arrow schema of the released parquet, exactly as docs/method.md, "Output", states it.
 
 Every field is nullable; `start`/`end` are float32 and `level` int16, as in the release.
 """

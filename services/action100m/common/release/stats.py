@@ -5,7 +5,7 @@ what the first GPU run with the paper's models must match: if nodes per minute, 
 the tubelet alignment of boundaries differ from the release's, the segmentation differs.
 
 Tubelet alignment: V-JEPA 2 encodes pairs of sampled frames (2m, 2m+1) as one token; a boundary
-between sampled frames k-1 and k sits at (k - 0.5) * 4 / fps (SPEC.md, "times"), and is aligned to
+between sampled frames k-1 and k sits at (k - 0.5) * 4 / fps (docs/method.md, "The tree rules"), and is aligned to
 the tubelets when k is even. The release carries no fps, so it is read from the video files when
 they are at hand (`--videos`), given (`--fps`), or else inferred per video: the common frame rate
 whose grid holds the most internal boundaries (within the 0.01 s rounding). At a video's true rate
@@ -26,7 +26,7 @@ from typing import Any
 from action100m.common import paper
 
 FRAME_RATES = (10.0, 12.0, 15.0, 20.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
-SAMPLE_EVERY = 4  # decoded frames per sampled frame (SPEC.md, "frame sampling")
+SAMPLE_EVERY = 4  # decoded frames per sampled frame (docs/method.md, "Stage 1")
 GRID_TOLERANCE = 0.006  # seconds: the release rounds times to 0.01 s and stores float32
 MIN_ON_GRID_PERCENT = 90.0  # below it, an inferred frame rate is a guess: grid figures are withheld
 GRID_FIGURES = (

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 class MadeBy(Protocol):
     """A stage's config as the report keeps it (`state.StageConfig`)."""
 
+    fingerprint: str
     models: list[str]
     options: dict[str, Any]
     source: str
@@ -33,37 +34,34 @@ def _decoding(settings: Any) -> str:
     return f"temperature {temperature:g}, top_p {top_p:g}, seed {int(seed or 0)} (each request seeded by its node)"
 
 
+# what each kind of caption decoding (the captioner's settings) writes
+CAPTION_FIELDS = {"video": "plm_caption, plm_action", "image": "llama3_caption"}
+
+
 def text_choices(stages: Mapping[str, MadeBy]) -> dict[str, str]:
-    """Choice -> what this dataset used, for the generating stages it has."""
+    """Choice -> what this dataset used, for the stages whose service reported them (by what its
+    settings hold: a prompt, a reasoning effort, decoding), and the stages it imported."""
     choices: dict[str, str] = {}
-    refine = stages.get("refine")
-    if refine is not None:
-        if refine.source:
-            choices["refine"] = f"imported ({refine.source})"
-        else:
-            settings = refine.settings or {}
-            prompt = settings.get("prompt")
-            rounds = int(refine.options.get("rounds", 3))
-            effort = settings.get("reasoning_effort")
-            choices["refine: prompt profile"] = (
-                prompt.get("profile", NOT_RECORDED) if isinstance(prompt, dict) else NOT_RECORDED
-            )
-            choices["refine: reasoning effort"] = f"{effort} in each of the {rounds} rounds" if effort else NOT_RECORDED
-            choices["refine: decoding"] = _decoding(settings.get("decoding"))
-            date = settings.get("conversation_date")
-            choices["refine: Current date"] = (
-                date or "left out (prompts do not change by the day)"
-                if "conversation_date" in settings
-                else NOT_RECORDED
-            )
-    caption = stages.get("caption")
-    if caption is not None:
-        if caption.source:
-            choices["caption"] = f"imported ({caption.source})"
-        else:
-            decoding = (caption.settings or {}).get("decoding") or {}
-            choices["caption: decoding of plm_caption, plm_action"] = _decoding(decoding.get("video"))
-            choices["caption: decoding of llama3_caption"] = _decoding(decoding.get("image"))
+    for name, config in stages.items():
+        settings = config.settings or {}
+        if config.source:
+            choices[name] = f"imported ({config.source})" if config.fingerprint else config.source
+            continue
+        prompt = settings.get("prompt")
+        if isinstance(prompt, dict):
+            choices[f"{name}: prompt profile"] = str(prompt.get("profile", NOT_RECORDED))
+        if effort := settings.get("reasoning_effort"):
+            rounds = int(config.options.get("rounds", 3))
+            choices[f"{name}: reasoning effort"] = f"{effort} in each of the {rounds} rounds"
+        decoding = settings.get("decoding")
+        if isinstance(decoding, dict) and "temperature" in decoding:
+            choices[f"{name}: decoding"] = _decoding(decoding)
+        elif isinstance(decoding, dict):
+            for kind, fields in CAPTION_FIELDS.items():
+                choices[f"{name}: decoding of {fields}"] = _decoding(decoding.get(kind))
+        if "conversation_date" in settings:
+            date = settings["conversation_date"]
+            choices[f"{name}: Current date"] = date or "left out (prompts do not change by the day)"
     return choices
 
 

@@ -73,7 +73,8 @@ def test_the_command_prints_tables_or_json(synthetic_release, tmp_path):
     assert "most different" in table.stdout and "something else entirely" in table.stdout
     answer = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120)
     figures = json.loads(answer.stdout)
-    assert set(figures) == {"fields", "by_level", "by_band", "most_different", "tree"}
+    assert set(figures) == {"choices", "fields", "by_level", "by_band", "most_different", "tree"}
+    assert figures["choices"] == {"a": None, "b": None}  # neither records them (no report.json)
     (action,) = [f for f in figures["fields"] if f["field"] == "plm_action"]
     assert action["exact"] == round(1 - 1 / action["both"], 4)
 
@@ -89,4 +90,4 @@ def test_the_command_reads_parquet_lazily_and_agrees_with_the_rows_in_memory(syn
     answer = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert answer.returncode == 0, answer.stderr
     in_memory = compare_rows(rows, edited).to_dict()
-    assert json.loads(answer.stdout) == json.loads(json.dumps(in_memory))
+    assert json.loads(answer.stdout) == {"choices": {"a": None, "b": None}, **json.loads(json.dumps(in_memory))}

@@ -118,6 +118,51 @@ def _text_of(node: dict[str, Any], path: tuple[str, ...]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+@dataclass
+class _FrameGrid:
+    """Boundaries on the videos' frame grids, summed over videos; `guessed_*` over the videos whose
+    rate was inferred."""
+
+    rates: list[float]
+    aligned: int = 0
+    on_grid: int = 0
+    boundaries: int = 0
+    guessed_on_grid: int = 0
+    guessed_boundaries: int = 0
+
+    def add(self, internal: Sequence[float], known_fps: float | None) -> None:
+        fps = known_fps or infer_fps(internal)
+        if fps is None:
+            return
+        self.rates.append(fps)
+        aligned, on_grid = tubelet_aligned(internal, fps)
+        self.aligned, self.on_grid, self.boundaries = (
+            self.aligned + aligned,
+            self.on_grid + on_grid,
+            self.boundaries + len(internal),
+        )
+        if not known_fps:
+            self.guessed_on_grid += on_grid
+            self.guessed_boundaries += len(internal)
+
+    def figures(self) -> list[Figure]:
+        """The three grid figures, withheld with the reason when the inferred rates are guesses."""
+        grid = [
+            Figure(GRID_FIGURES[0], statistics.median(self.rates) if self.rates else None, "fps"),
+            Figure(GRID_FIGURES[1], self.on_grid / self.boundaries * 100 if self.boundaries else None, "%"),
+            Figure(GRID_FIGURES[2], self.aligned / self.on_grid * 100 if self.on_grid else None, "%"),
+        ]
+        guessed = self.guessed_on_grid / self.guessed_boundaries * 100 if self.guessed_boundaries else 100.0
+        if guessed >= MIN_ON_GRID_PERCENT:
+            return grid
+        why = (
+            f"only {guessed:.0f} % of the boundaries lie on the grid of any listed frame rate (at the "
+            f"videos' true rate all do; below {MIN_ON_GRID_PERCENT:g} % the rate is a guess): give --fps, or "
+            "--videos to read it from the files"
+        )
+        return [Figure(f.name, None, f.unit, withheld=why) for f in grid]
+
+
 def dataset_figures(
     rows: Iterable[dict[str, Any]], fps: float | None = None, fps_of: Callable[[str], float | None] | None = None
 ) -> list[Figure]:
@@ -130,9 +175,7 @@ def dataset_figures(
     depths: list[float] = []
     leaf_durations: list[float] = []
     durations: list[float] = []
-    aligned = on_grid = boundary_count = 0
-    inferred: list[float] = []
-    guessed_on_grid = guessed_boundaries = 0
+    grid = _FrameGrid([])
     eligible = annotated = 0
     words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
     transcribed = transcribed_seconds = transcript_words = 0.0
@@ -167,14 +210,7 @@ def dataset_figures(
             for t in (float(node["start"]), float(node["end"])):
                 if 1e-6 < t < length - 1e-6:
                     internal.add(round(t, 2))
-        known = fps or (fps_of(str(row.get("video_uid"))) if fps_of else None)
-        video_fps = known or infer_fps(sorted(internal))
-        if video_fps is not None:
-            inferred.append(video_fps)
-            a, g = tubelet_aligned(sorted(internal), video_fps)
-            aligned, on_grid, boundary_count = aligned + a, on_grid + g, boundary_count + len(internal)
-            if not known:
-                guessed_on_grid, guessed_boundaries = guessed_on_grid + g, guessed_boundaries + len(internal)
+        grid.add(sorted(internal), fps or (fps_of(str(row.get("video_uid"))) if fps_of else None))
     minutes = seconds / 60
     figures = [
         Figure("videos", videos),
@@ -190,22 +226,7 @@ def dataset_figures(
     for low, high, label in DURATION_BINS:
         share = sum(1 for d in durations if low <= d < high) / len(durations) * 100 if durations else None
         figures.append(Figure(f"node durations {label}", share, "%"))
-    rate = statistics.median(inferred) if inferred else None
-    grid_share = on_grid / boundary_count * 100 if boundary_count else None
-    grid = [
-        Figure(GRID_FIGURES[0], rate, "fps"),
-        Figure(GRID_FIGURES[1], grid_share, "%"),
-        Figure(GRID_FIGURES[2], aligned / on_grid * 100 if on_grid else None, "%"),
-    ]
-    guessed_share = guessed_on_grid / guessed_boundaries * 100 if guessed_boundaries else 100.0
-    if guessed_share < MIN_ON_GRID_PERCENT:
-        why = (
-            f"only {guessed_share:.0f} % of the boundaries lie on the grid of any listed frame rate (at the "
-            f"videos' true rate all do; below {MIN_ON_GRID_PERCENT:g} % the rate is a guess): give --fps, or "
-            "--videos to read it from the files"
-        )
-        grid = [Figure(f.name, None, f.unit, withheld=why) for f in grid]
-    figures += grid
+    figures += grid.figures()
     gpt_share = annotated / eligible * 100 if eligible else None
     figures.append(Figure(f"gpt on non-leaf nodes >= {paper.MIN_ANNOTATED_SECONDS:g} s", gpt_share, "%"))
     figures.append(Figure("videos with a transcript", transcribed / videos * 100 if videos else None, "%"))

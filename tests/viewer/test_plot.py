@@ -59,3 +59,25 @@ def test_the_timeline_names_its_levels_labels_wide_boxes_and_marks_the_start_and
         assert any(label == text or label.startswith(text.removesuffix("…")) for label in labels), text
     root = max(nodes, key=lambda n: n["end"] - n["start"])
     assert node_label(root) in texts or any(node_label(root).startswith(t.removesuffix("…")) for t in texts)
+
+
+def test_titles_and_labels_with_glyphs_the_font_lacks_draw_without_warnings(release_file, tmp_path):
+    """Emoji and CJK in a title or an action (common in real videos) are drawn as `?`, not as empty
+    boxes with one "missing from font" warning per character."""
+    import warnings
+
+    from action100m.common.release import read_rows, write_json
+    from action100m.viewer.plot import drawable, plot_timeline
+
+    (row, *_) = read_rows(release_file)
+    row["metadata"]["title"] = "料理 🍳 Journal"
+    row["nodes"][0]["plm_action"] = "Cook 🍳 rice"
+    row["nodes"][0]["gpt"] = None
+    source = write_json([row], tmp_path / "odd.json")
+    (video,) = load_catalog([str(source)]).videos
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_timeline(video, tmp_path / "tree.png")
+        plot_stats([video], tmp_path / "stats")
+    assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
+    assert drawable("Cook 🍳 rice") == "Cook ? rice" and drawable("Café → done…") == "Café → done…"

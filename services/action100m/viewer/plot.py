@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +35,20 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+@functools.cache
+def _font() -> Any:
+    from matplotlib import font_manager, ft2font
+
+    return ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties()))
+
+
+def drawable(text: str) -> str:
+    """The text with each character the plots' font has no glyph for (emoji, most CJK in DejaVu Sans)
+    written as `?`: matplotlib would draw an empty box and warn once per character."""
+    font = _font()
+    return "".join(c if c in "\n\t " or font.get_char_index(ord(c)) else "?" for c in text)
 
 
 ANNOTATED, PLAIN = "#7fbf8f", "#9db4d3"
@@ -78,7 +93,7 @@ def timeline_figure(video: VideoEntry) -> Any:
             linewidth=0.4,
         )
         fits = int((width / span) * axes_width_pt / char_pt) - 1
-        label = node_label(node)
+        label = drawable(node_label(node))
         if fits >= 4 and label:
             text = label if len(label) <= fits else label[: fits - 1] + "…"
             axes.text(
@@ -106,7 +121,7 @@ def timeline_figure(video: VideoEntry) -> Any:
         fontsize=8,
         frameon=False,
     )
-    axes.set_title(f"{video.title or video.uid}: {len(nodes)} nodes, {video.annotated} annotated")
+    axes.set_title(drawable(f"{video.title or video.uid}: {len(nodes)} nodes, {video.annotated} annotated"))
     figure.tight_layout()
     return figure
 
@@ -193,7 +208,9 @@ def plot_stats(videos: Sequence[VideoEntry], out: Path) -> list[Path]:
 
     figure, axes = plt.subplots(figsize=(8, 5), dpi=100)
     common = verbs.most_common(25)
-    axes.barh([verb for verb, _ in reversed(common)], [count for _, count in reversed(common)], color="#54a24b")
+    axes.barh(
+        [drawable(verb) for verb, _ in reversed(common)], [count for _, count in reversed(common)], color="#54a24b"
+    )
     axes.set_title("most frequent action verbs (gpt.action.brief)")
     axes.set_xlabel("nodes")
     figure.tight_layout()

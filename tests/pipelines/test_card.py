@@ -59,6 +59,7 @@ def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tm
     assert done.returncode == 0, done.stderr
     assert "-> https://huggingface.co/datasets/me/my-dataset" in done.stdout
     assert "  README.md" in done.stdout and "  data/train-00000-of-00001.parquet" in done.stdout
+    assert "warning:" not in done.stderr
     (folder / "README.md").unlink()
     done = subprocess.run(
         [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
@@ -67,6 +68,21 @@ def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tm
         timeout=120,
     )
     assert done.returncode == 2 and "not a dataset folder" in done.stderr
+
+
+def test_push_warns_of_a_tiny_preset_card_and_an_unnamed_license(tmp_path):
+    from action100m.pipelines.local.presets import tiny_preset_notes
+
+    folder = dataset_folder(tmp_path, CardFacts(notice=" ".join(tiny_preset_notes())))
+    done = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning: the card says the tiny preset made it: its captions and annotations are noise" in done.stderr
+    assert "warning: the card's license is 'other': name your videos' license" in done.stderr
 
 
 def test_push_refuses_a_repo_id_that_is_a_path_and_a_file_that_links_outside_the_dataset(tmp_path):
@@ -158,3 +174,12 @@ def test_the_card_and_report_name_every_choice_that_shapes_the_text_and_compare_
     )
     assert "refine: Current date | left out (prompts do not change by the day) | 2026-01-15   <- differs" in shown
     assert shown.index("choice | A | B") < shown.index("videos")
+
+
+def test_where_fields_came_from_is_said_in_words():
+    from action100m.pipelines.card import field_origin
+
+    assert field_origin("") == "this run"
+    assert field_origin("release.parquet") == "imported from release.parquet"
+    skipped = field_origin("skipped: release.parquet has its tree and metadata")
+    assert skipped == "the source's rows (the stage did not run: release.parquet has its tree and metadata)"

@@ -36,7 +36,7 @@ from .keys import check_uid, fingerprint, metadata_key
 from .plan import ManifestError, Plan, plan_run, write_plan
 from .registry import ANNOTATIONS, CAPTIONS, STAGES, TREE, stage
 from .sidecars import VIDEO_EXTENSIONS
-from .state import StageConfig, VideoEntry
+from .state import SKIPPED, StageConfig, VideoEntry
 
 # The stages a dataset's rows can stand in for: the tree, and the captions.
 IMPORTABLE = (TREE.name, CAPTIONS.name)
@@ -133,7 +133,7 @@ def imported_configs(start: StartFrom, digest: str) -> dict[str, StageConfig]:
     configs: dict[str, StageConfig] = {}
     for name in start.skipped:
         if name not in IMPORTABLE:
-            configs[name] = StageConfig("", [], {}, source=f"skipped: {source} has its tree and metadata")
+            configs[name] = StageConfig("", [], {}, source=f"{SKIPPED}{source} has its tree and metadata")
             continue
         upstream = [configs[r].fingerprint for r in stage(name).reads if configs[r].fingerprint]
         fp = fingerprint(name, imported=digest, upstream=upstream)

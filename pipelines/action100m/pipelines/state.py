@@ -111,6 +111,9 @@ class ExportStats:
         self.seconds += other.seconds
 
 
+SKIPPED = "skipped: "  # how a StageConfig's source begins when its stage did not run (nothing reads it)
+
+
 @dataclass
 class StageConfig:
     """What made a stage's artifacts: its service's models, the options in force, its fingerprint."""

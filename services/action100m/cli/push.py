@@ -60,6 +60,21 @@ def dataset_files(folder: Path) -> list[Path]:
     return files
 
 
+def card_warnings(card: Path) -> list[str]:
+    """What a reader of the card should hear before it goes up: noise from the tiny preset's random
+    models, a license nobody named."""
+    from huggingface_hub import DatasetCard
+
+    from action100m.pipelines.local.presets import TINY_PRESET_NOTE
+
+    warnings = []
+    if TINY_PRESET_NOTE in card.read_text():
+        warnings.append("the card says the tiny preset made it: its captions and annotations are noise")
+    if DatasetCard.load(card).data.get("license") == "other":
+        warnings.append("the card's license is 'other': name your videos' license (a100m run --license ID)")
+    return warnings
+
+
 def push_command(args: argparse.Namespace) -> int:
     folder = Path(args.dataset)
     try:
@@ -68,6 +83,8 @@ def push_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in card_warnings(folder / "README.md"):
+        print(f"warning: {warning}", file=sys.stderr)
     size = sum(f.stat().st_size for f in files)
     print(f"{len(files)} files, {size / 1024**2:.1f} MiB -> https://huggingface.co/datasets/{args.repo_id}")
     for path in files:

@@ -91,3 +91,16 @@ def test_the_command_reads_parquet_lazily_and_agrees_with_the_rows_in_memory(syn
     assert answer.returncode == 0, answer.stderr
     in_memory = compare_rows(rows, edited).to_dict()
     assert json.loads(answer.stdout) == {"choices": {"a": None, "b": None}, **json.loads(json.dumps(in_memory))}
+
+
+def test_datasets_with_no_video_in_common_are_one_line_and_a_failure(synthetic_release, tmp_path):
+    (row,) = read_rows(synthetic_release)
+    other = write_json([{**row, "video_uid": "someone-else"}], tmp_path / "other.json")
+    answer = subprocess.run(
+        [sys.executable, "-m", "action100m.cli", "compare", str(synthetic_release), str(other)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 2 and answer.stdout == ""
+    assert answer.stderr.count("\n") == 1 and "have no video in common: nothing to compare" in answer.stderr

@@ -138,3 +138,8 @@ def test_when_no_video_can_run_nothing_starts(models, tmp_path):
     assert set().union(*snapshots) == set() and "starting the services" not in terminal
     last = terminal.strip().splitlines()[-1]
     assert last == "error: no video left to run: all 2 failed at plan (listed above); nothing was started"
+    assert not (tmp_path / "out").exists()  # a refused run leaves no folder behind
+    (tmp_path / "mine").mkdir()
+    again = a100m_run(str(manifest), "--out", str(tmp_path / "mine"), "--models", models)
+    watch_services(again)
+    assert again.returncode == 2 and (tmp_path / "mine").is_dir()  # a folder the user made stays

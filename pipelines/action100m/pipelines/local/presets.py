@@ -80,9 +80,13 @@ REAL_TRANSCRIBER_NOTE = (
 )
 
 
+# what a dataset card says of a dataset the tiny preset made (`a100m push` warns on it)
+TINY_PRESET_NOTE = "Made with the `tiny` preset: random tiny models, so every caption and annotation is noise."
+
+
 def tiny_preset_notes() -> list[str]:
     """What the tiny preset's outputs are: noise from random models, but for a real transcriber."""
-    notes = ["Made with the `tiny` preset: random tiny models, so every caption and annotation is noise."]
+    notes = [TINY_PRESET_NOTE]
     if whisper_tiny_en():
         notes.append(REAL_TRANSCRIBER_NOTE)
     return notes

@@ -12,6 +12,7 @@ and prints a summary.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import time
 import uuid
@@ -54,16 +55,21 @@ def run_main(inputs: list[str], out: str, settings: RunSettings | None = None) -
     """Everything on this machine; prints progress, the output path and a summary.
     Returns 0 when every video is done, 1 when some failed or the run stopped, 2 for bad input
     (and for an output folder another run is using)."""
+    folder = Path(out).resolve()
+    made_here = not folder.exists()
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(output_lock(Path(out).resolve()))
+            held.enter_context(output_lock(folder))
         except FolderBusy as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except OSError as error:  # the folder cannot be made or written: a read-only disk, no permission
             print(f"error: --out {out}: cannot write there ({error.strerror or error})", file=sys.stderr)
             return 2
-        return _run_main(inputs, out, settings or RunSettings())
+        code = _run_main(inputs, out, settings or RunSettings())
+    if code == 2 and made_here:  # refused before any work: leave no folder behind
+        shutil.rmtree(folder, ignore_errors=True)
+    return code
 
 
 def _run_main(inputs: list[str], out: str, settings: RunSettings) -> int:

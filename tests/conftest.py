@@ -66,10 +66,29 @@ def moto_s3():
 
 @pytest.fixture(scope="session")
 def chart():
-    """The Helm chart, loaded once (rendered in Python by helm-python-sdk: no helm binary)."""
+    """The Helm chart, loaded once (rendered in Python by helm-python-sdk: no helm binary), rendered
+    as an install of its default (gated) models must be: with a Hugging Face token Secret named,
+    unless the values name one themselves (`"tokenSecret": ""` to see the refusal)."""
     from helm_python.chart import Chart
 
-    return Chart.load(REPO / "helm" / "action100m")
+    return ChartWithToken(Chart.load(REPO / "helm" / "action100m"))
+
+
+def with_hf_token(values: dict) -> dict:
+    """The values with `huggingFace.tokenSecret` set, where they do not say it themselves."""
+    token = {"tokenSecret": "hf-token", **(values.get("huggingFace") or {})}
+    return {**values, "huggingFace": token}
+
+
+class ChartWithToken:
+    def __init__(self, chart):
+        self._chart = chart
+
+    def render(self, values: dict, **kwargs):
+        return self._chart.render(with_hf_token(values), **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._chart, name)
 
 
 @pytest.fixture(scope="session")
@@ -101,13 +120,15 @@ OFFICIAL_REPO = REPO.parent / "shared" / "fixtures" / "official_repo"
 def vllm_refiner_as_in_the_chart(chart, tiny_models, tmp_path_factory):
     """The second configuration of the refiner: the authors' prompt (where ../shared has it) and the
     chart's pod arrangement (HOME a read-only mount, caches in the emptyDir the chart mounts)."""
-    from .helm.test_wiring import render, workloads
+    from action100m.pipelines.registry.stage import chart_fullname
+
+    from .helm.test_wiring import RELEASE, render, workloads
     from .refiners import read_only_home, refiner_process
     from .support import need_vllm_env
 
     python = need_vllm_env()
     folder = tmp_path_factory.mktemp("vllm-refiner-chart")
-    deployment = workloads(render(chart, {}))["a100m-action100m-refiner"]
+    deployment = workloads(render(chart, {}))[f"{chart_fullname(RELEASE)}-refiner"]
     chart_settings = {
         e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
     }

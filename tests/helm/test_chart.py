@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..conftest import with_hf_token
+
 CHART = Path(__file__).resolve().parents[2] / "helm" / "action100m"
 KUBE_VERSIONS = ("1.30.0", "1.33.0")
 CRD_KINDS = {"ServiceMonitor", "ScaledObject"}  # not in the core schemas; checked by their own tests
@@ -67,7 +69,7 @@ def test_value_sets_render_lint_clean_and_validate_for_kubernetes(chart, name):
     from helm_python.chart import lint
 
     values = VALUE_SETS[name]
-    report = lint(CHART, values, strict=True, kube_version="v1.30.0")
+    report = lint(CHART, with_hf_token(values), strict=True, kube_version="v1.30.0")
     assert report["errors"] == [] and report["messages"] == [], report
     documents = render(chart, values)
     assert documents

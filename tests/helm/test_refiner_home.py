@@ -8,15 +8,16 @@ from __future__ import annotations
 import pytest
 
 from action100m.common.healthcheck import is_serving
+from action100m.pipelines.registry.stage import chart_fullname
 
-from .test_wiring import render, workloads
+from .test_wiring import RELEASE, render, workloads
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
 def test_the_refiner_starts_with_an_unwritable_home_and_the_charts_cache_paths(chart, vllm_refiner_as_in_the_chart):
     refiner = vllm_refiner_as_in_the_chart
-    deployment = workloads(render(chart, {}))["a100m-action100m-refiner"]
+    deployment = workloads(render(chart, {}))[f"{chart_fullname(RELEASE)}-refiner"]
     settings = {
         e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
     }

@@ -1,6 +1,7 @@
 """The README's cluster install, held together: the chart rendered as README installs it
-(`helm install a100m helm/action100m -n ml --set ...`) and the pipeline compiled as `a100m pipeline
-submit --release a100m --release-namespace ml` sends it, with KFP running its step pods in `kubeflow`."""
+(`helm install action100m helm/action100m -n ml --set ...`) and the pipeline compiled as `a100m
+pipeline submit --image ... --release-namespace ml` sends it, with KFP running its step pods in
+`kubeflow`: the commands as a user pastes them."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from action100m.common.store import ArtifactStore
 from action100m.common.uris import UriError
 from action100m.pipelines.dag import S3_SECRET, S3_SECRET_KEYS, compile_pipeline
 from action100m.pipelines.registry import STAGES
+from action100m.pipelines.registry.stage import chart_fullname
 
 from .test_chart import by_kind, workloads
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-RELEASE, NAMESPACE, KFP_NAMESPACE = "a100m", "ml", "kubeflow"
+RELEASE, NAMESPACE, KFP_NAMESPACE = "action100m", "ml", "kubeflow"
 # What KFP v2 puts on every step pod (the driver/launcher label the chart's policy selects on).
 STEP_POD_LABELS = {"pipelines.kubeflow.org/v2_component": "true", "pipelines.kubeflow.org/pipelinename": "action100m"}
 
@@ -44,9 +46,15 @@ def readme_install_values() -> dict[str, Any]:
     return values
 
 
+def readme_submit_flags() -> dict[str, str]:
+    """The flags of README's `a100m pipeline submit` (the one for the chart's layout)."""
+    block = next(b for b in readme_blocks() if "a100m pipeline submit --host" in b and "--release-namespace" in b)
+    return dict(re.findall(r"--([a-z-]+) (\S+)", block))
+
+
 def readme_submit_prefixes() -> dict[str, str]:
-    block = next(b for b in readme_blocks() if "a100m pipeline submit --host" in b and "--release a100m" in b)
-    return dict(re.findall(r"--(videos|artifact-prefix|output-prefix) (\S+)", block))
+    flags = readme_submit_flags()
+    return {name: flags[name] for name in ("videos", "artifact-prefix", "output-prefix")}
 
 
 def render(chart, values: dict) -> list[dict]:
@@ -67,6 +75,29 @@ def test_readme_installs_what_it_says():
     values = readme_install_values()
     assert values["storage"]["allowedRoots"] == ["s3://my-bucket"]
     assert values["storage"]["readOnlyRoots"] == ["s3://my-bucket/videos"]
+    assert values["huggingFace"]["tokenSecret"] == "hf-token"
+
+
+def test_the_pasted_submit_runs_the_images_the_install_names_and_the_chart_s_default_release():
+    flags, values = readme_submit_flags(), readme_install_values()
+    assert flags["image"].rsplit("/", 1)[0] == values["image"]["registry"]  # no placeholder image
+    assert "release" not in flags  # the chart installed as the CLI's default release name
+    assert flags["release-namespace"] == NAMESPACE
+
+
+def test_gated_models_without_a_token_are_refused_at_render_in_one_line(chart):
+    from action100m.pipelines.local.presets import preset_env
+
+    without = {**readme_install_values(), "huggingFace": {"tokenSecret": ""}}
+    with pytest.raises(Exception) as refused:
+        render(chart, without)
+    message = str(refused.value)
+    assert "meta-llama/Llama-3.2-11B-Vision-Instruct" in message and "facebook/Perception-LM-3B" in message
+    assert "are gated on the Hugging Face Hub: set huggingFace.tokenSecret" in message
+    offline = {**without, "huggingFace": {"tokenSecret": "", "offline": True}}
+    assert render(chart, offline)  # weights already in the cache: nothing to download
+    ungated = {"captioner": {"env": {k: v for k, v in preset_env("tiny", Path("/m")).items() if "CAPTIONER" in k}}}
+    assert render(chart, {**without, **ungated})  # models of one's own: no token needed
 
 
 def test_every_address_submit_passes_is_a_rendered_headless_service_of_the_right_pods(installed):
@@ -122,6 +153,10 @@ def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(instal
     )
     assert {namespace for namespace, *_ in created} == {NAMESPACE, KFP_NAMESPACE}
     assert {(name, frozenset(keys)) for _, name, *keys in created} == {(S3_SECRET, frozenset(S3_SECRET_KEYS))}
+    token = re.findall(
+        r"kubectl -n (\S+) create secret generic (\S+) --from-literal=(\w+)=hf_", "\n".join(readme_blocks())
+    )
+    assert token == [(NAMESPACE, "hf-token", "token")]
     # the compiled pipeline: every step mounts that Secret's keys as the S3 credentials
     compiled = yaml.safe_load_all(compile_pipeline(tmp_path / "pipeline.yaml", release=RELEASE).read_text())
     platform = next(d for d in compiled if d and "platforms" in d)
@@ -134,7 +169,12 @@ def test_the_secret_the_steps_and_services_read_is_the_one_readme_creates(instal
     for deployment in workloads(installed).values():
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
-        assert {r["name"] for r in refs.values()} == {S3_SECRET}
+        assert {refs[var]["name"] for var in S3_SECRET_KEYS.values()} == {S3_SECRET}
+        assert {r["name"] for r in refs.values()} <= {S3_SECRET, "hf-token"}
+        fetch = deployment["spec"]["template"]["spec"].get("initContainers", [])
+        for container in [*fetch, deployment["spec"]["template"]["spec"]["containers"][0]]:
+            tokens = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] == "HF_TOKEN"]
+            assert tokens in ([], [{"name": "hf-token", "key": "token"}])  # the token the README creates
         assert {refs[var]["key"] for var in S3_SECRET_KEYS.values()} == set(S3_SECRET_KEYS)
 
 
@@ -176,7 +216,7 @@ def test_scaling_a_service_leaves_every_pod_template_unchanged(chart, installed)
     before, after = workloads(installed), workloads(render(chart, values))
     for name in before:
         assert after[name]["spec"]["template"] == before[name]["spec"]["template"], name
-    assert after[f"{RELEASE}-action100m-captioner"]["spec"]["replicas"] == 8
+    assert after[f"{chart_fullname(RELEASE)}-captioner"]["spec"]["replicas"] == 8
 
 
 def test_a_settings_change_rolls_the_services_it_touches_only(chart, installed):
@@ -190,7 +230,7 @@ def test_a_settings_change_rolls_the_services_it_touches_only(chart, installed):
     first = checksums(base)
     captioner_env = {**base, "captioner": {"env": {"A100M_CAPTION_BATCH_SIZE": "4"}}}
     changed = {name for name, value in checksums(captioner_env).items() if value != first[name]}
-    assert changed == {f"{RELEASE}-action100m-captioner"}
+    assert changed == {f"{chart_fullname(RELEASE)}-captioner"}
     roots = copy.deepcopy(base)
     roots["storage"]["allowedRoots"] = ["s3://my-bucket", "s3://other"]
     assert all(value != first[name] for name, value in checksums(roots).items())  # every service reads them

@@ -114,29 +114,45 @@ def test_the_dataset_its_counts_and_its_card_are_kfp_artifacts(tmp_path):
     }
 
 
+SUBMIT = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
+SUBMIT += ["--image", "registry.example.com/action100m/pipeline:0.2.0"]
+
+
 def test_submit_to_an_unreachable_host_is_one_line():
-    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
-    command += ["--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
+    command = [*SUBMIT, "--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.startswith("error: KFP at http://127.0.0.1:9: ") and "Connection refused" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+def test_submit_refuses_the_placeholder_image_before_calling_kfp():
+    command = [*SUBMIT[:-2], "--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: --image: the steps would pull ghcr.io/action100m/")
+    assert "KFP" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
 def test_submit_checks_stage_options_against_their_messages_before_calling_kfp():
     from action100m.cli.pipeline import stage_options
 
     assert stage_options('{"refiner": {"rounds": 1}, "caption": {}}') == {"refine": {"rounds": 1}, "caption": {}}
-    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
-    command += ["--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
+    command = [*SUBMIT, "--videos", "s3://b/v/", "--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o"]
     done = subprocess.run([*command, "--options", '{"refine": {"roundz": 1}}'], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("error: refine options: ")
     assert "roundz" in done.stderr and "KFP" not in done.stderr
 
 
 def test_submit_from_a_dataset_checks_the_stages_and_the_videos_before_calling_kfp():
-    command = [sys.executable, "-m", "action100m.cli", "pipeline", "submit", "--host", "http://127.0.0.1:9"]
-    command += ["--artifact-prefix", "s3://b/a", "--output-prefix", "s3://b/o", "--from", "s3://b/d/train.parquet"]
+    command = [
+        *SUBMIT,
+        "--artifact-prefix",
+        "s3://b/a",
+        "--output-prefix",
+        "s3://b/o",
+        "--from",
+        "s3://b/d/train.parquet",
+    ]
     wrong = subprocess.run([*command, "--stages", "segment,refine"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "must be refine or caption,refine" in wrong.stderr and "KFP" not in wrong.stderr
     blind = subprocess.run([*command, "--stages", "caption,refine"], capture_output=True, text=True, timeout=120)

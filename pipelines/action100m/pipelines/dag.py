@@ -67,9 +67,11 @@ def build_pipeline(
     release: str = "action100m",
     image: str = PIPELINE_IMAGE,
     step_env: "Mapping[str, str] | None" = None,
+    release_namespace: "str | None" = None,
 ) -> Any:
     """The pipeline function, with `parallelism` shards in flight at once, its steps running in
-    `image`; the services' default addresses are those of the chart installed as `release`.
+    `image`; the services' default addresses are those of the chart installed as `release` (in
+    `release_namespace`, when the steps run in another namespace).
     Without `step_env` the steps take their settings from that release's pipeline ConfigMap (a
     cluster); with it, from these values (the one-machine run, where tasks are local processes)."""
     steps = components(image)
@@ -77,7 +79,7 @@ def build_pipeline(
     def configure(task: Any, retries: int = POD_RETRIES) -> Any:
         return configure_task(task, retries, step_env, pipeline_config_map(release), s3_secret)
 
-    default_addresses = {spec.name: spec.default_address(release) for spec in STAGES}
+    default_addresses = {spec.name: spec.default_address(release, release_namespace) for spec in STAGES}
 
     @dsl.pipeline(name="action100m", description="Annotate videos into an Action100M-style dataset.")
     def action100m(
@@ -145,8 +147,10 @@ def compile_pipeline(
     s3_secret: "str | None" = S3_SECRET,
     release: str = "action100m",
     image: str = PIPELINE_IMAGE,
+    release_namespace: "str | None" = None,
 ) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(parallelism, s3_secret, release, image), str(path))
+    pipeline = build_pipeline(parallelism, s3_secret, release, image, release_namespace=release_namespace)
+    compiler.Compiler().compile(pipeline, str(path))
     return path

@@ -13,7 +13,7 @@ def register(commands: Any) -> None:
     model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
     tiny = model_commands.add_parser(
         "build-tiny",
-        help="write random-weight tiny models of the four paper architectures",
+        help="write random-weight tiny models of the five architectures the services load",
         description="Writes tiny random-weight VJEPA2, Perception-LM, Mllama and GPT-OSS models with their "
         "processors/tokenizers under DIR, offline, for tests and the offline demo (the `tiny` preset).",
     )

@@ -37,6 +37,9 @@ def _compile_parser(pipeline_commands: Any) -> None:
     compile_.add_argument(
         "--release", default="action100m", help="the chart's release name (the default addresses, its ConfigMap)"
     )
+    compile_.add_argument(
+        "--release-namespace", default=None, help="the namespace the chart is installed in (default: the step's own)"
+    )
     compile_.add_argument("--image", default=PIPELINE_IMAGE, help=f"the steps' image (default {PIPELINE_IMAGE})")
     compile_.set_defaults(run=compile_command)
 
@@ -121,9 +124,14 @@ def _start_from_arguments(submit: argparse.ArgumentParser) -> None:
 
 
 def compile_command(args: argparse.Namespace) -> int:
+    from action100m.pipelines import PIPELINE_IMAGE
     from action100m.pipelines.dag import compile_pipeline
 
-    path = compile_pipeline(args.output, args.parallelism, args.s3_secret or None, args.release, args.image)
+    path = compile_pipeline(
+        args.output, args.parallelism, args.s3_secret or None, args.release, args.image, args.release_namespace
+    )
+    if args.image == PIPELINE_IMAGE:
+        print(f"note: the steps run {PIPELINE_IMAGE}, a placeholder; --image names your build", file=sys.stderr)
     print(path)
     return 0
 
@@ -143,6 +151,7 @@ def stage_options(text: str) -> dict[str, dict[str, Any]]:
 
 
 def submit_command(args: argparse.Namespace) -> int:
+    from action100m.pipelines import PIPELINE_IMAGE
     from action100m.pipelines.arguments import PipelineArguments, modes_from_flags
     from action100m.pipelines.dag import build_pipeline
     from action100m.pipelines.registry import STAGES
@@ -153,6 +162,11 @@ def submit_command(args: argparse.Namespace) -> int:
         start = StartFrom(args.start_from, args.stages.split(",")) if args.start_from else None
         if not args.videos and (start is None or start.needs_videos):
             raise ValueError("--videos is needed: a manifest or prefix of videos (with --from: the videos' prefix)")
+        if args.image == PIPELINE_IMAGE:
+            raise ValueError(
+                f"--image: the steps would pull {PIPELINE_IMAGE}, a placeholder; name your build of the pipeline "
+                "image (docker/README.md), e.g. --image registry.example.com/action100m/pipeline:TAG"
+            )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -321,3 +322,119 @@ def rows_of_release(path) -> list[dict]:
     from action100m.common.release import read_rows
 
     return read_rows(path)
+
+
+def at_viewport(browser, width: int, height: int) -> None:
+    """The page's viewport exactly this size (as a screen of that size shows it)."""
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+@pytest.fixture
+def small_screen(browser):
+    at_viewport(browser, 1280, 720)
+    yield browser
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def rect(browser, selector: str) -> dict:
+    return browser.execute_script(f"return document.querySelector('{selector}').getBoundingClientRect().toJSON()")
+
+
+def test_the_details_sit_beside_the_timeline_and_the_legend_names_the_colours(small_screen, serve, demo_output):
+    browser = small_screen
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    assert "Click a box" in browser.find_element("id", "details").text  # says what a click does before one
+    node = browser.execute_script("return A100M.state.video.nodes.find(n => n.level === 1)")
+    browser.find_element("css selector", f'#timeline .node[data-id="{node["id"]}"]').click()
+    wait(browser, "A100M.state.selected !== null")
+    details, timeline, player = rect(browser, "#details"), rect(browser, "#timeline"), rect(browser, "#player")
+    assert details["left"] >= timeline["right"] and details["top"] < 720 and timeline["bottom"] <= 720  # no scrolling
+    assert node["plm_caption"][:40] in browser.find_element("id", "details").text
+    assert player["height"] <= 0.35 * 720  # the player leaves the page to the timeline
+    legend = browser.find_element("id", "legend").text
+    assert "annotated (gpt)" in legend and "not annotated" in legend and "under the playhead" in legend
+    box_colour = (  # a box of these classes, as the timeline's stylesheet paints it
+        "const box = document.createElement('div'); box.className = arguments[0];"
+        "document.querySelector('#timeline .track').appendChild(box);"
+        "const colour = getComputedStyle(box).backgroundColor; box.remove(); return colour"
+    )
+    for swatch, classes in (("gpt", "node gpt"), ("plain", "node"), ("playing", "node gpt playing")):
+        shown = browser.execute_script(
+            f"return getComputedStyle(document.querySelector('#legend .{swatch}')).backgroundColor"
+        )
+        assert shown == browser.execute_script(box_colour, classes), swatch
+
+
+def test_a_zoomed_timeline_follows_the_playhead(browser, serve, demo_output):
+    served = serve([demo_output / "out"])
+    open_page(browser, served.url)
+    wait(browser, "document.getElementById('player').readyState >= 1")
+    span = browser.execute_script("return A100M.state.span")
+    browser.execute_script(f"A100M.setView(0, {span / 8})")
+    browser.execute_script(f"document.getElementById('player').currentTime = {span * 0.7}")
+    wait(browser, f"A100M.state.view.start <= {span * 0.7} && {span * 0.7} <= A100M.state.view.end")
+    shown = view(browser)
+    assert abs((shown["end"] - shown["start"]) - span / 8) < 1e-6  # the same zoom, a page further
+
+
+def test_search_finds_video_ids_and_transcript_lines_and_says_when_nothing_matches(browser, serve, release_file):
+    from action100m.common.release import read_rows
+
+    (row, *_) = read_rows(release_file)
+    line = next(e for e in row["metadata"]["transcript"] if len(e["text"].split()) >= 4 and float(e["time"]) > 30)
+    served = serve([release_file])
+    open_page(browser, served.url)
+    search = browser.find_element("id", "search")
+    search.send_keys(row["video_uid"][:8])
+    wait(browser, "!document.getElementById('results').hidden")
+    assert "(title / id)" in browser.find_elements("css selector", "#results li")[0].text
+    search.clear()
+    search.send_keys(line["text"][:24].strip())  # as written (the release's auto-captions have double spaces)
+    wait(browser, "[...document.querySelectorAll('#results li')].some(li => li.textContent.includes('(transcript'))")
+    hit = next(li for li in browser.find_elements("css selector", "#results li") if "(transcript" in li.text)
+    hit.click()
+    wait(browser, "A100M.state.selected !== null")
+    selected = browser.execute_script("return [A100M.state.selected.start, A100M.state.selected.end]")
+    assert selected[0] <= float(line["time"]) < selected[1]
+    search.clear()
+    search.send_keys("zzqxj nowhere")
+    wait(browser, "document.querySelector('#results li.none') !== null")
+    assert browser.find_element("css selector", "#results li.none").text.startswith("nothing matches")
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_screenshots_of_the_page_for_the_docs(browser, serve, released_sample, tmp_path, size):
+    """The docs' pictures of the viewer, made here: written to docs/images/ when
+    A100M_WRITE_SCREENSHOTS=1 (`make screenshots`), else to the test's folder; either way the node's
+    details show in the picture, beside the timeline."""
+    import os
+
+    from PIL import Image
+
+    width, height = size
+    at_viewport(browser, width, height)
+    try:
+        served = serve([released_sample])
+        open_page(browser, served.url)
+        node = browser.execute_script("return A100M.state.video.nodes.find(n => n.level === 3 && n.gpt)")
+        browser.execute_script(f"A100M.setView({node['start'] - 60}, {node['end'] + 120})")
+        browser.find_element("css selector", f'#timeline .node[data-id="{node["id"]}"]').click()
+        wait(browser, "A100M.state.selected !== null")
+        png = browser.get_screenshot_as_png()
+        details = rect(browser, "#details")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    folder = SCREENSHOTS if os.environ.get("A100M_WRITE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"viewer-{width}x{height}.png").write_bytes(png)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (width, height)
+    panel = image.crop((int(details["left"]) + 2, int(details["top"]) + 2, int(details["right"]) - 2, height - 2))
+    assert len(panel.getcolors(maxcolors=1 << 20) or []) > 20  # text in the panel, not an empty box

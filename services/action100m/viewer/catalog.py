@@ -99,14 +99,16 @@ class Catalog:
         return parts
 
     def search(self, part: int) -> dict[str, Any]:
-        """Search part `part`: one entry per title and per node with text, [video number, node id or
-        None for the title, the texts lower-cased]."""
-        entries = []
+        """Search part `part`: per video an entry of its id and title, one per transcript line and
+        one per node with text: [video number, node id or None, the text lower-cased] (a transcript
+        line adds its time in seconds)."""
+        entries: list[list[Any]] = []
         for number in self.search_parts[part]:
             video = self.videos[number]
-            if video.title:
-                entries.append([number, None, video.title.lower()])
-            for node in video.nodes:
+            entries.append([number, None, f"{video.uid} {video.title or ''}".strip().lower()])
+            row = video.read_row()
+            entries += [[number, None, text.lower(), seconds] for seconds, text in transcript_of(row) if text]
+            for node in nodes_of(row):
                 texts = [str(node.get(name) or "") for name in TEXT_FIELDS]
                 if node.get("gpt"):
                     texts.append(json.dumps(node["gpt"], ensure_ascii=False))

@@ -12,7 +12,7 @@ const A100M = (() => {
     transcript: [], spoken: null,  // the video's transcript lines, and the one under the playhead
   };
   const LABEL_MIN_PX = 36;  // a box narrower than this shows no text
-  const TICK_PX = 90;  // about one time-axis tick per this many pixels
+  const TICK_PX = 70;  // about one time-axis tick per this many pixels
   // Over HTTP the data files are fetched and parsed, so a payload dropped from `loaded` is freed;
   // from file://, where a page may not fetch, they run as scripts that call add().
   const overHttp = location.protocol === "http:" || location.protocol === "https:";
@@ -68,6 +68,7 @@ const A100M = (() => {
     const index = await load("index");
     if (index.against) {
       $("against-line").hidden = false;
+      $("legend-differs").hidden = false;
       $("against-name").textContent = index.against;
     }
     const rows = $("video-rows");
@@ -88,8 +89,10 @@ const A100M = (() => {
     timeline.addEventListener("pointerdown", onPointerDown);
     timeline.addEventListener("click", swallowDragClick, true);
     window.addEventListener("resize", () => scheduleLayout());
-    $("player").addEventListener("timeupdate", () => highlight($("player").currentTime));
-    $("player").addEventListener("seeked", () => highlight($("player").currentTime));
+    // the track's width also changes without the window's (a scrollbar appears, the panel beside it fills)
+    if (window.ResizeObserver) new ResizeObserver(() => scheduleLayout()).observe(timeline);
+    $("player").addEventListener("timeupdate", onTime);
+    $("player").addEventListener("seeked", onTime);
     const wanted = /v=(\d+)/.exec(location.hash);
     if (index.videos.length) await openVideo(wanted ? Number(wanted[1]) : 0);
     document.body.dataset.readyMs = String(Math.round(performance.now()));  // since navigation start
@@ -116,7 +119,7 @@ const A100M = (() => {
     if (video.youtube) $("youtube").href = video.youtube;
     buildTimeline(video);
     buildTranscript(video);
-    $("details").hidden = true;
+    showDetails(false);
     history.replaceState(null, "", `#v=${number}`);
     if (nodeId) select(state.byId.get(nodeId), true);
     else highlight(0);
@@ -384,6 +387,21 @@ const A100M = (() => {
     return found >= 0 && t < nodes[found].end ? nodes[found] : null;
   }
 
+  // The playhead moved: highlight what it covers, and keep it in a zoomed view (the view turns a
+  // page, the playhead a tenth in from the left, when it leaves the window).
+  function onTime() {
+    const t = $("player").currentTime;
+    highlight(t);
+    const { start, end } = state.view;
+    const seconds = end - start;
+    if (!(drag && drag.moved) && seconds < state.span && (t < start || t > end)) setView(t - 0.1 * seconds, t + 0.9 * seconds);
+  }
+
+  function showDetails(shown) {
+    $("details-empty").hidden = shown;
+    $("node-details").hidden = !shown;
+  }
+
   function highlight(t) {
     state.playing.forEach((node) => node.box.classList.remove("playing"));
     state.playing = state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean);
@@ -432,7 +450,7 @@ const A100M = (() => {
     if (state.selected) state.selected.box.classList.remove("selected");
     state.selected = node;
     node.box.classList.add("selected");
-    $("details").hidden = false;
+    showDetails(true);
     $("node-times").textContent = `level ${node.level}: ${clock(node.start)} - ${clock(node.end)} (${(node.end - node.start).toFixed(2)} s)`;
     const list = $("node-fields");
     list.textContent = "";
@@ -522,24 +540,47 @@ const A100M = (() => {
       const search = await load(name);
       if (part >= KEPT_SEARCH_PARTS) loaded.delete(name);
       if (token !== searchToken) return;
-      for (const [number, nodeId, text] of search.entries) {
+      for (const [number, nodeId, text, at] of search.entries) {
         if (!text.includes(query)) continue;
-        results.appendChild(resultItem(index.videos[number], number, nodeId, text, query));
+        results.appendChild(resultItem(index.videos[number], number, nodeId, text, query, at));
         results.hidden = false;
         if (++shown === MAX_HITS) break;
       }
     }
+    if (!shown) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = `nothing matches “${query}” (titles, video ids, transcripts, captions, annotations)`;
+      results.appendChild(none);
+      results.hidden = false;
+    }
   }
 
-  function resultItem(video, number, nodeId, text, query) {
+  // A hit: a node's texts (opens it), a title or video id (opens the video), or a transcript line
+  // (`at`: its time; opens the video there).
+  function resultItem(video, number, nodeId, text, query, at) {
     const item = document.createElement("li");
-    const at = text.indexOf(query);
-    item.textContent = `${video.title || video.uid}: …${text.slice(Math.max(0, at - 40), at + query.length + 60)}…`;
-    item.addEventListener("click", () => {
+    const found = text.indexOf(query);
+    const where = at !== undefined ? `transcript ${clock(at)}` : nodeId ? "segment" : "title / id";
+    const label = document.createElement("span");
+    label.className = "where";
+    label.textContent = ` (${where})`;
+    item.append(`${video.title || video.uid}: …${text.slice(Math.max(0, found - 40), found + query.length + 60)}…`, label);
+    item.addEventListener("click", async () => {
       $("results").hidden = true;
-      openVideo(number, nodeId || undefined);
+      await openVideo(number, nodeId || undefined);
+      if (at !== undefined) seekTo(at);
     });
     return item;
+  }
+
+  // Play from `t`: the player there (when there is one), the deepest node covering it selected.
+  function seekTo(t) {
+    const deepest = state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean).pop();
+    if (deepest) select(deepest, false);
+    const player = $("player");
+    if (!player.hidden) player.currentTime = t;
+    highlight(t);
   }
 
   return { add, load, start, openVideo, highlight, layout, setView, zoom, pan, state };

@@ -4,7 +4,9 @@
 #                refiner's engine). Each is rebuilt only when pyproject.toml or its constraints
 #                change, so re-running it costs seconds.
 #   make lint    ruff (lint + format check), mypy, and the gRPC stubs checked against protos/
-#   make check   make lint, then the fast tier (no `slow`, no `vllm` tests): on every change
+#   make check   make lint, the docs built strictly, then the fast tier (no `slow`, no `vllm` tests): on every change
+#   make docs    the documentation site (mkdocs, docs/ and mkdocs.yml) into site/
+#   make screenshots  the viewer's pictures in docs/images/, made in headless chromium
 #   make test    make env, make lint, then the whole test suite (what CI runs)
 #   make demo    the main job end to end, offline: sample videos, tiny models, `a100m run`, validate
 #   make protos  regenerate services/action100m/v1 (gRPC stubs, committed) after editing protos/
@@ -17,7 +19,7 @@ VLLM_VENV := .venv-vllm
 PIP_FLAGS := --quiet --disable-pip-version-check
 BIN := $(VENV)/bin
 
-.PHONY: env lint check test demo protos format clean-env images
+.PHONY: env lint check test demo protos format clean-env images docs screenshots
 
 env: $(VENV)/.installed $(VLLM_VENV)/.installed
 
@@ -47,13 +49,22 @@ format: $(VENV)/.installed
 
 check: $(VENV)/.installed
 	$(MAKE) lint
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -m "not slow and not vllm"
+
+docs: $(VENV)/.installed
+	$(BIN)/mkdocs build --strict
+	@echo "the site: site/index.html (or: $(BIN)/mkdocs serve)"
+
+screenshots: $(VENV)/.installed
+	A100M_WRITE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/viewer/test_page.py -k screenshots
 
 # The two environments install side by side (-j2); lint runs before the tests; pytest's exit code,
 # 5 ("no tests ran") included, is make's.
 test:
 	$(MAKE) -j2 env
 	$(MAKE) lint
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest
 
 DEMO := demo

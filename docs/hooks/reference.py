@@ -48,7 +48,8 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
             continue
         name = ", ".join(f"`{flag}`" for flag in action.option_strings) or f"`{action.metavar or action.dest}`"
-        default = "" if action.default in (None, argparse.SUPPRESS, False, [], "") else f"`{action.default}`"
+        unset = action.default is None or action.default is argparse.SUPPRESS or action.default is False
+        default = "" if unset or action.default in ([], "") else f"`{action.default}`"  # 0 is a default
         help_text = (action.help or "").replace("|", "\\|").replace("\n", " ")
         if "%(default)" in help_text:
             help_text = help_text.replace("%(default)s", str(action.default))

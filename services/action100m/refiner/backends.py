@@ -298,7 +298,7 @@ class OpenAIBackend(_TokenizerMixin):
                         messages=self.defuse(messages),
                         temperature=self.settings.decoding.temperature,
                         top_p=self.settings.decoding.top_p,
-                        seed=self.settings.decoding.request_seed(request_id),
+                        seed=None if self.settings.decoding.greedy else self.settings.decoding.request_seed(request_id),
                         max_tokens=self.settings.max_output_tokens,
                         response_format=response_format,
                         extra_body={"reasoning_effort": self.reasoning_effort},

@@ -29,7 +29,7 @@ from action100m.common.uris import UriError, parse_uri, resolve_location
 
 from .keys import check_uid, metadata_key
 from .registry import OPTIONAL, checked_modes
-from .sidecars import VIDEO_EXTENSIONS, LocalSidecars, beside, merged_metadata
+from .sidecars import VIDEO_EXTENSIONS, Folder, LocalSidecars, merged_metadata
 from .state import Failure, ShardState, StageConfig, VideoEntry
 
 # A manifest: JSON lines, a JSON array of rows, parquet or CSV (a header row naming the columns).
@@ -149,17 +149,19 @@ def _manifest_rows(uri: str, data: bytes) -> list[Any]:
 
 def list_prefix(store: ArtifactStore, prefix: str) -> list[dict[str, Any]]:
     """The videos under a prefix (uids from `uids_for`), each with the files beside it that
-    planning reads (`sidecars.beside`)."""
+    planning reads (`sidecars.Folder.beside`)."""
     objects = store.list(prefix)
     uris = [uri for uri in objects if posixpath.splitext(uri)[1].lower() in VIDEO_EXTENSIONS]
-    names_by_folder: dict[str, set[str]] = {}
+    names_by_folder: dict[str, list[str]] = {}
     for uri in objects:
         folder, name = uri.rsplit("/", 1)
-        names_by_folder.setdefault(folder, set()).add(name)
-    return [
-        {"video_uid": uid, "uri": uri, "metadata": None, **beside(uri, names_by_folder[uri.rsplit("/", 1)[0]])}
-        for uri, uid in zip(uris, uids_for(uris), strict=True)
-    ]
+        names_by_folder.setdefault(folder, []).append(name)
+    folders = {uri: Folder(uri, names) for uri, names in names_by_folder.items()}
+    videos = []
+    for uri, uid in zip(uris, uids_for(uris), strict=True):
+        folder, name = uri.rsplit("/", 1)
+        videos.append({"video_uid": uid, "uri": uri, "metadata": None, **folders[folder].beside(name)})
+    return videos
 
 
 @dataclass(frozen=True)

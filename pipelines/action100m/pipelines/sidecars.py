@@ -20,6 +20,7 @@ import json
 import os
 import posixpath
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ SIDECAR_MAX_BYTES = 16 << 20
 SUBTITLES_MAX_BYTES = 64 << 20
 
 
-def videos_among(names: set[str]) -> set[str]:
+def videos_among(names: Iterable[str]) -> set[str]:
     return {name for name in names if posixpath.splitext(name)[1].lower() in VIDEO_EXTENSIONS}
 
 
@@ -46,15 +47,31 @@ def metadata_json_name(video_name: str) -> str:
     return f"{posixpath.splitext(video_name)[0]}.json"
 
 
-def beside(video_uri: str, names: set[str]) -> dict[str, str]:
-    """The files among `names` (the video's folder) that belong to it, by role, as URIs."""
-    folder, name = video_uri.rsplit("/", 1)
-    found = {
-        "metadata_json_uri": metadata_json_name(name),
-        "info_json_uri": info_json_name(name),
-        "transcript_uri": sidecar_name(name, names, videos_among(names)) or "",
-    }
-    return {role: f"{folder}/{file}" for role, file in found.items() if file and file in names}
+# The roles of the files planning reads beside a video (a manifest row may name each itself).
+FILE_ROLES = ("metadata_json_uri", "info_json_uri", "transcript_uri")
+
+
+class Folder:
+    """The file names of one folder, grouped by their first dot-separated part. A video's files
+    (`clip.json`, `clip.info.json`, `clip.en.vtt`) and every video that could claim one of them
+    (`clip.en.mp4`) begin with the video's stem, so they share its group: finding them reads that
+    group only, and a folder of 100,000 videos is not scanned once per video."""
+
+    def __init__(self, uri: str, names: Iterable[str]):
+        self.uri = uri
+        self._groups: dict[str, set[str]] = {}
+        for name in names:
+            self._groups.setdefault(name.split(".", 1)[0], set()).add(name)
+
+    def beside(self, video_name: str) -> dict[str, str]:
+        """The files that belong to the video `video_name` of this folder, by role, as URIs."""
+        names = self._groups.get(video_name.split(".", 1)[0], set())
+        found = {
+            "metadata_json_uri": metadata_json_name(video_name),
+            "info_json_uri": info_json_name(video_name),
+            "transcript_uri": sidecar_name(video_name, names, videos_among(names)) or "",
+        }
+        return {role: f"{self.uri}/{file}" for role, file in found.items() if file and file in names}
 
 
 class LocalSidecars:
@@ -64,7 +81,7 @@ class LocalSidecars:
     KEPT = (*SUBTITLE_EXTENSIONS, *VIDEO_EXTENSIONS, ".json")
 
     def __init__(self) -> None:
-        self._names: dict[Path, set[str]] = {}
+        self._folders: dict[Path, Folder] = {}
         self._lock = threading.Lock()
 
     def of(self, video_uri: str) -> dict[str, str]:
@@ -73,26 +90,24 @@ class LocalSidecars:
             uri = parse_uri(video_uri)
         except UriError:
             return {}
-        if uri.scheme != "file":
+        if uri.scheme != "file" or not uri.path.name:
             return {}
-        folder = uri.path.parent
+        path = uri.path.parent
         with self._lock:
-            if folder not in self._names:
+            if path not in self._folders:
                 try:
-                    self._names[folder] = {e.name for e in os.scandir(folder) if e.name.lower().endswith(self.KEPT)}
+                    names = [e.name for e in os.scandir(path) if e.name.lower().endswith(self.KEPT)]
                 except OSError:
-                    self._names[folder] = set()
-            names = self._names[folder]
-        return beside(to_uri(uri.path), names) if uri.path.name else {}
+                    names = []
+                self._folders[path] = Folder(to_uri(path), names)
+            folder = self._folders[path]
+        return folder.beside(uri.path.name)
 
     def files_of(self, entry: dict[str, Any]) -> dict[str, str]:
         """The files a planned entry's metadata comes from: those its manifest row names, else
         those beside a local video."""
         named = {role: str(entry[role]) for role in FILE_ROLES if entry.get(role)}
         return {**self.of(str(entry["uri"])), **named}
-
-
-FILE_ROLES = ("metadata_json_uri", "info_json_uri", "transcript_uri")
 
 
 def _json_object(store: ArtifactStore, uri: str) -> dict[str, Any]:
@@ -172,8 +187,8 @@ __all__ = [
     "SIDECAR_MAX_BYTES",
     "SUBTITLES_MAX_BYTES",
     "VIDEO_EXTENSIONS",
+    "Folder",
     "LocalSidecars",
-    "beside",
     "merged_metadata",
     "videos_among",
 ]

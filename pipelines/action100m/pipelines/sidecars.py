@@ -16,7 +16,6 @@ named or found but cannot be read fails its video at plan with the file and the 
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from action100m.common.release.container import FROM_CONTAINER, IMPOSSIBLE_DATE, container_metadata
-from action100m.common.release.metadata import FIELDS, MetadataError
+from action100m.common.release.metadata import FIELDS, MetadataError, json_object
 from action100m.common.release.subtitles import SUBTITLE_EXTENSIONS, read_transcript, sidecar_name
 from action100m.common.release.ytdlp import INFO_JSON, info_json_name, info_metadata
 from action100m.common.store import ArtifactNotFound, ArtifactStore
@@ -111,13 +110,7 @@ class LocalSidecars:
 
 
 def _json_object(store: ArtifactStore, uri: str) -> dict[str, Any]:
-    data = _read(store, uri, SIDECAR_MAX_BYTES)
-    try:
-        found = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise MetadataError(f"{uri}: sidecar metadata is not JSON ({error})") from None
-    if not isinstance(found, dict):
-        raise MetadataError(f"{uri}: sidecar metadata is not a JSON object")
+    found = json_object(_read(store, uri, SIDECAR_MAX_BYTES), uri, "not sidecar metadata (the release's fields)")
     nested = found.get("metadata")
     source = nested if isinstance(nested, dict) else found
     return {key: source[key] for key in FIELDS if source.get(key) is not None}

@@ -17,6 +17,7 @@ Missing fields and nulls stay null.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal
@@ -108,6 +109,18 @@ def _transcript(value: Any) -> list[dict[str, str]]:
             raise MetadataError(f"{where}.text: expected text, got {_show(text)}")
         entries.append({"time": _seconds(f"{where}.time", entry.get("time")), "text": text or ""})
     return entries
+
+
+def json_object(data: bytes, name: str, expected: str) -> dict[str, Any]:
+    """The JSON object a metadata file holds; MetadataError `NAME: EXPECTED: not JSON (...)`, or
+    `...: expected a JSON object, got list`, for one that is not one."""
+    try:
+        found = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MetadataError(f"{name}: {expected}: not JSON ({error})") from None
+    if not isinstance(found, dict):
+        raise MetadataError(f"{name}: {expected}: expected a JSON object, got {type(found).__name__}")
+    return found
 
 
 def normalize_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

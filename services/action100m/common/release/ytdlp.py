@@ -8,12 +8,11 @@ is ignored. yt-dlp's subtitle files (`clip.en.vtt`) are found by `subtitles.side
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from .container import upload_date
-from .metadata import MetadataError, normalize_metadata
+from .metadata import MetadataError, json_object, normalize_metadata
 
 INFO_JSON = ".info.json"
 FROM_INFO_JSON = ("title", "description", "view_count", "like_count", "duration", "upload_date")
@@ -30,12 +29,7 @@ def info_metadata(data: bytes, name: str) -> dict[str, Any]:
     types; MetadataError naming the file for a file that is not yt-dlp's JSON object or a value that
     does not fit (a duration yt-dlp gives with a fraction is rounded to whole seconds, as the
     release writes durations)."""
-    try:
-        info = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise MetadataError(f"{name}: not a yt-dlp info file: not JSON ({error})") from None
-    if not isinstance(info, dict):
-        raise MetadataError(f"{name}: not a yt-dlp info file: expected a JSON object, got {type(info).__name__}")
+    info = json_object(data, name, "not a yt-dlp info file")
     found = {field: info[field] for field in FROM_INFO_JSON if info.get(field) is not None}
     duration = found.get("duration")
     if isinstance(duration, float) and math.isfinite(duration) and duration >= 0:

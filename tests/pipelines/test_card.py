@@ -48,25 +48,20 @@ def test_the_card_loads_in_datasets_and_says_when_the_content_is_noise(tmp_path)
     assert loaded.num_rows == 1 and loaded[0]["video_uid"] == "v1"
 
 
+def push_dry_run(folder, repo_id: str = "me/my-dataset") -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "action100m.cli", "push", str(folder), repo_id, "--dry-run"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
 def test_push_dry_run_lists_what_would_go_and_refuses_a_folder_without_a_card(tmp_path):
     folder = dataset_folder(tmp_path, CardFacts(license="apache-2.0"))
-    done = subprocess.run(
-        [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = push_dry_run(folder)
     assert done.returncode == 0, done.stderr
     assert "-> https://huggingface.co/datasets/me/my-dataset" in done.stdout
     assert "  README.md" in done.stdout and "  data/train-00000-of-00001.parquet" in done.stdout
     assert "warning:" not in done.stderr
     (folder / "README.md").unlink()
-    done = subprocess.run(
-        [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = push_dry_run(folder)
     assert done.returncode == 2 and "not a dataset folder" in done.stderr
 
 
@@ -74,12 +69,7 @@ def test_push_warns_of_a_tiny_preset_card_and_an_unnamed_license(tmp_path):
     from action100m.pipelines.local.presets import tiny_preset_notes
 
     folder = dataset_folder(tmp_path, CardFacts(notice=" ".join(tiny_preset_notes())))
-    done = subprocess.run(
-        [sys.executable, "-m", "action100m.cli", "push", str(folder), "me/my-dataset", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = push_dry_run(folder)
     assert done.returncode == 0, done.stderr
     assert "warning: the card says the tiny preset made it: its captions and annotations are noise" in done.stderr
     assert "warning: the card's license is 'other': name your videos' license" in done.stderr
@@ -88,17 +78,13 @@ def test_push_warns_of_a_tiny_preset_card_and_an_unnamed_license(tmp_path):
 def test_push_refuses_a_repo_id_that_is_a_path_and_a_file_that_links_outside_the_dataset(tmp_path):
     folder = dataset_folder(tmp_path, CardFacts(license="apache-2.0"))
 
-    def dry_run(repo_id: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "action100m.cli", "push", str(folder), repo_id, "--dry-run"]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
     for bad in ("../x", "a/b/c", "name-only", "me/../../etc"):
-        done = dry_run(bad)
+        done = push_dry_run(folder, bad)
         assert done.returncode == 2 and f"{bad!r} is not a Hub repository id" in done.stderr, (bad, done.stderr)
     secret = tmp_path / "secret.parquet"
     secret.write_bytes(b"not yours")
     (folder / "data" / "train-00009-of-00009.parquet").symlink_to(secret)
-    done = dry_run("me/my-dataset")
+    done = push_dry_run(folder)
     assert done.returncode == 2 and "a link or not a regular file of the dataset" in done.stderr
     assert "secret.parquet" in done.stderr and "train-00009" in done.stderr
 

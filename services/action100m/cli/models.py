@@ -14,7 +14,7 @@ def register(commands: Any) -> None:
     tiny = model_commands.add_parser(
         "build-tiny",
         help="write random-weight tiny models of the five architectures the services load",
-        description="Writes tiny random-weight VJEPA2, Perception-LM, Mllama and GPT-OSS models with their "
+        description="Writes tiny random-weight VJEPA2, Perception-LM, Mllama, GPT-OSS and Whisper models with their "
         "processors/tokenizers under DIR, offline, for tests and the offline demo (the `tiny` preset).",
     )
     tiny.add_argument("dir", metavar="DIR", help="output folder (one sub-folder per model)")

@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
         "--strategy", default="semantic", choices=STRATEGIES, help="the paper's three arms (default semantic)"
     )
     sample.add_argument("--size", type=int, default=None, help="draws with semantic (default: the unique texts)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="seed of the k-means and of the draws (default 0)")
     sample.add_argument(
         "--embedder",
         default="wordllama",

@@ -163,7 +163,10 @@ def test_the_card_and_report_name_every_choice_that_shapes_the_text_and_compare_
 
 
 def test_where_fields_came_from_is_said_in_words():
-    from action100m.pipelines.card import field_origin
+    from action100m.pipelines.state import StageConfig
+
+    def field_origin(source: str) -> str:
+        return StageConfig("", [], {}, source=source).origin
 
     assert field_origin("") == "this run"
     assert field_origin("release.parquet") == "imported from release.parquet"

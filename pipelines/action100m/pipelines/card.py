@@ -15,7 +15,7 @@ from action100m.common.text import printable
 
 from .choices import text_choices
 from .registry import STAGES
-from .state import SKIPPED, RunReport
+from .state import RunReport
 
 MAX_LISTED_FAILURES = 100
 DATA_GLOB = "data/train-*.parquet"
@@ -90,16 +90,6 @@ def _choices(report: RunReport) -> list[str]:
     return lines + [f"| {name} | {value} |" for name, value in choices.items()]
 
 
-def field_origin(source: str) -> str:
-    """Where a stage's fields came from, in words: this run, a dataset, or the source's own rows
-    when the stage did not run (`skipped: ...`)."""
-    if not source:
-        return "this run"
-    if source.startswith(SKIPPED):
-        return f"the source's rows (the stage did not run: {source.removeprefix(SKIPPED)})"
-    return f"imported from {source}"
-
-
 def _field_origins(report: RunReport) -> list[str]:
     """Where each field came from, for a run started from a dataset (`a100m run --from`): imported
     fields are the source's, byte for byte; the others this run made."""
@@ -111,8 +101,7 @@ def _field_origins(report: RunReport) -> list[str]:
     for spec in STAGES:
         config = report.stages.get(spec.name)
         if config is not None and spec.release_fields:
-            origin = field_origin(config.source)
-            lines.append(f"| {', '.join(spec.release_fields)} | {spec.name} | {origin} |")
+            lines.append(f"| {', '.join(spec.release_fields)} | {spec.name} | {config.origin} |")
     return lines
 
 

@@ -15,11 +15,13 @@ from typing import Any, Protocol
 class MadeBy(Protocol):
     """A stage's config as the report keeps it (`state.StageConfig`)."""
 
-    fingerprint: str
     models: list[str]
     options: dict[str, Any]
     source: str
     settings: dict[str, Any]
+
+    @property
+    def origin(self) -> str: ...
 
 
 NOT_RECORDED = "not recorded"
@@ -45,7 +47,7 @@ def text_choices(stages: Mapping[str, MadeBy]) -> dict[str, str]:
     for name, config in stages.items():
         settings = config.settings or {}
         if config.source:
-            choices[name] = f"imported ({config.source})" if config.fingerprint else config.source
+            choices[name] = config.origin
             continue
         prompt = settings.get("prompt")
         if isinstance(prompt, dict):

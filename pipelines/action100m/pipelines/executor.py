@@ -129,11 +129,12 @@ def stage_config(
     if info.HasField("default_options") and not info.default_options.Unpack(defaults):
         raise ValueError(f"the {spec.service} sent defaults of another type: {info.default_options.type_url}")
     models = [m.name for m in info.models]
+    settings = json_format.MessageToDict(info.output_settings)
     fp = fingerprint(
         spec.name,
         models=models,
         defaults=options_dict(defaults),
-        settings=json_format.MessageToDict(info.output_settings),
+        settings=settings,
         options=options_dict(options),
         # an optional stage's output enters each video's key instead (`Stage.artifact`): it ran on
         # some videos only, so the fingerprint of the stages reading it is the same in every shard
@@ -146,7 +147,6 @@ def stage_config(
     effective = spec.options()
     effective.CopyFrom(defaults)
     effective.MergeFrom(options)  # the request's set fields over the defaults
-    settings = json_format.MessageToDict(info.output_settings)
     return StageConfig(fp, models, options_dict(effective), info.version, settings=settings)
 
 

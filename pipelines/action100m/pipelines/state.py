@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from .choices import text_choices
 from .keys import input_id
 
 
@@ -130,6 +131,16 @@ class StageConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def origin(self) -> str:
+        """Where its fields came from, in words: this run, a dataset, or the source's own rows when
+        the stage did not run (`skipped: ...`)."""
+        if not self.source:
+            return "this run"
+        if self.source.startswith(SKIPPED):
+            return f"the source's rows (the stage did not run: {self.source.removeprefix(SKIPPED)})"
+        return f"imported from {self.source}"
+
+    @property
     def settled(self) -> bool:
         """Nothing runs for this stage in this run: imported, skipped or reused."""
         return bool(self.source) or self.reused
@@ -238,8 +249,6 @@ class RunReport:
             self.export.merge(shard.export)
 
     def to_json(self) -> str:
-        from .choices import text_choices
-
         return json.dumps({**asdict(self), "choices": text_choices(self.stages)}, indent=1, ensure_ascii=False)
 
     @classmethod

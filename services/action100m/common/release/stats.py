@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from action100m.common import paper
 
 FRAME_RATES = (10.0, 12.0, 15.0, 20.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
-SAMPLE_EVERY = 4  # decoded frames per sampled frame (docs/method.md, "Stage 1")
+SAMPLE_EVERY = paper.FRAME_STRIDE  # decoded frames per sampled frame (docs/method.md, "Stage 1")
 GRID_TOLERANCE = 0.006  # seconds: the release rounds times to 0.01 s and stores float32
 MIN_ON_GRID_PERCENT = 90.0  # below it, an inferred frame rate is a guess: grid figures are withheld
 GRID_FIGURES = (
@@ -123,7 +123,7 @@ class _FrameGrid:
     """Boundaries on the videos' frame grids, summed over videos; `guessed_*` over the videos whose
     rate was inferred."""
 
-    rates: list[float]
+    rates: list[float] = field(default_factory=list)
     aligned: int = 0
     on_grid: int = 0
     boundaries: int = 0
@@ -136,11 +136,9 @@ class _FrameGrid:
             return
         self.rates.append(fps)
         aligned, on_grid = tubelet_aligned(internal, fps)
-        self.aligned, self.on_grid, self.boundaries = (
-            self.aligned + aligned,
-            self.on_grid + on_grid,
-            self.boundaries + len(internal),
-        )
+        self.aligned += aligned
+        self.on_grid += on_grid
+        self.boundaries += len(internal)
         if not known_fps:
             self.guessed_on_grid += on_grid
             self.guessed_boundaries += len(internal)
@@ -175,7 +173,7 @@ def dataset_figures(
     depths: list[float] = []
     leaf_durations: list[float] = []
     durations: list[float] = []
-    grid = _FrameGrid([])
+    grid = _FrameGrid()
     eligible = annotated = 0
     words: dict[str, list[int]] = {name: [] for name, _ in TEXT_FIELDS}
     transcribed = transcribed_seconds = transcript_words = 0.0

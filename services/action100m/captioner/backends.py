@@ -3,7 +3,8 @@
 `TransformersCaptioner` runs the paper's two models (Perception-LM for videos, Llama-3.2-Vision for
 images; vLLM 0.32 serves neither) with their own processors, batched, bf16 on a GPU, each decoding
 as its publisher documents (`common/decoding.py`: greedy for Perception-LM, temperature 0.6 and
-top_p 0.9 for Llama-3.2-Vision), each caption sampled from its own seeded generator. Another backend (vLLM, for VLMs it serves) would implement the same `generate`.
+top_p 0.9 for Llama-3.2-Vision), each caption sampled from its own seeded generator. Another
+backend (vLLM, for VLMs it serves) would implement the same `generate`.
 """
 
 from __future__ import annotations

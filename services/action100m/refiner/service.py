@@ -85,6 +85,9 @@ class RefinerConfig:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RefinerConfig:
         return from_env(cls, env)
 
+    def decoding(self) -> Decoding:
+        return Decoding(self.temperature, self.top_p, self.seed)
+
     def make_backend(self):
         if self.conversation_date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.conversation_date):
             raise ValueError(
@@ -96,7 +99,7 @@ class RefinerConfig:
             self.reasoning_effort,
             self.conversation_date,
             self.max_reasoning_tokens,
-            Decoding(self.temperature, self.top_p, self.seed),
+            self.decoding(),
         )
         if self.backend == "vllm":
             return VllmBackend(
@@ -233,7 +236,7 @@ class RefinerService(StageServicer, refiner_pb2_grpc.RefinerServicer):
             "max_reasoning_tokens": self.config.max_reasoning_tokens,
             "max_output_tokens": self.config.max_output_tokens,
             "max_string_chars": self.config.max_string_chars,
-            "decoding": Decoding(self.config.temperature, self.config.top_p, self.config.seed).describe(),
+            "decoding": self.config.decoding().describe(),
             "prompt": {"profile": self.profile.name.split(":", 1)[0], "words": self.profile.fingerprint()},
             # how the messages become tokens: GPT-OSS's harmony (openai_harmony), else the model's
             # template; behind the openai backend, whatever its server does

@@ -61,12 +61,13 @@ class CTranslate2Whisper:
         )
         self.timestamp_begin = token("<|notimestamps|>") + 1
         self.multilingual = bool(self.model.is_multilingual)
+        # an English-only model (tiny.en) has no language token in its prompt
+        self.languages = self._language_tokens() if self.multilingual else {0: "en"}
+
+    def _language_tokens(self) -> dict[int, str]:
+        """Token id -> language code, for the tokens between <|startoftranscript|> and <|transcribe|>."""
         names = [self.tokenizer.id_to_token(i) or "" for i in range(self.sot + 1, self.transcribe_id)]
-        self.languages = {
-            self.tokenizer.token_to_id(n): n[2:-2] for n in names if n.startswith("<|") and n.endswith("|>")
-        }
-        if not self.multilingual:
-            self.languages = {0: "en"}  # an English-only model (tiny.en): no language token in its prompt
+        return {self.tokenizer.token_to_id(n): n[2:-2] for n in names if n.startswith("<|") and n.endswith("|>")}
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """A window's log-mel input (on the CPU, where decoding runs)."""

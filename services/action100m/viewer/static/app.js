@@ -345,11 +345,7 @@ const A100M = (() => {
       stamp.textContent = clock(time);
       item.append(stamp, document.createTextNode(` ${text}`));
       item.dataset.time = String(time);
-      item.addEventListener("click", () => {
-        const player = $("player");
-        if (!player.hidden) player.currentTime = time;
-        highlight(time);
-      });
+      item.addEventListener("click", () => playFrom(time));
       list.appendChild(item);
       return { start: time, item };
     });
@@ -402,9 +398,21 @@ const A100M = (() => {
     $("node-details").hidden = !shown;
   }
 
+  // The node of each level that covers t, root first.
+  function coveringAt(t) {
+    return state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean);
+  }
+
+  // The player (when there is one) at t, and the highlights there.
+  function playFrom(t) {
+    const player = $("player");
+    if (!player.hidden) player.currentTime = t;
+    highlight(t);
+  }
+
   function highlight(t) {
     state.playing.forEach((node) => node.box.classList.remove("playing"));
-    state.playing = state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean);
+    state.playing = coveringAt(t);
     state.playing.forEach((node) => node.box.classList.add("playing"));
     const spoken = state.transcript && state.transcript.length ? spokenAt(t) : null;
     if (spoken !== state.spoken) {
@@ -574,13 +582,11 @@ const A100M = (() => {
     return item;
   }
 
-  // Play from `t`: the player there (when there is one), the deepest node covering it selected.
+  // Play from `t` with the deepest node covering it selected.
   function seekTo(t) {
-    const deepest = state.levels.map((nodes) => (nodes ? covering(nodes, t) : null)).filter(Boolean).pop();
+    const deepest = coveringAt(t).pop();
     if (deepest) select(deepest, false);
-    const player = $("player");
-    if (!player.hidden) player.currentTime = t;
-    highlight(t);
+    playFrom(t);
   }
 
   return { add, load, start, openVideo, highlight, layout, setView, zoom, pan, state };

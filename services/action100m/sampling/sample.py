@@ -2,12 +2,13 @@
 deduplicated exactly, embedded, clustered with k-means, and the clusters resampled uniformly.
 
 Two passes over the datasets: the first counts the unique texts (memory grows with them, not the
-segments), which are embedded (cached) and clustered, and the draws are made among them; the second
-writes the drawn segments, in reading order, a parquet file per k.
+segments), which are embedded (cached) and clustered for each k, and the draws are made among them;
+the second writes the drawn segments, in reading order, a parquet file per k (all k in that one pass).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from .dedup import Groups
 from .embed import embedder_named, embeddings
 from .report import write_report
 from .resample import Draw, draws
-from .segments import TEXT_FIELDS, SegmentFilter, segments, value
+from .segments import TEXT_FIELDS, Segment, SegmentFilter, segments, value
 
 TOP_GROUPS = 20
 
@@ -71,11 +72,14 @@ def sample(locations: Sequence[str], out: Path, settings: SampleSettings, plot: 
         "k": {},
     }
     out.mkdir(parents=True, exist_ok=True)
+    outputs = []
     for k in settings.ks:
         clusters = kmeans(vectors, groups.texts, k, settings.seed)
         drawn = draws(settings.strategy, groups.counts, clusters, settings.size or len(groups.texts), settings.seed)
-        rows = _write(locations, settings.chosen, groups, clusters, drawn, out / f"samples-k{k}.parquet")
-        report["k"][str(k)] = _cluster_figures(clusters, counts, drawn, rows)
+        outputs.append(_Output(clusters, drawn, out / f"samples-k{k}.parquet"))
+    _write(locations, settings.chosen, groups, outputs)  # one second pass, whatever the number of k
+    for k, output in zip(settings.ks, outputs, strict=True):
+        report["k"][str(k)] = _cluster_figures(output.clusters, counts, output.drawn, output.rows)
     write_report(out, report, plot)
     return report
 
@@ -101,50 +105,66 @@ def _cluster_figures(clusters: Clusters, counts: np.ndarray, drawn: Counter[Draw
     }
 
 
-def _write(
-    locations: Sequence[str],
-    chosen: SegmentFilter,
-    groups: Groups,
-    clusters: Clusters,
-    drawn: Counter[Draw],
-    path: Path,
-) -> int:
-    """The second pass: every drawn segment, once, with how many times it was drawn."""
+@dataclass
+class _Output:
+    """One k's sample: its clusters, its draws, its file, and the rows written there."""
+
+    clusters: Clusters
+    drawn: Counter[Draw]
+    path: Path
+    rows: int = 0
+
+
+BATCH_ROWS = 8192
+
+
+def _write(locations: Sequence[str], chosen: SegmentFilter, groups: Groups, outputs: Sequence[_Output]) -> None:
+    """The second pass, for every k at once: each drawn segment, once per file, with how many times
+    it was drawn."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     seen = np.zeros(len(groups.texts), dtype=np.int64)
-    written, batch = 0, []
-    with pq.ParquetWriter(path, SCHEMA) as sink:
+    batches: list[list[dict[str, Any]]] = [[] for _ in outputs]
+    with contextlib.ExitStack() as held:
+        sinks = [held.enter_context(pq.ParquetWriter(output.path, SCHEMA)) for output in outputs]
         for segment in segments(locations, chosen):
             group = groups.group_of(segment.text)
-            times = drawn.get((group, int(seen[group])), 0)
+            occurrence = int(seen[group])
             seen[group] += 1
-            if not times:
-                continue
-            cluster = int(clusters.assignment[group])
-            batch.append(
-                {
-                    "video_uid": segment.video_uid,
-                    "node_id": segment.node_id,
-                    "start": segment.start,
-                    "end": segment.end,
-                    "level": segment.level,
-                    "field": chosen.field,
-                    "text": segment.text,
-                    "cluster": cluster,
-                    "cluster_name": clusters.names[cluster],
-                    "group_size": groups.counts[group],
-                    "times_drawn": times,
-                    **{_column(name): _text(value(segment.node, name)) for name in TEXT_FIELDS},
-                }
-            )
-            if len(batch) >= 8192:
+            for output, sink, batch in zip(outputs, sinks, batches, strict=True):
+                times = output.drawn.get((group, occurrence), 0)
+                if not times:
+                    continue
+                batch.append(_row(segment, chosen, groups, output.clusters, group, times))
+                if len(batch) >= BATCH_ROWS:
+                    sink.write_table(pa.Table.from_pylist(batch, SCHEMA))
+                    output.rows += len(batch)
+                    batch.clear()
+        for output, sink, batch in zip(outputs, sinks, batches, strict=True):
+            if batch:
                 sink.write_table(pa.Table.from_pylist(batch, SCHEMA))
-                written, batch = written + len(batch), []
-        if batch:
-            sink.write_table(pa.Table.from_pylist(batch, SCHEMA))
-    return written + len(batch)
+                output.rows += len(batch)
+
+
+def _row(
+    segment: Segment, chosen: SegmentFilter, groups: Groups, clusters: Clusters, group: int, times: int
+) -> dict[str, Any]:
+    cluster = int(clusters.assignment[group])
+    return {
+        "video_uid": segment.video_uid,
+        "node_id": segment.node_id,
+        "start": segment.start,
+        "end": segment.end,
+        "level": segment.level,
+        "field": chosen.field,
+        "text": segment.text,
+        "cluster": cluster,
+        "cluster_name": clusters.names[cluster],
+        "group_size": groups.counts[group],
+        "times_drawn": times,
+        **{_column(name): _text(value(segment.node, name)) for name in TEXT_FIELDS},
+    }
 
 
 def _column(name: str) -> str:

@@ -144,9 +144,9 @@ def compare_command(args: argparse.Namespace) -> int:
         videos_b = {v.uid: v for v in each_file(args.b, reader.videos)}
         common = [uid for uid in videos_a if uid in videos_b]
         if not common:
+            counted = [f"{len(v)} video{'' if len(v) == 1 else 's'}" for v in (videos_a, videos_b)]
             raise ValueError(
-                f"{args.a} ({len(videos_a)} videos) and {args.b} ({len(videos_b)} videos) have no video in "
-                "common: nothing to compare"
+                f"{args.a} ({counted[0]}) and {args.b} ({counted[1]}) have no video in common: nothing to compare"
             )
         pairs = ((videos_a[uid].read_row(), videos_b[uid].read_row()) for uid in common)
         only_a, only_b = len(videos_a.keys() - videos_b.keys()), len(videos_b.keys() - videos_a.keys())
